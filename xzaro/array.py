@@ -1,0 +1,400 @@
+"""``ZaroArray``: hyperslab reads over the chunk grid, V2 and V3, sharded or not.
+
+A read finds the chunks its region covers, fetches them in one concurrent batch (for sharded
+arrays: the shard indexes, then only the byte ranges of the inner chunks it needs), decodes them
+on the shared thread pool straight into the output where the layout allows, and fills what is
+missing with the fill value. A missing chunk is the only thing that reads as fill.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xzaro.codecs import pipeline_for
+from xzaro.codecs.sharding import EMPTY, check_index
+from xzaro.concurrency import concurrent_map
+from xzaro.dtypes import fill_into
+from xzaro.errors import DecodeError, ZaroError
+from xzaro.indexing import Box, ChunkPiece, chunk_pieces, normalize_selection, region_box
+from xzaro.log import logger
+from xzaro.meta import ZaroMeta
+from xzaro.stores.base import Store
+from xzaro.stores.coalesce import coalesce
+
+#: Stored bytes fetched per batch; bounds memory on very large reads.
+BATCH_BYTES = 256 * 2**20
+#: Largest chunk kept as a reusable per-thread decode buffer.
+_SCRATCH_LIMIT = 32 * 2**20
+_scratch = threading.local()
+
+
+def _scratch_for(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A per-thread decode buffer, reused so hot loops do not page-fault fresh memory."""
+    key = (shape, dtype.str)
+    cache = getattr(_scratch, "buffers", None)
+    if cache is None:
+        cache = _scratch.buffers = {}
+    buf = cache.get(key)
+    if buf is None:
+        buf = np.empty(shape, dtype=dtype)
+        if buf.nbytes <= _SCRATCH_LIMIT:
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = buf
+    return buf
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    """The chunk layout of an array, as ``ZaroArray.chunk_info()`` reports it."""
+
+    shape: tuple[int, ...]
+    chunk_shape: tuple[int, ...]
+    shard_shape: tuple[int, ...] | None
+    chunk_grid_shape: tuple[int, ...]
+    shard_grid_shape: tuple[int, ...] | None
+    nchunks: int
+    chunk_nbytes: int
+    codecs: str
+    chunk_key_encoding: str
+
+
+class ZaroArray:
+    """A Zarr array (V2 or V3) read through a :class:`~xzaro.stores.base.Store`.
+
+    Use :func:`xzaro.open_array` to open one. Supports numpy basic indexing, hyperslab reads
+    (:meth:`read_region`) and chunk-wise access.
+    """
+
+    def __init__(self, store: Store, meta: ZaroMeta, path: str = "") -> None:
+        self.store = store
+        self.meta = meta
+        self.path = path.strip("/")
+        self._prefix = f"{self.path}/" if self.path else ""
+        self._init_codecs()
+
+    def _init_codecs(self) -> None:
+        meta = self.meta
+        self._pipeline = pipeline_for(meta)
+        sharding = meta.sharding
+        self._sharding = sharding
+        if sharding is not None:
+            self._inner = sharding.inner_pipeline(meta.dtype, meta.fill_value_or_default)
+            self._cps = sharding.chunks_per_shard(meta.storage_shape)
+            self._index_request = sharding.index_request(meta.storage_shape)
+
+    def __getstate__(self) -> dict:
+        return {"store": self.store, "meta": self.meta, "path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["store"], state["meta"], state["path"])  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def url(self) -> str:
+        """The store URL and, after ``#``, the array's path inside it."""
+        return self.store.url + (f"#{self.path}" if self.path else "")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.meta.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.meta.dtype
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        """The chunk shape (for sharded arrays, the inner chunk shape)."""
+        return self.meta.chunk_shape
+
+    @property
+    def shards(self) -> tuple[int, ...] | None:
+        return self.meta.shard_shape
+
+    @property
+    def ndim(self) -> int:
+        return self.meta.ndim
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.meta.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.meta.nbytes
+
+    @property
+    def fill_value(self) -> Any:
+        return self.meta.fill_value
+
+    @property
+    def attrs(self) -> dict:
+        return self.meta.attributes
+
+    @property
+    def dimension_names(self) -> tuple[str | None, ...] | None:
+        return self.meta.dimension_names
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        shards = f", shards={self.shards}" if self.shards else ""
+        return (
+            f"<ZaroArray {self.url} shape={self.shape} dtype={self.dtype} "
+            f"chunks={self.chunks}{shards} v{self.meta.zarr_format}>"
+        )
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[...]
+        return out if dtype is None else out.astype(dtype)
+
+    # ------------------------------------------------------------------ reading
+    def __getitem__(self, selection: Any) -> Any:
+        box, post = normalize_selection(selection, self.shape)
+        out = self.read_box(box)
+        return out[post]
+
+    def read_region(
+        self, start: Sequence[int] | None = None, count: Sequence[int | None] | None = None
+    ) -> np.ndarray:
+        """Read a hyperslab: 0-based ``start`` and ``count`` per dimension (``None`` = to end)."""
+        return self.read_box(region_box(start, count, self.shape))
+
+    def read_box(self, box: Box, out: np.ndarray | None = None) -> np.ndarray:
+        """Read a strided box into a new array (or into ``out``)."""
+        if out is None:
+            out = np.empty(box.shape, dtype=self.dtype)
+        if out.size == 0:
+            return out
+        if self._sharding is None:
+            self._read_chunks(box, out)
+        else:
+            self._read_sharded(box, out)
+        return out
+
+    def _key(self, index: tuple[int, ...]) -> str:
+        return self._prefix + self.meta.chunk_key(index)
+
+    def _decode_error(self, e: ZaroError, key: str) -> ZaroError:
+        return type(e)(e.message, url=self.store.url, key=key, field=e.field)
+
+    def _place(
+        self, data: Any, piece: ChunkPiece, out: np.ndarray, pipeline: Any, key: str
+    ) -> None:
+        """Decode one stored chunk into its place in ``out`` (fill if ``data`` is None)."""
+        dest = out[piece.out]
+        if data is None:
+            fill_into(dest, self.meta.fill_value_or_default)
+            return
+        spec = pipeline.spec
+        try:
+            if piece.full and dest.shape == spec.shape and dest.flags.c_contiguous:
+                pipeline.decode(data, dest)
+                return
+            if pipeline.decodes_in_place:
+                chunk = pipeline.decode(data, _scratch_for(spec.shape, spec.dtype))
+            else:
+                chunk = pipeline.decode(data)
+        except DecodeError as e:
+            raise self._decode_error(e, key) from e
+        dest[...] = chunk[piece.local]
+
+    def _read_chunks(self, box: Box, out: np.ndarray) -> None:
+        pieces = list(chunk_pieces(box, self.meta.chunk_shape, self.shape))
+        keys = [self._key(p.index) for p in pieces]
+        pipeline = self._pipeline
+        missing = 0
+        if getattr(self.store, "is_local", False):
+            # Local reads release the GIL: each worker reads and decodes its own chunk.
+            def read_one(i: int) -> bool:
+                data = self.store.get(keys[i])
+                self._place(data, pieces[i], out, pipeline, keys[i])
+                return data is None
+
+            missing = sum(concurrent_map(read_one, range(len(pieces))))
+        else:
+            step = max(1, BATCH_BYTES // max(1, pipeline.spec.nbytes or 1))
+            for lo in range(0, len(pieces), step):
+                batch = range(lo, min(lo + step, len(pieces)))
+                datas = self.store.get_many([keys[i] for i in batch])
+                missing += sum(d is None for d in datas)
+                jobs = [(datas[j - lo], pieces[j], keys[j]) for j in batch]
+                concurrent_map(lambda job: self._place(job[0], job[1], out, pipeline, job[2]), jobs)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "read %s: fetched %d chunks (%d missing, read as fill)",
+                self.url,
+                len(pieces),
+                missing,
+            )
+
+    def _read_sharded(self, box: Box, out: np.ndarray) -> None:
+        cps = self._cps
+        by_shard: dict[tuple[int, ...], list[ChunkPiece]] = defaultdict(list)
+        for piece in chunk_pieces(box, self.meta.chunk_shape, self.shape):
+            shard = tuple(i // n for i, n in zip(piece.index, cps))
+            by_shard[shard].append(piece)
+        shards = list(by_shard)
+        inner_in_bounds = {s: self._inner_in_bounds(s) for s in shards}
+        whole = [s for s in shards if 2 * len(by_shard[s]) >= inner_in_bounds[s]]
+        partial = [s for s in shards if 2 * len(by_shard[s]) < inner_in_bounds[s]]
+
+        # Shards we need most of: fetch whole objects, in batches bounded by size.
+        per_shard = max(1, self._sharding_bytes_estimate())
+        step = max(1, BATCH_BYTES // per_shard)
+        fetched = missing = 0
+        for lo in range(0, len(whole), step):
+            batch = whole[lo : lo + step]
+            keys = [self._key(s) for s in batch]
+            datas = self.store.get_many(keys)
+            jobs = []
+            for shard, key, data in zip(batch, keys, datas):
+                if data is None:
+                    missing += len(by_shard[shard])
+                    jobs.extend((None, p, key) for p in by_shard[shard])
+                    continue
+                try:
+                    index = self._sharding.locate_index(data, self.meta.storage_shape)
+                except DecodeError as e:
+                    raise self._decode_error(e, key) from e
+                view = memoryview(data)
+                for p in by_shard[shard]:
+                    off, n = index[self._inner_position(p.index)]
+                    if off == EMPTY and n == EMPTY:
+                        jobs.append((None, p, key))
+                    else:
+                        jobs.append((view[int(off) : int(off) + int(n)], p, key))
+                fetched += 1
+            concurrent_map(lambda job: self._place(job[0], job[1], out, self._inner, job[2]), jobs)
+
+        # Shards we need a little of: fetch their indexes, then only the inner chunks' ranges.
+        if partial:
+            self._read_partial_shards(partial, by_shard, out)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "read %s: %d whole shards (%d inner chunks missing), %d partial shards",
+                self.url,
+                fetched,
+                missing,
+                len(partial),
+            )
+
+    def _sharding_bytes_estimate(self) -> int:
+        return math.prod(self.meta.storage_shape) * max(1, self.dtype.itemsize)
+
+    def _inner_position(self, index: tuple[int, ...]) -> int:
+        pos = 0
+        for i, n in zip(index, self._cps):
+            pos = pos * n + i % n
+        return pos
+
+    def _inner_in_bounds(self, shard: tuple[int, ...]) -> int:
+        count = 1
+        for s, n, c, size in zip(shard, self._cps, self.meta.chunk_shape, self.shape):
+            first = s * n
+            count *= max(0, min(n, math.ceil(size / c) - first))
+        return count
+
+    def _read_partial_shards(
+        self,
+        shards: list[tuple[int, ...]],
+        by_shard: dict[tuple[int, ...], list[ChunkPiece]],
+        out: np.ndarray,
+    ) -> None:
+        offset, length = self._index_request
+        keys = [self._key(s) for s in shards]
+        raw_indexes = self.store.get_ranges([(k, offset, length) for k in keys])
+        requests: list[tuple[str, int, int]] = []
+        targets: list[ChunkPiece] = []
+        fills: list[tuple[None, ChunkPiece, str]] = []
+        for shard, key, raw in zip(shards, keys, raw_indexes):
+            if raw is None:
+                fills.extend((None, p, key) for p in by_shard[shard])
+                continue
+            try:
+                index = self._sharding.decode_index(raw, self.meta.storage_shape)
+                check_index(index, 2**63)
+            except DecodeError as e:
+                raise self._decode_error(e, key) from e
+            for p in by_shard[shard]:
+                off, n = index[self._inner_position(p.index)]
+                if off == EMPTY and n == EMPTY:
+                    fills.append((None, p, key))
+                else:
+                    requests.append((key, int(off), int(n)))
+                    targets.append(p)
+        datas = coalesce(self.store, requests)
+        jobs: list[tuple[Any, ChunkPiece, str]] = list(fills)
+        for req, p, data in zip(requests, targets, datas):
+            if data is None or memoryview(data).nbytes != req[2]:
+                raise DecodeError(
+                    f"shard is shorter than its index says (inner chunk at {req[1]}+{req[2]})",
+                    url=self.store.url,
+                    key=req[0],
+                )
+            jobs.append((data, p, req[0]))
+        concurrent_map(lambda job: self._place(job[0], job[1], out, self._inner, job[2]), jobs)
+
+    # ------------------------------------------------------------------ chunk access
+    def chunk_info(self) -> ChunkInfo:
+        """The array's chunk layout."""
+        chunk_grid = tuple(math.ceil(s / c) for s, c in zip(self.shape, self.chunks))
+        return ChunkInfo(
+            shape=self.shape,
+            chunk_shape=self.chunks,
+            shard_shape=self.shards,
+            chunk_grid_shape=chunk_grid,
+            shard_grid_shape=self.meta.grid_shape if self.shards else None,
+            nchunks=math.prod(chunk_grid),
+            chunk_nbytes=math.prod(self.chunks) * self.dtype.itemsize,
+            codecs=self.meta.describe_codecs(),
+            chunk_key_encoding=self.meta.chunk_key_encoding.name,
+        )
+
+    def _chunk_box(self, index: Sequence[int]) -> Box:
+        index = tuple(int(i) for i in index)
+        grid = self.chunk_info().chunk_grid_shape
+        if len(index) != self.ndim or not all(0 <= i < g for i, g in zip(index, grid)):
+            raise IndexError(
+                f"chunk index {index} is outside the chunk grid {grid} "
+                f"of an array of shape {self.shape}"
+            )
+        start = tuple(i * c for i, c in zip(index, self.chunks))
+        stop = tuple(min(a + c, s) for a, c, s in zip(start, self.chunks, self.shape))
+        return Box(start, stop, (1,) * self.ndim)
+
+    def read_chunk(self, index: Sequence[int]) -> np.ndarray:
+        """The chunk at grid ``index`` (inner chunk for sharded arrays), trimmed to the array."""
+        return self.read_box(self._chunk_box(index))
+
+    def iter_chunks(self) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+        """Yield ``(chunk_index, data)`` for every chunk in C order, one stored object per batch."""
+        grid = self.chunk_info().chunk_grid_shape
+        unit = self.meta.storage_shape
+        per_unit = tuple(u // c for u, c in zip(unit, self.chunks))
+        for unit_index in itertools.product(*(range(g) for g in self.meta.grid_shape)):
+            start = tuple(i * u for i, u in zip(unit_index, unit))
+            stop = tuple(min(a + u, s) for a, u, s in zip(start, unit, self.shape))
+            block = self.read_box(Box(start, stop, (1,) * self.ndim))
+            ranges = [
+                range(i * n, min((i + 1) * n, g)) for i, n, g in zip(unit_index, per_unit, grid)
+            ]
+            for index in itertools.product(*ranges):
+                local = tuple(
+                    slice(i * c - a, min((i + 1) * c, s) - a)
+                    for i, c, a, s in zip(index, self.chunks, start, self.shape)
+                )
+                yield index, block[local]

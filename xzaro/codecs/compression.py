@@ -1,0 +1,241 @@
+"""Bytes->bytes codecs: ``gzip``, ``zlib``, ``blosc``, ``zstd`` and the ``crc32c`` checksum.
+
+Every decoder checks the decoded size against what the chunk must hold before or while it
+decompresses, so a corrupt or hostile chunk can never make xzaro allocate unbounded memory or
+silently reshape data.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xzaro.codecs.base import BYTES_BYTES, Codec, register
+from xzaro.errors import ChecksumError, DecodeError, MetadataError
+from xzaro.log import info
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _inflate(data: Any, wbits: int, expected_size: int | None, what: str) -> bytes:
+    """Inflate a deflate stream, refusing to produce more than ``expected_size`` bytes."""
+    d = zlib.decompressobj(wbits)
+    try:
+        if expected_size is None:
+            out = d.decompress(data)
+        else:
+            out = d.decompress(data, expected_size + 1)
+            if len(out) > expected_size:
+                raise DecodeError(
+                    f"{what} stream inflates to more than the expected {expected_size} bytes"
+                )
+        if not d.eof:
+            raise DecodeError(f"{what} stream is truncated")
+    except zlib.error as e:
+        raise DecodeError(f"{what} stream is corrupt: {e}") from e
+    return out
+
+
+def _is_zlib_header(data: Any) -> bool:
+    head = bytes(memoryview(data)[:2])
+    return len(head) == 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+
+
+@register
+@dataclass(frozen=True)
+class GzipCodec(Codec):
+    """gzip (RFC 1952). A chunk that is really a zlib stream is read, and logged."""
+
+    level: int = 5
+    name = "gzip"
+    kind = BYTES_BYTES
+
+    def configuration(self) -> dict:
+        return {"level": self.level}
+
+    def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
+        head = bytes(memoryview(data)[:2])
+        if head != _GZIP_MAGIC and _is_zlib_header(data):
+            info("gzip codec: chunk is a zlib stream (no gzip header); decoding it as zlib")
+            return _inflate(data, zlib.MAX_WBITS, expected_size, "zlib")
+        return _inflate(data, 16 + zlib.MAX_WBITS, expected_size, "gzip")
+
+    def encode_bytes(self, data: Any) -> bytes:
+        c = zlib.compressobj(self.level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        return c.compress(data) + c.flush()
+
+
+@register
+@dataclass(frozen=True)
+class ZlibCodec(Codec):
+    """zlib (RFC 1950)."""
+
+    level: int = 1
+    name = "zlib"
+    kind = BYTES_BYTES
+
+    def configuration(self) -> dict:
+        return {"level": self.level}
+
+    def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
+        return _inflate(data, zlib.MAX_WBITS, expected_size, "zlib")
+
+    def encode_bytes(self, data: Any) -> bytes:
+        return zlib.compress(data, self.level)
+
+
+_SHUFFLE_NAMES = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle", -1: "shuffle"}
+_SHUFFLE_IDS = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+_BLOSC_HEADER = struct.Struct("<BBBBIII")
+
+
+@register
+@dataclass(frozen=True)
+class BloscCodec(Codec):
+    """Blosc 1 frames (lz4, lz4hc, zstd, zlib, blosclz; no/byte/bit shuffle)."""
+
+    cname: str = "lz4"
+    clevel: int = 5
+    shuffle: str = "shuffle"
+    typesize: int | None = None
+    blocksize: int = 0
+    name = "blosc"
+    kind = BYTES_BYTES
+
+    def __post_init__(self) -> None:
+        if isinstance(self.shuffle, int):
+            object.__setattr__(self, "shuffle", _SHUFFLE_NAMES.get(self.shuffle, "?"))
+        if self.shuffle not in _SHUFFLE_IDS:
+            raise MetadataError(f"invalid blosc shuffle {self.shuffle!r}", field="codecs")
+        if self.cname not in ("lz4", "lz4hc", "zstd", "zlib", "blosclz", "snappy"):
+            raise MetadataError(f"invalid blosc cname {self.cname!r}", field="codecs")
+
+    def configuration(self) -> dict:
+        config: dict[str, Any] = {
+            "cname": self.cname,
+            "clevel": self.clevel,
+            "shuffle": self.shuffle,
+            "blocksize": self.blocksize,
+        }
+        if self.typesize is not None:
+            config["typesize"] = self.typesize
+        return config
+
+    def label(self) -> str:
+        return f"blosc({self.cname})"
+
+    def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
+        from numcodecs import blosc
+
+        view = memoryview(data)
+        if view.nbytes < _BLOSC_HEADER.size:
+            raise DecodeError(f"blosc frame of {view.nbytes} bytes is shorter than its header")
+        _, _, _, _, nbytes, _, cbytes = _BLOSC_HEADER.unpack_from(view)
+        if cbytes != view.nbytes:
+            raise DecodeError(f"blosc frame says {cbytes} bytes but {view.nbytes} were stored")
+        if expected_size is not None and nbytes != expected_size:
+            raise DecodeError(f"blosc frame holds {nbytes} bytes, expected {expected_size}")
+        try:
+            if out is not None and out.nbytes == nbytes:
+                blosc.decompress(view, out)
+                return out
+            return blosc.decompress(view)
+        except RuntimeError as e:
+            raise DecodeError(f"blosc frame is corrupt: {e}") from e
+
+    def encode_bytes(self, data: Any, typesize: int | None = None) -> bytes:
+        from numcodecs import blosc
+
+        size = self.typesize or typesize or 1
+        raw = memoryview(data).cast("B")
+        if size in (2, 4, 8) and raw.nbytes % size == 0:
+            arr = np.frombuffer(raw, dtype=f"u{size}")
+        elif size > 1 and raw.nbytes % size == 0:
+            arr = np.frombuffer(raw, dtype=f"V{size}")
+        else:
+            arr = np.frombuffer(raw, dtype=np.uint8)
+        return bytes(
+            blosc.compress(
+                arr, self.cname.encode(), self.clevel, _SHUFFLE_IDS[self.shuffle], self.blocksize
+            )
+        )
+
+
+@register
+@dataclass(frozen=True)
+class ZstdCodec(Codec):
+    """Zstandard frames, optionally with a content checksum."""
+
+    level: int = 0
+    checksum: bool = False
+    name = "zstd"
+    kind = BYTES_BYTES
+
+    def configuration(self) -> dict:
+        return {"level": self.level, "checksum": self.checksum}
+
+    def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
+        from numcodecs import zstd
+
+        try:
+            if expected_size is not None:
+                dest = out if out is not None and out.nbytes == expected_size else None
+                if dest is None:
+                    dest = np.empty(expected_size, dtype=np.uint8)
+                result = zstd.decompress(memoryview(data), dest)
+                if memoryview(result).nbytes != expected_size:
+                    raise DecodeError(
+                        f"zstd frame holds {memoryview(result).nbytes} bytes, "
+                        f"expected {expected_size}"
+                    )
+                return dest
+            return zstd.decompress(memoryview(data))
+        except RuntimeError as e:
+            raise DecodeError(f"zstd frame is corrupt or has the wrong size: {e}") from e
+
+    def encode_bytes(self, data: Any) -> bytes:
+        from numcodecs import zstd
+
+        return bytes(zstd.compress(memoryview(data), self.level, self.checksum))
+
+
+def crc32c_of(data: Any) -> int:
+    """CRC32C (Castagnoli) of a bytes-like object."""
+    import crc32c
+
+    return crc32c.crc32c(data)
+
+
+@register
+@dataclass(frozen=True)
+class Crc32cCodec(Codec):
+    """Append a little-endian CRC32C; verified on every decode."""
+
+    name = "crc32c"
+    kind = BYTES_BYTES
+
+    @classmethod
+    def from_config(cls, config: dict) -> Codec:
+        return cls()
+
+    def encoded_size(self, size: int | None) -> int | None:
+        return None if size is None else size + 4
+
+    def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
+        view = memoryview(data).cast("B")
+        if view.nbytes < 4:
+            raise ChecksumError(f"crc32c: {view.nbytes} bytes cannot hold a checksum")
+        body = view[:-4]
+        (stored,) = struct.unpack("<I", view[-4:])
+        actual = crc32c_of(body)
+        if actual != stored:
+            raise ChecksumError(f"crc32c mismatch: stored {stored:#010x}, computed {actual:#010x}")
+        return body
+
+    def encode_bytes(self, data: Any) -> bytes:
+        data = bytes(data)
+        return data + struct.pack("<I", crc32c_of(data))

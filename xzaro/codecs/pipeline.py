@@ -1,0 +1,112 @@
+"""A codec chain bound to one chunk shape and dtype: decode and encode whole chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from xzaro.codecs.array_codecs import BytesCodec
+from xzaro.codecs.base import ARRAY_ARRAY, ARRAY_BYTES, BYTES_BYTES, ChunkSpec, Codec
+from xzaro.errors import DecodeError, MetadataError
+
+
+class CodecPipeline:
+    """Decode and encode chunks of one shape and dtype through a V3-style codec chain.
+
+    Parameters
+    ----------
+    codecs
+        The chain, in encode order: array->array codecs, exactly one array->bytes codec,
+        then bytes->bytes codecs.
+    shape, dtype, fill_value
+        The decoded chunk.
+    """
+
+    def __init__(
+        self, codecs: Sequence[Codec], shape: tuple[int, ...], dtype: np.dtype, fill_value: Any
+    ) -> None:
+        self.codecs = tuple(codecs)
+        self.spec = ChunkSpec(tuple(shape), np.dtype(dtype), fill_value)
+        kinds = [c.kind for c in self.codecs]
+        n_ab = kinds.count(ARRAY_BYTES)
+        if n_ab != 1:
+            raise MetadataError(
+                f"a codec chain needs exactly one array->bytes codec, found {n_ab} in "
+                f"{[c.name for c in self.codecs]}",
+                field="codecs",
+            )
+        i_ab = kinds.index(ARRAY_BYTES)
+        if any(k != ARRAY_ARRAY for k in kinds[:i_ab]) or any(
+            k != BYTES_BYTES for k in kinds[i_ab + 1 :]
+        ):
+            raise MetadataError(
+                f"codecs are out of order (array->array, array->bytes, bytes->bytes): "
+                f"{[c.name for c in self.codecs]}",
+                field="codecs",
+            )
+        self.array_array = self.codecs[:i_ab]
+        self.array_bytes = self.codecs[i_ab]
+        self.bytes_bytes = self.codecs[i_ab + 1 :]
+
+        specs = [self.spec]
+        for codec in self.array_array:
+            specs.append(codec.resolve(specs[-1]))
+        self.array_specs = specs[:-1]
+        self.bytes_spec = specs[-1]
+
+        size = self.array_bytes.encoded_size(self.bytes_spec)
+        self.bytes_in_sizes: list[int | None] = []
+        for codec in self.bytes_bytes:
+            self.bytes_in_sizes.append(size)
+            size = codec.encoded_size(size)
+        self.encoded_size: int | None = size
+        self.decodes_in_place = (
+            not self.array_array
+            and isinstance(self.array_bytes, BytesCodec)
+            and self.array_bytes.is_identity_for(self.spec.dtype)
+            and not self.spec.dtype.hasobject
+        )
+
+    def decode(self, data: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """Decode one stored chunk.
+
+        If ``out`` (C-contiguous, of the chunk's shape and dtype) is given, the chunk is
+        decoded into it, straight from the decompressor when the chain allows, and ``out`` is
+        returned.
+        """
+        buf = data
+        for i in range(len(self.bytes_bytes) - 1, -1, -1):
+            target = out if (i == 0 and out is not None and self.decodes_in_place) else None
+            buf = self.bytes_bytes[i].decode_bytes(buf, self.bytes_in_sizes[i], target)
+        if out is not None and buf is out:
+            return out
+        arr = self.array_bytes.decode_to_array(buf, self.bytes_spec)
+        for codec, spec in zip(reversed(self.array_array), reversed(self.array_specs)):
+            arr = codec.decode_array(arr, spec)
+        if arr.shape != self.spec.shape:
+            raise DecodeError(f"decoded chunk has shape {arr.shape}, expected {self.spec.shape}")
+        if out is not None:
+            out[...] = arr
+            return out
+        return arr
+
+    def encode(self, arr: np.ndarray) -> bytes:
+        """Encode one chunk of the pipeline's shape and dtype."""
+        if arr.shape != self.spec.shape:
+            raise ValueError(f"chunk has shape {arr.shape}, expected {self.spec.shape}")
+        for codec, spec in zip(self.array_array, self.array_specs):
+            arr = codec.encode_array(arr, spec)
+        buf: Any = self.array_bytes.encode_from_array(arr, self.bytes_spec)
+        typesize = self.bytes_spec.dtype.itemsize
+        for codec in self.bytes_bytes:
+            if codec.name == "blosc":
+                buf = codec.encode_bytes(buf, typesize)  # type: ignore[attr-defined]
+            else:
+                buf = codec.encode_bytes(buf)  # type: ignore[attr-defined]
+        return bytes(buf)
+
+    def describe(self) -> str:
+        """The chain as ``bytes -> blosc(lz4) -> crc32c``."""
+        return " -> ".join(c.label() for c in self.codecs)

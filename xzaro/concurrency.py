@@ -1,0 +1,53 @@
+"""One shared, lazily created thread pool per process for I/O and decoding.
+
+Numcodecs, zlib and file reads release the GIL, so threads give real parallelism. The pool is
+created on first use and re-created after ``fork`` so that Dask worker processes never inherit a
+pool whose threads do not exist in the child.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None
+
+
+def default_workers() -> int:
+    """Threads used for decoding and local I/O (``XZARO_THREADS`` overrides)."""
+    env = os.environ.get("XZARO_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(2, min(32, (os.cpu_count() or 2) * 2))
+
+
+def thread_pool() -> ThreadPoolExecutor:
+    """Return this process's shared pool, creating it on first use."""
+    global _pool, _pool_pid
+    pid = os.getpid()
+    if _pool is None or _pool_pid != pid:
+        with _lock:
+            if _pool is None or _pool_pid != pid:
+                _pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="xzaro")
+                _pool_pid = pid
+    return _pool
+
+
+def concurrent_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """Apply ``fn`` to every item on the shared pool and return the results in order.
+
+    Runs inline for zero or one item (no hand-off cost), and inline when already on a pool
+    thread, so nested use can never deadlock the pool.
+    """
+    seq: Sequence[T] = items if isinstance(items, Sequence) else list(items)
+    if len(seq) <= 1 or threading.current_thread().name.startswith("xzaro"):
+        return [fn(x) for x in seq]
+    return list(thread_pool().map(fn, seq))

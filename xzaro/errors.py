@@ -1,0 +1,83 @@
+"""The xzaro error hierarchy.
+
+Every failure xzaro reports is a :class:`ZaroError`. Each error names the URL of the store, the key
+(or node path) and, where it applies, the metadata field that is wrong, so that a user can tell at a
+glance which object in which store needs attention.
+"""
+
+from __future__ import annotations
+
+
+class ZaroError(Exception):
+    """Base class of every error xzaro raises.
+
+    Parameters
+    ----------
+    message
+        What went wrong and what was expected.
+    url
+        The store URL the error concerns.
+    key
+        The store key or node path the error concerns.
+    field
+        The metadata field that is wrong, when the error is about metadata.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        key: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.url = url
+        self.key = key
+        self.field = field
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.url is not None:
+            where.append(f"url={self.url!r}")
+        if self.key is not None:
+            where.append(f"key={self.key!r}")
+        if self.field is not None:
+            where.append(f"field={self.field!r}")
+        return f"{self.message} [{', '.join(where)}]" if where else self.message
+
+    def __reduce__(self):  # keep url/key/field when crossing process boundaries
+        return (_rebuild, (type(self), self.message, self.url, self.key, self.field))
+
+
+def _rebuild(cls, message, url, key, field):
+    return cls(message, url=url, key=key, field=field)
+
+
+class MetadataError(ZaroError, ValueError):
+    """A metadata document is malformed, inconsistent or has an invalid value."""
+
+
+class UnsupportedError(MetadataError):
+    """Metadata names something xzaro does not implement (codec, dtype, chunk grid, extension)."""
+
+
+class NodeNotFoundError(ZaroError, FileNotFoundError):
+    """No array or group exists at the requested path."""
+
+
+class StoreError(ZaroError, OSError):
+    """A store operation failed for a reason other than a missing key (auth, network, I/O)."""
+
+
+class DecodeError(ZaroError, ValueError):
+    """Stored bytes could not be decoded into the chunk the metadata describes."""
+
+
+class ChecksumError(DecodeError):
+    """A stored checksum does not match the bytes it protects."""
+
+
+class UnsafeCodecError(ZaroError, PermissionError):
+    """A codec that can execute code (such as pickle) was refused; opt in to allow it."""

@@ -1,0 +1,345 @@
+"""Finding node metadata in a store, groups, and the ``open_array`` / ``open_group`` functions.
+
+Lookup order for a store: the root's consolidated V3 metadata, then consolidated V2
+``.zmetadata``, then per-node documents. ``consolidated=True`` requires consolidated metadata,
+``False`` ignores it, ``None`` (the default) uses it when present, as xarray's zarr engine does.
+The root documents are fetched in one batched request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from xzaro.array import ZaroArray
+from xzaro.errors import MetadataError, NodeNotFoundError
+from xzaro.log import enable_verbose, info
+from xzaro.meta import (
+    V2_ARRAY,
+    V2_ATTRS,
+    V2_CONSOLIDATED,
+    V2_GROUP,
+    V3_NODE,
+    GroupMeta,
+    ZaroMeta,
+    loads,
+    node_from_json,
+)
+from xzaro.stores import Store, open_store
+
+Node = ZaroMeta | GroupMeta
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+class NodeIndex:
+    """The metadata of a store's nodes, looked up once and then served by path.
+
+    Parameters
+    ----------
+    store
+        The store.
+    consolidated
+        ``True``: consolidated metadata must exist; ``False``: never use it; ``None``: use it
+        when present.
+    zarr_format
+        Restrict the lookup to V2 or V3 documents (``None``: either).
+    allow_unsafe_codecs
+        Accept codecs (such as pickle) that can run code while decoding.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        consolidated: bool | None = None,
+        zarr_format: int | None = None,
+        allow_unsafe_codecs: bool = False,
+    ) -> None:
+        if zarr_format not in (None, 2, 3):
+            raise ValueError(f"zarr_format must be 2, 3 or None, got {zarr_format!r}")
+        self.store = store
+        self.zarr_format = zarr_format
+        self.allow_unsafe = allow_unsafe_codecs
+        self._cache: dict[str, Node] = {}
+        self.consolidated: dict[str, Node] | None = None
+        self.source = "per-node"
+        self._load_root(consolidated)
+
+    # ------------------------------------------------------------------ root and consolidated
+    def _parse(self, doc_bytes: bytes, key: str, attrs: dict | None = None) -> Node:
+        doc = loads(doc_bytes, url=self.store.url, key=key)
+        return node_from_json(
+            doc, attrs, allow_unsafe_codecs=self.allow_unsafe, url=self.store.url, key=key
+        )
+
+    def _load_root(self, consolidated: bool | None) -> None:
+        want3 = self.zarr_format in (None, 3)
+        want2 = self.zarr_format in (None, 2)
+        keys = ([V3_NODE] if want3 else []) + (
+            [V2_CONSOLIDATED, V2_ARRAY, V2_GROUP, V2_ATTRS] if want2 else []
+        )
+        docs = dict(zip(keys, self.store.get_many(keys)))
+        self._root_docs = docs
+        if docs.get(V3_NODE) is not None:
+            root = self._parse(docs[V3_NODE], V3_NODE)
+            self._cache[""] = root
+            if consolidated is not False and isinstance(root, GroupMeta) and root.consolidated:
+                self.consolidated = dict(root.consolidated)
+                self.source = "V3 consolidated"
+        raw = docs.get(V2_CONSOLIDATED)
+        if raw is not None and consolidated is not False and "" not in self._cache:
+            self._load_v2_consolidated(raw)
+        if consolidated is True and self.consolidated is None:
+            raise NodeNotFoundError(
+                "consolidated=True but the store has no consolidated metadata "
+                "(no consolidated_metadata in zarr.json, no .zmetadata)",
+                url=self.store.url,
+            )
+        info("metadata of %s: %s", self.store.url, self.source)
+
+    def _load_v2_consolidated(self, raw: bytes) -> None:
+        url = self.store.url
+        doc = loads(raw, url=url, key=V2_CONSOLIDATED)
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        if not isinstance(meta, dict):
+            raise MetadataError(
+                ".zmetadata has no 'metadata' object",
+                url=url,
+                key=V2_CONSOLIDATED,
+                field="metadata",
+            )
+        nodes: dict[str, Node] = {}
+        for key, value in meta.items():
+            path, _, name = key.rpartition("/")
+            if name not in (V2_ARRAY, V2_GROUP):
+                continue
+            attrs = meta.get(_join(path, V2_ATTRS)) or {}
+            nodes[path] = node_from_json(
+                value,
+                attrs,
+                allow_unsafe_codecs=self.allow_unsafe,
+                url=url,
+                key=f"{V2_CONSOLIDATED}[{key!r}]",
+            )
+        self.consolidated = nodes
+        self.source = "V2 consolidated"
+        if "" in nodes:
+            self._cache[""] = nodes[""]
+
+    # ------------------------------------------------------------------ lookups
+    def get(self, path: str = "") -> Node:
+        """The metadata of the node at ``path``; raises NodeNotFoundError if there is none."""
+        path = path.strip("/")
+        if path in self._cache:
+            return self._cache[path]
+        if self.consolidated is not None and path in self.consolidated:
+            return self.consolidated[path]
+        node = self._read_node(path)
+        self._cache[path] = node
+        return node
+
+    def _read_node(self, path: str) -> Node:
+        want3 = self.zarr_format in (None, 3)
+        want2 = self.zarr_format in (None, 2)
+        names = ([V3_NODE] if want3 else []) + ([V2_ARRAY, V2_GROUP, V2_ATTRS] if want2 else [])
+        if path == "":
+            docs = {n: self._root_docs.get(n) for n in names}
+        else:
+            docs = dict(zip(names, self.store.get_many([_join(path, n) for n in names])))
+        if docs.get(V3_NODE) is not None:
+            return self._parse(docs[V3_NODE], _join(path, V3_NODE))
+        attrs = None
+        if docs.get(V2_ATTRS) is not None:
+            attrs = loads(docs[V2_ATTRS], url=self.store.url, key=_join(path, V2_ATTRS))
+            if not isinstance(attrs, dict):
+                raise MetadataError(
+                    ".zattrs must hold a JSON object", url=self.store.url, key=_join(path, V2_ATTRS)
+                )
+        for name in (V2_ARRAY, V2_GROUP):
+            if docs.get(name) is not None:
+                return self._parse(docs[name], _join(path, name), attrs)
+        formats = {None: "zarr.json, .zarray or .zgroup", 2: ".zarray or .zgroup", 3: "zarr.json"}[
+            self.zarr_format
+        ]
+        raise NodeNotFoundError(
+            f"no Zarr array or group here (looked for {formats})",
+            url=self.store.url,
+            key=path or "/",
+        )
+
+    def children(self, path: str = "") -> dict[str, Node]:
+        """The direct children of the group at ``path``, by name."""
+        path = path.strip("/")
+        prefix = f"{path}/" if path else ""
+        if self.consolidated is not None:
+            return {
+                p[len(prefix) :]: node
+                for p, node in sorted(self.consolidated.items())
+                if p.startswith(prefix) and p != path and "/" not in p[len(prefix) :]
+            }
+        names = set()
+        for key in self.store.list(prefix):
+            rest = key[len(prefix) :] if key.startswith(prefix) else key
+            parts = rest.split("/")
+            if len(parts) == 2 and parts[1] in (V3_NODE, V2_ARRAY, V2_GROUP):
+                names.add(parts[0])
+        return {name: self.get(_join(path, name)) for name in sorted(names)}
+
+
+class ZaroGroup:
+    """A Zarr group: attributes and children (arrays and groups), V2 or V3."""
+
+    def __init__(self, index: NodeIndex, meta: GroupMeta, path: str = "") -> None:
+        self.index = index
+        self.meta = meta
+        self.path = path.strip("/")
+
+    @property
+    def store(self) -> Store:
+        return self.index.store
+
+    @property
+    def attrs(self) -> dict:
+        return self.meta.attributes
+
+    def _node(self, path: str, meta: Node) -> ZaroArray | ZaroGroup:
+        if isinstance(meta, ZaroMeta):
+            return ZaroArray(self.store, meta, path)
+        return ZaroGroup(self.index, meta, path)
+
+    def __getitem__(self, name: str) -> ZaroArray | ZaroGroup:
+        path = _join(self.path, name)
+        try:
+            meta = self.index.get(path)
+        except NodeNotFoundError:
+            raise KeyError(name) from None
+        return self._node(path, meta)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self.index.get(_join(self.path, name))
+        except NodeNotFoundError:
+            return False
+        return True
+
+    def members(self) -> dict[str, ZaroArray | ZaroGroup]:
+        """The direct children by name."""
+        return {
+            name: self._node(_join(self.path, name), meta)
+            for name, meta in self.index.children(self.path).items()
+        }
+
+    def arrays(self) -> dict[str, ZaroArray]:
+        """The direct child arrays by name."""
+        return {k: v for k, v in self.members().items() if isinstance(v, ZaroArray)}
+
+    def groups(self) -> dict[str, ZaroGroup]:
+        """The direct child groups by name."""
+        return {k: v for k, v in self.members().items() if isinstance(v, ZaroGroup)}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.members())
+
+    def walk(self) -> Iterator[tuple[str, ZaroArray | ZaroGroup]]:
+        """Every node below this group, depth first, with its path relative to the group."""
+        for name, node in self.members().items():
+            yield name, node
+            if isinstance(node, ZaroGroup):
+                for sub, child in node.walk():
+                    yield f"{name}/{sub}", child
+
+    def __repr__(self) -> str:
+        return f"<ZaroGroup {self.store.url}#{self.path or '/'} v{self.meta.zarr_format}>"
+
+
+def _open_index(
+    url_or_store: Any,
+    storage_options: dict | None,
+    consolidated: bool | None,
+    zarr_format: int | None,
+    verbose: bool,
+    allow_unsafe_codecs: bool,
+) -> NodeIndex:
+    if verbose:
+        enable_verbose()
+    store = open_store(url_or_store, storage_options)
+    return NodeIndex(
+        store,
+        consolidated=consolidated,
+        zarr_format=zarr_format,
+        allow_unsafe_codecs=allow_unsafe_codecs,
+    )
+
+
+def _log_array(array: ZaroArray) -> None:
+    m = array.meta
+    info(
+        "array %s: dtype=%s shape=%s chunks=%s shards=%s codecs=%s dims=%s",
+        array.path or "/",
+        m.dtype,
+        m.shape,
+        m.chunk_shape,
+        m.shard_shape,
+        m.describe_codecs(),
+        m.dimension_names,
+    )
+
+
+def open_array(
+    url_or_store: Any,
+    path: str = "",
+    *,
+    storage_options: dict | None = None,
+    consolidated: bool | None = None,
+    zarr_format: int | None = None,
+    verbose: bool = False,
+    allow_unsafe_codecs: bool = False,
+) -> ZaroArray:
+    """Open the array at ``path`` in a store (a URL, a local path or a Store object).
+
+    Raises
+    ------
+    NodeNotFoundError
+        If there is no array (or only a group) at ``path``.
+    MetadataError
+        If the metadata is invalid; :class:`~xzaro.errors.UnsupportedError` if it names a
+        codec, data type, chunk grid or extension xzaro does not implement.
+    """
+    index = _open_index(
+        url_or_store, storage_options, consolidated, zarr_format, verbose, allow_unsafe_codecs
+    )
+    meta = index.get(path)
+    if not isinstance(meta, ZaroMeta):
+        raise NodeNotFoundError(
+            "this node is a group, not an array", url=index.store.url, key=path or "/"
+        )
+    array = ZaroArray(index.store, meta, path)
+    _log_array(array)
+    return array
+
+
+def open_group(
+    url_or_store: Any,
+    path: str = "",
+    *,
+    storage_options: dict | None = None,
+    consolidated: bool | None = None,
+    zarr_format: int | None = None,
+    verbose: bool = False,
+    allow_unsafe_codecs: bool = False,
+) -> ZaroGroup:
+    """Open the group at ``path`` in a store; see :func:`open_array` for the keywords."""
+    index = _open_index(
+        url_or_store, storage_options, consolidated, zarr_format, verbose, allow_unsafe_codecs
+    )
+    meta = index.get(path)
+    if not isinstance(meta, GroupMeta):
+        raise NodeNotFoundError(
+            "this node is an array, not a group", url=index.store.url, key=path or "/"
+        )
+    return ZaroGroup(index, meta, path)

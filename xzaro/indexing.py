@@ -1,0 +1,169 @@
+"""Basic (numpy) selections turned into boxes over the chunk grid.
+
+A selection becomes a *box*: per dimension a start, stop and positive step, plus the numpy index
+that turns the box into what numpy would return (dropping integer dimensions, reversing
+negative steps). The box is then split into the pieces that each chunk contributes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Box:
+    """A strided box of an array: ``range(start[d], stop[d], step[d])`` in every dimension."""
+
+    start: tuple[int, ...]
+    stop: tuple[int, ...]
+    step: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(
+            max(0, math.ceil((b - a) / s)) for a, b, s in zip(self.start, self.stop, self.step)
+        )
+
+
+def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tuple]:
+    """Turn a basic numpy selection into a :class:`Box` and the index applied to its result.
+
+    Raises
+    ------
+    IndexError
+        For out-of-range integers, too many indices or non-basic selections; the message names
+        the array's shape.
+    """
+    if not isinstance(selection, tuple):
+        selection = (selection,)
+    n_ellipsis = sum(1 for s in selection if s is Ellipsis)
+    if n_ellipsis > 1:
+        raise IndexError(f"an index can only have a single ellipsis; array shape is {shape}")
+    n_given = len(selection) - n_ellipsis
+    if n_given > len(shape):
+        raise IndexError(
+            f"too many indices: array of shape {shape} is {len(shape)}-dimensional, "
+            f"but {n_given} were indexed"
+        )
+    expanded: list[Any] = []
+    for s in selection:
+        if s is Ellipsis:
+            expanded.extend([slice(None)] * (len(shape) - n_given))
+        else:
+            expanded.append(s)
+    expanded.extend([slice(None)] * (len(shape) - len(expanded)))
+
+    start, stop, step, post = [], [], [], []
+    for dim, (sel, n) in enumerate(zip(expanded, shape)):
+        if isinstance(sel, slice):
+            a, b, s = sel.indices(n)
+            if s > 0:
+                start.append(a)
+                stop.append(max(a, b))
+                step.append(s)
+                post.append(slice(None))
+            else:
+                count = len(range(a, b, s))
+                lo = a + (count - 1) * s if count else 0
+                start.append(lo)
+                stop.append(a + 1 if count else 0)
+                step.append(-s)
+                post.append(slice(None, None, -1))
+            continue
+        try:
+            i = operator.index(sel)
+        except TypeError:
+            raise IndexError(
+                f"only integers, slices and Ellipsis are valid basic indices, got "
+                f"{type(sel).__name__} for dimension {dim}; array shape is {shape}"
+            ) from None
+        if not -n <= i < n:
+            raise IndexError(
+                f"index {i} is out of bounds for axis {dim} with size {n}; array shape is {shape}"
+            )
+        i %= n
+        start.append(i)
+        stop.append(i + 1)
+        step.append(1)
+        post.append(0)
+    return Box(tuple(start), tuple(stop), tuple(step)), tuple(post)
+
+
+def region_box(start: Any, count: Any, shape: tuple[int, ...]) -> Box:
+    """The box of a hyperslab given as 0-based ``start`` and ``count`` (``None`` = to the end)."""
+    ndim = len(shape)
+    start = tuple([0] * ndim if start is None else start)
+    count = tuple([None] * ndim if count is None else count)
+    if len(start) != ndim or len(count) != ndim:
+        raise IndexError(
+            f"start and count need {ndim} entries for an array of shape {shape}, got "
+            f"{len(start)} and {len(count)}"
+        )
+    lo, hi = [], []
+    for dim, (a, c, n) in enumerate(zip(start, count, shape)):
+        a = operator.index(a)
+        c = n - a if c is None else operator.index(c)
+        if a < 0 or c < 0 or a + c > n:
+            raise IndexError(
+                f"region start={a} count={c} is out of bounds for axis {dim} with size {n}; "
+                f"array shape is {shape}"
+            )
+        lo.append(a)
+        hi.append(a + c)
+    return Box(tuple(lo), tuple(hi), (1,) * ndim)
+
+
+@dataclass(frozen=True)
+class ChunkPiece:
+    """What one chunk contributes to a box read.
+
+    ``index`` is the chunk's grid index, ``local`` the selection inside the chunk, ``out`` the
+    destination inside the result, and ``full`` whether the whole chunk (clipped to the array)
+    is selected with step 1.
+    """
+
+    index: tuple[int, ...]
+    local: tuple[slice, ...]
+    out: tuple[slice, ...]
+    full: bool
+
+
+def _dim_pieces(
+    start: int, stop: int, step: int, chunk: int, size: int
+) -> list[tuple[int, slice, slice, bool]]:
+    pieces = []
+    if stop <= start:
+        return pieces
+    for k in range(start // chunk, (stop - 1) // chunk + 1):
+        lo, hi = k * chunk, min((k + 1) * chunk, stop)
+        first = start if start >= lo else start + math.ceil((lo - start) / step) * step
+        if first >= hi:
+            continue
+        count = math.ceil((hi - first) / step)
+        o = (first - start) // step
+        full = step == 1 and first == lo and hi == min((k + 1) * chunk, size)
+        local = slice(first - lo, first - lo + (count - 1) * step + 1, step)
+        pieces.append((k, local, slice(o, o + count), full))
+    return pieces
+
+
+def chunk_pieces(
+    box: Box, chunk_shape: tuple[int, ...], shape: tuple[int, ...]
+) -> Iterator[ChunkPiece]:
+    """Every chunk of a regular grid that the box touches, with its local and output slices."""
+    per_dim = [
+        _dim_pieces(a, b, s, c, n)
+        for a, b, s, c, n in zip(box.start, box.stop, box.step, chunk_shape, shape)
+    ]
+    for combo in itertools.product(*per_dim):
+        yield ChunkPiece(
+            tuple(p[0] for p in combo),
+            tuple(p[1] for p in combo),
+            tuple(p[2] for p in combo),
+            all(p[3] for p in combo),
+        )

@@ -1,0 +1,571 @@
+"""``ZaroMeta`` and ``GroupMeta``: one metadata model for Zarr V2 and V3 arrays and groups.
+
+V2 (``.zarray``/``.zattrs``/``.zgroup``, consolidated ``.zmetadata``) and V3 (``zarr.json``,
+consolidated metadata inside the root ``zarr.json``) both parse into the same frozen objects. A V2
+array's ``order``, dtype byte order, filters and compressor become the V3-style codec chain that
+the codec layer decodes, so the rest of xzaro never branches on the format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xzaro.chunk_keys import ChunkKeyEncoding
+from xzaro.codecs import (
+    ARRAY_ARRAY,
+    ARRAY_BYTES,
+    BytesCodec,
+    Codec,
+    ShardingCodec,
+    TransposeCodec,
+    codec_from_json,
+    codec_from_v2,
+    v2_codec_json,
+)
+from xzaro.dtypes import (
+    OBJECT,
+    default_fill_value,
+    fill_value_to_json,
+    parse_fill_value,
+    parse_v2_dtype,
+    parse_v3_dtype,
+    v2_dtype_to_json,
+    v3_dtype_to_json,
+)
+from xzaro.errors import MetadataError, UnsupportedError
+
+V2_ARRAY = ".zarray"
+V2_GROUP = ".zgroup"
+V2_ATTRS = ".zattrs"
+V2_CONSOLIDATED = ".zmetadata"
+V3_NODE = "zarr.json"
+V2_DIMENSIONS_ATTR = "_ARRAY_DIMENSIONS"
+
+_V2_OBJECT_CODECS = frozenset(
+    {"vlen-utf8", "vlen-bytes", "vlen-array", "json2", "msgpack2", "pickle"}
+)
+_V3_ARRAY_KEYS = frozenset(
+    {
+        "zarr_format",
+        "node_type",
+        "shape",
+        "data_type",
+        "chunk_grid",
+        "chunk_key_encoding",
+        "fill_value",
+        "codecs",
+        "attributes",
+        "dimension_names",
+        "storage_transformers",
+    }
+)
+_V3_GROUP_KEYS = frozenset({"zarr_format", "node_type", "attributes", "consolidated_metadata"})
+
+
+def loads(data: bytes | str, *, url: str | None = None, key: str | None = None) -> Any:
+    """Parse a metadata document.
+
+    Python's own ``json`` writes bare ``NaN``, ``Infinity`` and ``-Infinity``; they parse as
+    floats here, as tokens only, so a string that merely contains those words is never changed.
+    """
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise MetadataError(f"invalid JSON: {e}", url=url, key=key) from e
+
+
+def dumps(doc: Any) -> bytes:
+    """Serialise a metadata document (indented, with ``NaN`` and friends as JSON strings)."""
+    return json.dumps(doc, indent=2, allow_nan=False).encode()
+
+
+def _shape(value: Any, field_name: str, ctx: dict, *, positive: bool = False) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= (1 if positive else 0)
+        for n in value
+    ):
+        need = "positive" if positive else "non-negative"
+        raise MetadataError(
+            f"{field_name} must be a list of {need} integers, got {value!r}",
+            field=field_name,
+            **ctx,
+        )
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class ZaroMeta:
+    """Metadata of one array, V2 or V3.
+
+    Attributes
+    ----------
+    zarr_format
+        2 or 3.
+    shape, dtype
+        The array's shape and numpy dtype (V2 keeps the stored byte order).
+    chunk_shape
+        The chunk shape; for sharded arrays the inner chunk shape.
+    shard_shape
+        The shard shape for sharded arrays, else ``None``.
+    codecs
+        The normalised codec chain (V2 order/filters/compressor mapped onto it).
+    fill_value
+        A numpy scalar of ``dtype``, or ``None`` (V2 ``null``).
+    order
+        ``"C"`` or ``"F"`` (the V2 memory order; V3 arrays are ``"C"``).
+    dimension_names
+        Names of the dimensions (V3 ``dimension_names``, V2 ``_ARRAY_DIMENSIONS``), or ``None``.
+    attributes
+        User attributes (without ``_ARRAY_DIMENSIONS``).
+    chunk_key_encoding
+        How chunk grid indices become store keys.
+    raw
+        The metadata document as stored (``.zarray`` or ``zarr.json``).
+    """
+
+    zarr_format: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    chunk_shape: tuple[int, ...]
+    codecs: tuple[Codec, ...]
+    fill_value: Any
+    chunk_key_encoding: ChunkKeyEncoding
+    order: str = "C"
+    shard_shape: tuple[int, ...] | None = None
+    dimension_names: tuple[str | None, ...] | None = None
+    attributes: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+    node_type: str = "array"
+
+    # --------------------------------------------------------------------------- derived
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def storage_shape(self) -> tuple[int, ...]:
+        """Shape of one stored object: the shard if sharded, else the chunk."""
+        return self.shard_shape or self.chunk_shape
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        """Stored objects along each dimension."""
+        return tuple(math.ceil(s / c) for s, c in zip(self.shape, self.storage_shape))
+
+    @property
+    def sharding(self) -> ShardingCodec | None:
+        """The sharding codec when the array is sharded (and reads can be partial)."""
+        if self.shard_shape is None:
+            return None
+        codec = self.codecs[0]
+        return codec if isinstance(codec, ShardingCodec) else None
+
+    @property
+    def fill_value_or_default(self) -> Any:
+        """What a missing chunk reads as: the fill value, or the dtype's zero for ``null``."""
+        if self.fill_value is None:
+            return default_fill_value(self.dtype)
+        return self.fill_value
+
+    @property
+    def nbytes(self) -> int:
+        """Uncompressed size in bytes (object arrays count their pointers)."""
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def chunk_key(self, index: tuple[int, ...]) -> str:
+        """The store key, relative to the array, of the stored object at grid ``index``."""
+        return self.chunk_key_encoding.chunk_key(index)
+
+    def describe_codecs(self) -> str:
+        """The codec chain as ``bytes -> blosc(lz4) -> crc32c``."""
+        return " -> ".join(c.label() for c in self.codecs)
+
+    # --------------------------------------------------------------------------- parsing
+    @classmethod
+    def from_json(
+        cls,
+        doc: dict,
+        attributes: dict | None = None,
+        *,
+        allow_unsafe_codecs: bool = False,
+        url: str | None = None,
+        key: str | None = None,
+    ) -> ZaroMeta:
+        """Parse a ``.zarray`` (with its ``.zattrs``) or an array ``zarr.json``."""
+        if not isinstance(doc, dict):
+            raise MetadataError(
+                f"array metadata must be an object, got {type(doc).__name__}", url=url, key=key
+            )
+        fmt = doc.get("zarr_format")
+        if fmt == 2:
+            return _parse_v2_array(doc, attributes or {}, allow_unsafe_codecs, url, key)
+        if fmt == 3:
+            return _parse_v3_array(doc, allow_unsafe_codecs, url, key)
+        raise UnsupportedError(
+            f"unsupported zarr_format {fmt!r}", url=url, key=key, field="zarr_format"
+        )
+
+    def to_json(self) -> dict:
+        """The metadata document (``zarr.json`` for V3, ``.zarray`` for V2)."""
+        if self.zarr_format == 3:
+            return _emit_v3_array(self)
+        return _emit_v2_array(self)
+
+    def attributes_json(self) -> dict:
+        """The attributes as stored (V2 ``.zattrs`` carries ``_ARRAY_DIMENSIONS``)."""
+        attrs = dict(self.attributes)
+        if self.zarr_format == 2 and self.dimension_names is not None:
+            attrs[V2_DIMENSIONS_ATTR] = list(self.dimension_names)
+        return attrs
+
+
+@dataclass(frozen=True)
+class GroupMeta:
+    """Metadata of one group, V2 or V3.
+
+    ``consolidated`` maps paths (relative to this group) to the metadata of every node below
+    it, when the store has consolidated metadata, else ``None``.
+    """
+
+    zarr_format: int
+    attributes: dict = field(default_factory=dict)
+    consolidated: dict[str, ZaroMeta | GroupMeta] | None = field(default=None, repr=False)
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+    node_type: str = "group"
+
+    def to_json(self) -> dict:
+        """The metadata document (``zarr.json`` for V3, ``.zgroup`` for V2)."""
+        if self.zarr_format == 3:
+            return {"zarr_format": 3, "node_type": "group", "attributes": dict(self.attributes)}
+        return {"zarr_format": 2}
+
+    @classmethod
+    def from_json(
+        cls,
+        doc: dict,
+        attributes: dict | None = None,
+        *,
+        allow_unsafe_codecs: bool = False,
+        url: str | None = None,
+        key: str | None = None,
+    ) -> GroupMeta:
+        """Parse a ``.zgroup`` (with its ``.zattrs``) or a group ``zarr.json``."""
+        fmt = doc.get("zarr_format") if isinstance(doc, dict) else None
+        if fmt == 2:
+            return cls(2, dict(attributes or {}), raw=doc)
+        if fmt != 3:
+            raise UnsupportedError(
+                f"unsupported zarr_format {fmt!r}", url=url, key=key, field="zarr_format"
+            )
+        _check_extensions(doc, _V3_GROUP_KEYS, url, key)
+        attrs = doc.get("attributes") or {}
+        if not isinstance(attrs, dict):
+            raise MetadataError(
+                "attributes must be an object", url=url, key=key, field="attributes"
+            )
+        consolidated = None
+        cm = doc.get("consolidated_metadata")
+        if isinstance(cm, dict) and isinstance(cm.get("metadata"), dict):
+            consolidated = {}
+            for path, node in cm["metadata"].items():
+                consolidated[path.strip("/")] = node_from_json(
+                    node,
+                    allow_unsafe_codecs=allow_unsafe_codecs,
+                    url=url,
+                    key=f"{key or V3_NODE} consolidated_metadata[{path!r}]",
+                )
+        return cls(3, attrs, consolidated, raw=doc)
+
+
+def node_from_json(
+    doc: Any,
+    attributes: dict | None = None,
+    *,
+    allow_unsafe_codecs: bool = False,
+    url: str | None = None,
+    key: str | None = None,
+) -> ZaroMeta | GroupMeta:
+    """Parse any node document (array or group, V2 or V3)."""
+    if not isinstance(doc, dict):
+        raise MetadataError(f"metadata must be a JSON object, got {doc!r:.80}", url=url, key=key)
+    node_type = doc.get("node_type")
+    is_array = node_type == "array" if doc.get("zarr_format") == 3 else "shape" in doc
+    if doc.get("zarr_format") == 3 and node_type not in ("array", "group"):
+        raise MetadataError(
+            f"node_type must be 'array' or 'group', got {node_type!r}",
+            url=url,
+            key=key,
+            field="node_type",
+        )
+    cls = ZaroMeta if is_array else GroupMeta
+    return cls.from_json(doc, attributes, allow_unsafe_codecs=allow_unsafe_codecs, url=url, key=key)
+
+
+# ------------------------------------------------------------------------------ V3 parsing
+def _check_extensions(doc: dict, known: frozenset, url: str | None, key: str | None) -> None:
+    for name, value in doc.items():
+        if name in known:
+            continue
+        if isinstance(value, dict) and value.get("must_understand") is False:
+            continue
+        raise UnsupportedError(
+            f"unknown metadata extension {name!r} (not marked must_understand: false)",
+            url=url,
+            key=key,
+            field=name,
+        )
+
+
+def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | None) -> ZaroMeta:
+    ctx = {"url": url, "key": key}
+    _check_extensions(doc, _V3_ARRAY_KEYS, url, key)
+    for required in (
+        "shape",
+        "data_type",
+        "chunk_grid",
+        "chunk_key_encoding",
+        "fill_value",
+        "codecs",
+    ):
+        if required not in doc:
+            raise MetadataError(f"missing required member {required!r}", field=required, **ctx)
+    shape = _shape(doc["shape"], "shape", ctx)
+    dtype = parse_v3_dtype(doc["data_type"], **ctx)
+
+    grid = doc["chunk_grid"]
+    grid_name = grid.get("name") if isinstance(grid, dict) else grid
+    if grid_name != "regular":
+        raise UnsupportedError(f"unknown chunk grid {grid_name!r}", field="chunk_grid", **ctx)
+    grid_chunks = _shape(
+        (grid.get("configuration") or {}).get("chunk_shape"),
+        "chunk_grid.chunk_shape",
+        ctx,
+        positive=True,
+    )
+    if len(grid_chunks) != len(shape):
+        raise MetadataError(
+            f"chunk_shape {list(grid_chunks)} has {len(grid_chunks)} dimensions, shape has "
+            f"{len(shape)}",
+            field="chunk_grid",
+            **ctx,
+        )
+
+    try:
+        encoding = ChunkKeyEncoding.from_json(doc["chunk_key_encoding"])
+    except MetadataError as e:
+        raise type(e)(e.message, field="chunk_key_encoding", **ctx) from e
+
+    transformers = doc.get("storage_transformers") or []
+    if transformers:
+        names = [t.get("name") if isinstance(t, dict) else t for t in transformers]
+        raise UnsupportedError(
+            f"unknown storage transformers {names}", field="storage_transformers", **ctx
+        )
+
+    if not isinstance(doc["codecs"], list) or not doc["codecs"]:
+        raise MetadataError("codecs must be a non-empty list", field="codecs", **ctx)
+    codecs = tuple(
+        c
+        for c in (codec_from_json(d, allow_unsafe=allow_unsafe, **ctx) for d in doc["codecs"])
+        if c is not None
+    )
+    fill = parse_fill_value(doc["fill_value"], dtype, zarr_format=3, **ctx)
+
+    dims = doc.get("dimension_names")
+    if dims is not None:
+        if (
+            not isinstance(dims, list)
+            or len(dims) != len(shape)
+            or not all(d is None or isinstance(d, str) for d in dims)
+        ):
+            raise MetadataError(
+                f"dimension_names must list {len(shape)} names or nulls, got {dims!r}",
+                field="dimension_names",
+                **ctx,
+            )
+        dims = tuple(dims)
+    attrs = doc.get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise MetadataError("attributes must be an object", field="attributes", **ctx)
+
+    chunk_shape, shard_shape = grid_chunks, None
+    first = codecs[0] if codecs else None
+    if isinstance(first, ShardingCodec):
+        try:
+            first.chunks_per_shard(grid_chunks)
+        except MetadataError as e:
+            raise MetadataError(e.message, field="codecs", **ctx) from e
+        chunk_shape, shard_shape = first.chunk_shape, grid_chunks
+    meta = ZaroMeta(
+        3, shape, dtype, chunk_shape, codecs, fill, encoding, "C", shard_shape, dims, attrs, doc
+    )
+    _check_chain(meta, ctx)
+    return meta
+
+
+def _check_chain(meta: ZaroMeta, ctx: dict) -> None:
+    from xzaro.codecs import pipeline_for
+
+    try:
+        pipeline_for(meta)
+    except MetadataError as e:
+        raise type(e)(e.message, field=e.field or "codecs", **ctx) from e
+
+
+def _emit_v3_array(meta: ZaroMeta) -> dict:
+    object_codec = next((c.name for c in meta.codecs if c.kind == ARRAY_BYTES), None)
+    doc: dict[str, Any] = {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": list(meta.shape),
+        "data_type": v3_dtype_to_json(meta.dtype, object_codec=object_codec),
+        "chunk_grid": {
+            "name": "regular",
+            "configuration": {"chunk_shape": list(meta.storage_shape)},
+        },
+        "chunk_key_encoding": meta.chunk_key_encoding.to_json(),
+        "fill_value": fill_value_to_json(meta.fill_value, meta.dtype, zarr_format=3),
+        "codecs": [c.to_json() for c in meta.codecs],
+        "attributes": dict(meta.attributes),
+    }
+    if meta.dimension_names is not None:
+        doc["dimension_names"] = list(meta.dimension_names)
+    return doc
+
+
+# ------------------------------------------------------------------------------ V2 parsing
+def _endian_of(dtype: np.dtype) -> str | None:
+    if dtype.fields is not None or dtype.itemsize <= 1:
+        return None
+    return {"<": "little", ">": "big"}.get(dtype.byteorder)
+
+
+def _parse_v2_array(
+    doc: dict, attrs: dict, allow_unsafe: bool, url: str | None, key: str | None
+) -> ZaroMeta:
+    ctx = {"url": url, "key": key}
+    for required in ("shape", "chunks", "dtype", "compressor", "fill_value", "order"):
+        if required not in doc:
+            raise MetadataError(f"missing required member {required!r}", field=required, **ctx)
+    shape = _shape(doc["shape"], "shape", ctx)
+    chunks = _shape(doc["chunks"], "chunks", ctx, positive=True)
+    if len(chunks) != len(shape):
+        raise MetadataError(
+            f"chunks {list(chunks)} and shape {list(shape)} differ in length", field="chunks", **ctx
+        )
+    dtype = parse_v2_dtype(doc["dtype"], **ctx)
+    order = doc["order"]
+    if order not in ("C", "F"):
+        raise MetadataError(f"order must be 'C' or 'F', got {order!r}", field="order", **ctx)
+    separator = doc.get("dimension_separator", ".") or "."
+    if separator not in (".", "/"):
+        raise MetadataError(
+            f"dimension_separator must be '.' or '/', got {separator!r}",
+            field="dimension_separator",
+            **ctx,
+        )
+    filters = doc.get("filters") or []
+    if not isinstance(filters, list):
+        raise MetadataError("filters must be null or a list", field="filters", **ctx)
+
+    chain: list[Codec] = []
+    if order == "F" and len(shape) > 1:
+        chain.append(TransposeCodec(tuple(range(len(shape) - 1, -1, -1))))
+    filter_codecs = []
+    for f in filters:
+        try:
+            filter_codecs.append(codec_from_v2(f, allow_unsafe=allow_unsafe, **ctx))
+        except MetadataError as e:
+            raise type(e)(e.message, field="filters", **ctx) from e
+    if dtype == OBJECT:
+        ids = [f.get("id") for f in filters]
+        at = next((i for i, fid in enumerate(ids) if fid in _V2_OBJECT_CODECS), None)
+        if at is None:
+            raise MetadataError(
+                f"object dtype needs an object codec (such as vlen-utf8) in filters, got {ids}",
+                field="filters",
+                **ctx,
+            )
+        chain.extend(filter_codecs[:at])
+        chain.append(_as_array_bytes(filter_codecs[at]))
+        chain.extend(filter_codecs[at + 1 :])
+    else:
+        chain.extend(filter_codecs)
+        chain.append(BytesCodec(_endian_of(dtype)))
+    if doc["compressor"] is not None:
+        try:
+            chain.append(codec_from_v2(doc["compressor"], allow_unsafe=allow_unsafe, **ctx))
+        except MetadataError as e:
+            raise type(e)(e.message, field="compressor", **ctx) from e
+    fill = parse_fill_value(doc["fill_value"], dtype, zarr_format=2, **ctx)
+
+    attrs = dict(attrs)
+    dims = attrs.pop(V2_DIMENSIONS_ATTR, None)
+    if dims is not None:
+        if not isinstance(dims, list) or len(dims) != len(shape):
+            raise MetadataError(
+                f"_ARRAY_DIMENSIONS must list {len(shape)} names, got {dims!r}",
+                field=V2_DIMENSIONS_ATTR,
+                **ctx,
+            )
+        dims = tuple(dims)
+    meta = ZaroMeta(
+        2,
+        shape,
+        dtype,
+        chunks,
+        tuple(chain),
+        fill,
+        ChunkKeyEncoding("v2", separator),
+        order,
+        None,
+        dims,
+        attrs,
+        doc,
+    )
+    _check_chain_v2(meta, ctx)
+    return meta
+
+
+def _as_array_bytes(codec: Codec) -> Codec:
+    """A V2 object filter acts as the chain's array->bytes codec."""
+    if codec.kind == ARRAY_BYTES:
+        return codec
+    raise MetadataError(f"{codec.name} cannot serialise an object array", field="filters")
+
+
+def _check_chain_v2(meta: ZaroMeta, ctx: dict) -> None:
+    kinds = [c.kind for c in meta.codecs]
+    # V2 filters after the serialiser work on bytes; they behave as bytes->bytes codecs there.
+    if kinds.count(ARRAY_BYTES) == 1:
+        i = kinds.index(ARRAY_BYTES)
+        if any(k == ARRAY_ARRAY for k in kinds[i + 1 :]):
+            raise MetadataError(
+                "array filters after the object codec are not supported", field="filters", **ctx
+            )
+    _check_chain(meta, ctx)
+
+
+def _emit_v2_array(meta: ZaroMeta) -> dict:
+    raw = meta.raw or {}
+    filters = raw.get("filters")
+    compressor = raw.get("compressor")
+    if not raw:
+        filters, compressor = v2_codec_json(meta.codecs)
+    return {
+        "zarr_format": 2,
+        "shape": list(meta.shape),
+        "chunks": list(meta.chunk_shape),
+        "dtype": v2_dtype_to_json(meta.dtype),
+        "compressor": compressor,
+        "fill_value": fill_value_to_json(meta.fill_value, meta.dtype, zarr_format=2),
+        "order": meta.order,
+        "filters": filters,
+        "dimension_separator": meta.chunk_key_encoding.separator,
+    }

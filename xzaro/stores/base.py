@@ -1,0 +1,56 @@
+"""The ``Store`` protocol that every layer above the stores is written against.
+
+A store maps string keys (``"a/b/.zarray"``, ``"c/0/1"``) to bytes. ``None`` from a read means
+exactly one thing: the key does not exist. Every other failure raises
+:class:`~xzaro.errors.StoreError` (or a subclass) naming the store URL and the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+#: A byte-range request: ``(key, offset, length)``. ``offset >= 0`` asks for ``length`` bytes from
+#: ``offset`` (fewer if the object is shorter); ``offset < 0`` asks for the last ``-offset`` bytes
+#: (``length`` is then ignored). A length of ``None`` means "to the end of the object".
+RangeRequest = tuple[str, int, int | None]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Key-value access to a Zarr store."""
+
+    #: The URL the store was opened from (used in messages and when pickling).
+    url: str
+
+    def get(self, key: str) -> bytes | None:
+        """Return the object at ``key``, or ``None`` if it does not exist."""
+        ...
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Fetch many keys concurrently (bounded in-flight requests), in order."""
+        ...
+
+    def get_ranges(self, requests: Sequence[RangeRequest]) -> list[bytes | None]:
+        """Fetch many byte ranges concurrently, in order; ``None`` where the key is missing."""
+        ...
+
+    def set(self, key: str, value: bytes) -> None:
+        """Write ``value`` at ``key`` (a local store makes the object appear atomically)."""
+        ...
+
+    def set_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Write many objects concurrently."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; removing a missing key is not an error."""
+        ...
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Every key below ``prefix`` (relative to the store root), sorted."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+        ...

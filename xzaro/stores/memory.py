@@ -1,0 +1,90 @@
+"""An in-process dictionary store for tests and demonstrations."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from xzaro.stores.base import RangeRequest
+
+
+class MemoryStore:
+    """A store that keeps every object in a plain ``dict`` of this process.
+
+    It pickles together with its data, so a copy sent to another process is a snapshot: writes
+    there are not seen here.
+
+    Parameters
+    ----------
+    data
+        Initial contents, ``{key: bytes}``; copied.
+    """
+
+    def __init__(self, data: Mapping[str, bytes] | None = None) -> None:
+        self.data: dict[str, bytes] = {k: bytes(v) for k, v in (data or {}).items()}
+        self.url = f"memory-dict://{id(self):x}"
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"data": self.data}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["data"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(<{len(self.data)} keys>)"
+
+    def get(self, key: str) -> bytes | None:
+        """Return the object at ``key``, or ``None`` if it does not exist."""
+        return self.data.get(key)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Return the objects at ``keys``, in order, ``None`` for missing ones."""
+        return [self.data.get(key) for key in keys]
+
+    def get_ranges(self, requests: Sequence[RangeRequest]) -> list[bytes | None]:
+        """Return byte ranges, in order; ``None`` where the key is missing."""
+        out: list[bytes | None] = []
+        for key, offset, length in requests:
+            if length is not None and length < 0:
+                raise ValueError(f"range length must be >= 0 or None, got {length} for {key!r}")
+            value = self.data.get(key)
+            if value is None:
+                out.append(None)
+            elif offset < 0 or length is None:
+                out.append(value[offset:])
+            else:
+                out.append(value[offset : offset + length])
+        return out
+
+    def get_size(self, key: str) -> int | None:
+        """Return the size of the object at ``key``, or ``None`` if it does not exist."""
+        value = self.data.get(key)
+        return None if value is None else len(value)
+
+    def set(self, key: str, value: bytes) -> None:
+        """Store a copy of ``value`` at ``key``."""
+        self.data[key] = bytes(value)
+
+    def set_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Store many objects."""
+        with self._lock:
+            for key, value in items:
+                self.data[key] = bytes(value)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present."""
+        self.data.pop(key, None)
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Every key at or below the path ``prefix``, sorted (``"c/0"`` excludes ``"c/01"``)."""
+        prefix = prefix.strip("/")
+        if not prefix:
+            return sorted(self.data)
+        below = prefix + "/"
+        return sorted(k for k in list(self.data) if k == prefix or k.startswith(below))
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+        return key in self.data

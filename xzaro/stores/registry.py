@@ -1,0 +1,104 @@
+"""``open_store``: turn a path or URL into a :class:`~xzaro.stores.base.Store`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from xzaro.errors import NodeNotFoundError, StoreError
+from xzaro.log import info
+from xzaro.stores.base import Store
+from xzaro.stores.fsspec_store import FsspecStore
+
+MODES = ("r", "r+", "a", "w", "w-")
+_LOCAL_PROTOCOLS = ("file", "local")
+# fsspec's own HTTP file system; what does the work underneath is aiohttp
+_LIBRARY_NAMES = {"http": "aiohttp", "https": "aiohttp"}
+
+
+def open_store(
+    url_or_store: str | os.PathLike[str] | Store,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    mode: str = "r",
+) -> Store:
+    """Open the store at a path or URL.
+
+    Parameters
+    ----------
+    url_or_store
+        A store (returned as is), a local path (relative, absolute or ``~``), or a URL:
+        ``file://``, ``memory://``, ``s3://``, ``gs://``/``gcs://``, ``http(s)://``, any other
+        fsspec protocol, or a chained fsspec URL such as ``simplecache::s3://bucket/x``.
+    storage_options
+        Options for the fsspec file system (credentials, endpoint, ...).
+    mode
+        ``"r"`` (read; a missing local path is an error), ``"r+"``, ``"a"``, ``"w"`` or ``"w-"``.
+
+    Returns
+    -------
+    Store
+
+    Raises
+    ------
+    NodeNotFoundError
+        A local path does not exist and ``mode`` is ``"r"`` or ``"r+"``.
+    StoreError
+        No fsspec implementation is known (or installed) for the URL's protocol.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if isinstance(url_or_store, Store):
+        return url_or_store
+    url = os.fspath(url_or_store)
+    if not isinstance(url, str):
+        raise TypeError(f"expected a path, URL or Store, got {type(url_or_store).__name__}")
+    url = url.strip()
+    options = dict(storage_options or {})
+
+    if "::" not in url:
+        protocol, path = _split_protocol(url)
+        if protocol is None or protocol in _LOCAL_PROTOCOLS:
+            return _open_local(url, path, options, mode)
+    backend = " over ".join(_backend_name(link.strip(), url) for link in url.split("::"))
+    store = FsspecStore(url, options)
+    info("opened %s with %s", store.url, backend)
+    return store
+
+
+def _split_protocol(url: str) -> tuple[str | None, str]:
+    from fsspec.core import split_protocol
+
+    protocol, path = split_protocol(url)
+    return (protocol.lower() if protocol else None), path
+
+
+def _open_local(url: str, path: str, options: dict[str, Any], mode: str) -> FsspecStore:
+    local = os.path.abspath(os.path.expanduser(path))
+    if mode in ("r", "r+") and not os.path.exists(local):
+        raise NodeNotFoundError(f"no such local path: {local}", url=url)
+    store = FsspecStore(local, options)
+    info("opened %s with %s", store.url, "local")
+    return store
+
+
+def _backend_name(link: str, url: str) -> str:
+    """``"s3 (s3fs)"``: the protocol and the library serving it, for verbose messages."""
+    import fsspec
+
+    protocol = link.lower() if "://" not in link and link.isidentifier() else None
+    if protocol is None:
+        protocol, _ = _split_protocol(link)
+    if protocol is None or protocol in _LOCAL_PROTOCOLS:
+        return "local"
+    try:
+        cls = fsspec.get_filesystem_class(protocol)
+    except ValueError as exc:
+        raise StoreError(f"no fsspec implementation for protocol {protocol!r}", url=url) from exc
+    except ImportError as exc:
+        raise StoreError(
+            f"protocol {protocol!r} needs a package that is not installed: {exc}", url=url
+        ) from exc
+    library = _LIBRARY_NAMES.get(protocol, cls.__module__.split(".")[0])
+    return f"{protocol} ({library})"
