@@ -159,9 +159,9 @@ def test_shard_index_pointing_outside_the_shard(tmp_path):
     raw = struct.pack("<QQ", 1000, 16) + struct.pack("<QQ", 2**64 - 1, 2**64 - 1) * 3
     v3_sharded(tmp_path / "s", raw + struct.pack("<I", crc32c.crc32c(raw)))
     a = xzaro.open_array(str(tmp_path / "s"))
-    with pytest.raises(DecodeError, match="outside|shorter"):
+    with pytest.raises(DecodeError, match=r"outside|shorter"):
         a[...]
-    with pytest.raises(DecodeError, match="outside|shorter"):
+    with pytest.raises(DecodeError, match=r"outside|shorter"):
         a[0, 0]
 
 
