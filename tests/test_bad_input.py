@@ -173,9 +173,7 @@ def test_invalid_metadata_json_names_the_key(tmp_path):
     assert e.value.key == ".zarray"
 
 
-@pytest.mark.parametrize(
-    "selection", [(4, 0), (0, -5), (slice(None), 9), (0, 0, 0)]
-)
+@pytest.mark.parametrize("selection", [(4, 0), (0, -5), (slice(None), 9), (0, 0, 0)])
 def test_out_of_range_selection_names_the_shape(tmp_path, selection):
     write_v2(tmp_path / "a", compressor=None, chunks={})
     with pytest.raises(IndexError, match=r"\(4, 4\)"):

@@ -86,7 +86,7 @@ class ZaroArray:
         meta = self.meta
         self._pipeline = pipeline_for(meta)
         sharding = meta.sharding
-        self._sharding = sharding
+        self._sharding: Any = sharding
         if sharding is not None:
             self._inner = sharding.inner_pipeline(meta.dtype, meta.fill_value_or_default)
             self._cps = sharding.chunks_per_shard(meta.storage_shape)
@@ -219,8 +219,10 @@ class ZaroArray:
         missing = 0
         if getattr(self.store, "is_local", False):
             # Local reads release the GIL: each worker reads and decodes its own chunk.
+            get = getattr(self.store, "get_reused", self.store.get)
+
             def read_one(i: int) -> bool:
-                data = self.store.get(keys[i])
+                data = get(keys[i])
                 self._place(data, pieces[i], out, pipeline, keys[i])
                 return data is None
 
@@ -252,33 +254,32 @@ class ZaroArray:
         whole = [s for s in shards if 2 * len(by_shard[s]) >= inner_in_bounds[s]]
         partial = [s for s in shards if 2 * len(by_shard[s]) < inner_in_bounds[s]]
 
-        # Shards we need most of: fetch whole objects, in batches bounded by size.
-        per_shard = max(1, self._sharding_bytes_estimate())
-        step = max(1, BATCH_BYTES // per_shard)
-        fetched = missing = 0
-        for lo in range(0, len(whole), step):
-            batch = whole[lo : lo + step]
-            keys = [self._key(s) for s in batch]
-            datas = self.store.get_many(keys)
-            jobs = []
-            for shard, key, data in zip(batch, keys, datas):
-                if data is None:
-                    missing += len(by_shard[shard])
-                    jobs.extend((None, p, key) for p in by_shard[shard])
-                    continue
-                try:
-                    index = self._sharding.locate_index(data, self.meta.storage_shape)
-                except DecodeError as e:
-                    raise self._decode_error(e, key) from e
-                view = memoryview(data)
-                for p in by_shard[shard]:
-                    off, n = index[self._inner_position(p.index)]
-                    if off == EMPTY and n == EMPTY:
-                        jobs.append((None, p, key))
-                    else:
-                        jobs.append((view[int(off) : int(off) + int(n)], p, key))
-                fetched += 1
-            concurrent_map(lambda job: self._place(job[0], job[1], out, self._inner, job[2]), jobs)
+        # Shards we need most of: fetch whole objects.
+        missing = 0
+        if getattr(self.store, "is_local", False):
+            # One task per shard: read it into the thread's reused buffer, decode its chunks.
+            get = getattr(self.store, "get_reused", self.store.get)
+
+            def read_shard(shard: tuple[int, ...]) -> int:
+                key = self._key(shard)
+                jobs = self._shard_jobs(key, get(key), by_shard[shard])
+                for data, piece, _ in jobs:
+                    self._place(data, piece, out, self._inner, key)
+                return sum(job[0] is None for job in jobs)
+
+            missing = sum(concurrent_map(read_shard, whole))
+        else:
+            step = max(1, BATCH_BYTES // max(1, self._sharding_bytes_estimate()))
+            for lo in range(0, len(whole), step):
+                batch = whole[lo : lo + step]
+                keys = [self._key(s) for s in batch]
+                jobs = []
+                for shard, key, data in zip(batch, keys, self.store.get_many(keys)):
+                    jobs.extend(self._shard_jobs(key, data, by_shard[shard]))
+                missing += sum(job[0] is None for job in jobs)
+                concurrent_map(
+                    lambda job: self._place(job[0], job[1], out, self._inner, job[2]), jobs
+                )
 
         # Shards we need a little of: fetch their indexes, then only the inner chunks' ranges.
         if partial:
@@ -287,10 +288,30 @@ class ZaroArray:
             logger.info(
                 "read %s: %d whole shards (%d inner chunks missing), %d partial shards",
                 self.url,
-                fetched,
+                len(whole),
                 missing,
                 len(partial),
             )
+
+    def _shard_jobs(
+        self, key: str, data: Any, pieces: list[ChunkPiece]
+    ) -> list[tuple[Any, ChunkPiece, str]]:
+        """Pair each piece with its inner chunk's bytes inside a whole shard (None: fill)."""
+        if data is None:
+            return [(None, p, key) for p in pieces]
+        try:
+            index = self._sharding.locate_index(data, self.meta.storage_shape)
+        except DecodeError as e:
+            raise self._decode_error(e, key) from e
+        view = memoryview(data)
+        jobs: list[tuple[Any, ChunkPiece, str]] = []
+        for p in pieces:
+            off, n = index[self._inner_position(p.index)]
+            if off == EMPTY and n == EMPTY:
+                jobs.append((None, p, key))
+            else:
+                jobs.append((view[int(off) : int(off) + int(n)], p, key))
+        return jobs
 
     def _sharding_bytes_estimate(self) -> int:
         return math.prod(self.meta.storage_shape) * max(1, self.dtype.itemsize)

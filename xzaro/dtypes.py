@@ -159,7 +159,8 @@ def _float_from_json(value: Any, dtype: np.dtype, field: str, ctx: dict) -> np.g
         size = dtype.itemsize
         try:
             bits = int(value, 16)
-            return np.array(bits, dtype=_UINT_OF_SIZE[size]).view(dtype.newbyteorder("="))[()]
+            bits_array = np.array(bits, dtype=_UINT_OF_SIZE[size])
+            return bits_array.view(dtype.newbyteorder("=")).reshape(())[()]  # type: ignore[return-value]
         except (ValueError, OverflowError, KeyError) as e:
             raise MetadataError(f"invalid hex fill value {value!r}", field=field, **ctx) from e
     if isinstance(value, str) and value in _SPECIAL_FLOATS:

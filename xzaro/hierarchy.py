@@ -83,8 +83,9 @@ class NodeIndex:
         )
         docs = dict(zip(keys, self.store.get_many(keys)))
         self._root_docs = docs
-        if docs.get(V3_NODE) is not None:
-            root = self._parse(docs[V3_NODE], V3_NODE)
+        root_doc = docs.get(V3_NODE)
+        if root_doc is not None:
+            root = self._parse(root_doc, V3_NODE)
             self._cache[""] = root
             if consolidated is not False and isinstance(root, GroupMeta) and root.consolidated:
                 self.consolidated = dict(root.consolidated)
@@ -149,18 +150,21 @@ class NodeIndex:
             docs = {n: self._root_docs.get(n) for n in names}
         else:
             docs = dict(zip(names, self.store.get_many([_join(path, n) for n in names])))
-        if docs.get(V3_NODE) is not None:
-            return self._parse(docs[V3_NODE], _join(path, V3_NODE))
+        node_doc = docs.get(V3_NODE)
+        if node_doc is not None:
+            return self._parse(node_doc, _join(path, V3_NODE))
         attrs = None
-        if docs.get(V2_ATTRS) is not None:
-            attrs = loads(docs[V2_ATTRS], url=self.store.url, key=_join(path, V2_ATTRS))
+        attrs_doc = docs.get(V2_ATTRS)
+        if attrs_doc is not None:
+            attrs = loads(attrs_doc, url=self.store.url, key=_join(path, V2_ATTRS))
             if not isinstance(attrs, dict):
                 raise MetadataError(
                     ".zattrs must hold a JSON object", url=self.store.url, key=_join(path, V2_ATTRS)
                 )
         for name in (V2_ARRAY, V2_GROUP):
-            if docs.get(name) is not None:
-                return self._parse(docs[name], _join(path, name), attrs)
+            doc = docs.get(name)
+            if doc is not None:
+                return self._parse(doc, _join(path, name), attrs)
         formats = {None: "zarr.json, .zarray or .zgroup", 2: ".zarray or .zgroup", 3: "zarr.json"}[
             self.zarr_format
         ]

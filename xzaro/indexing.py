@@ -58,7 +58,10 @@ def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tu
             expanded.append(s)
     expanded.extend([slice(None)] * (len(shape) - len(expanded)))
 
-    start, stop, step, post = [], [], [], []
+    start: list[int] = []
+    stop: list[int] = []
+    step: list[int] = []
+    post: list[Any] = []
     for dim, (sel, n) in enumerate(zip(expanded, shape)):
         if isinstance(sel, slice):
             a, b, s = sel.indices(n)
@@ -136,7 +139,7 @@ class ChunkPiece:
 def _dim_pieces(
     start: int, stop: int, step: int, chunk: int, size: int
 ) -> list[tuple[int, slice, slice, bool]]:
-    pieces = []
+    pieces: list[tuple[int, slice, slice, bool]] = []
     if stop <= start:
         return pieces
     for k in range(start // chunk, (stop - 1) // chunk + 1):

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from xzaro.codecs.base import ARRAY_ARRAY, ARRAY_BYTES, ChunkSpec, Codec, register
+from xzaro.codecs.base import ArrayArrayCodec, ArrayBytesCodec, ChunkSpec, Codec, register
 from xzaro.errors import DecodeError, MetadataError
 
 _NATIVE = sys.byteorder
@@ -17,12 +17,11 @@ _NATIVE = sys.byteorder
 
 @register
 @dataclass(frozen=True)
-class TransposeCodec(Codec):
+class TransposeCodec(ArrayArrayCodec):
     """Permute the chunk's axes: ``order`` is the permutation applied on encode."""
 
     order: tuple[int, ...]
     name = "transpose"
-    kind = ARRAY_ARRAY
 
     def __post_init__(self) -> None:
         order = self.order
@@ -62,12 +61,11 @@ def _endian_char(endian: str | None) -> str:
 
 @register
 @dataclass(frozen=True)
-class BytesCodec(Codec):
+class BytesCodec(ArrayBytesCodec):
     """Serialise fixed-size elements in C order with the given byte order."""
 
     endian: str | None = "little"
     name = "bytes"
-    kind = ARRAY_BYTES
 
     def __post_init__(self) -> None:
         if self.endian not in ("little", "big", None):
@@ -85,13 +83,13 @@ class BytesCodec(Codec):
             return dtype
         if dtype.fields is not None:
             return dtype
-        return dtype.newbyteorder(_endian_char(self.endian))
+        return dtype.newbyteorder(_endian_char(self.endian))  # type: ignore[arg-type]
 
     def is_identity_for(self, dtype: np.dtype) -> bool:
         """Whether serialising ``dtype`` is a plain memory copy (no byte swap)."""
         return self.stored_dtype(dtype) == dtype
 
-    def encoded_size(self, spec: ChunkSpec) -> int | None:  # type: ignore[override]
+    def encoded_size(self, spec: ChunkSpec) -> int | None:
         return spec.nbytes
 
     def decode_to_array(self, data: Any, spec: ChunkSpec) -> np.ndarray:
@@ -116,8 +114,7 @@ class BytesCodec(Codec):
         return arr.tobytes()
 
 
-class _VLenCodec(Codec):
-    kind = ARRAY_BYTES
+class _VLenCodec(ArrayBytesCodec):
     _numcodecs_id: str
 
     @classmethod

@@ -62,15 +62,62 @@ class Codec:
         """A short human label, such as ``blosc(lz4)``, for ``xzaro info``."""
         return self.name
 
-    # array -> array ----------------------------------------------------------------------
+
+class ArrayArrayCodec(Codec):
+    """A codec from array to array (``transpose``, numcodecs filters)."""
+
+    kind = ARRAY_ARRAY
+
     def resolve(self, spec: ChunkSpec) -> ChunkSpec:
         """The spec of this codec's encoded side, given its decoded side."""
         return spec
 
-    # array -> bytes and bytes -> bytes ----------------------------------------------------
+    def decode_array(self, arr: np.ndarray, spec: ChunkSpec) -> np.ndarray:
+        """Decode ``arr`` into an array of ``spec`` (this codec's decoded side)."""
+        raise NotImplementedError
+
+    def encode_array(self, arr: np.ndarray, spec: ChunkSpec) -> np.ndarray:
+        """Encode an array of ``spec``."""
+        raise NotImplementedError
+
+
+class ArrayBytesCodec(Codec):
+    """The codec that serialises the array to bytes (``bytes``, ``vlen-*``, sharding)."""
+
+    kind = ARRAY_BYTES
+
+    def encoded_size(self, spec: ChunkSpec) -> int | None:
+        """Size of the serialised chunk, when fixed."""
+        return None
+
+    def decode_to_array(self, data: Any, spec: ChunkSpec) -> np.ndarray:
+        """Deserialise ``data`` into an array of ``spec``."""
+        raise NotImplementedError
+
+    def encode_from_array(self, arr: np.ndarray, spec: ChunkSpec) -> bytes:
+        """Serialise an array of ``spec``."""
+        raise NotImplementedError
+
+
+class BytesBytesCodec(Codec):
+    """A codec from bytes to bytes (compressors, checksums)."""
+
+    kind = BYTES_BYTES
+
     def encoded_size(self, size: int | None) -> int | None:
         """Encoded size for a given input size, when fixed (checksums); ``None`` if not."""
         return None
+
+    def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
+        """Decode ``data``, which must decode to ``expected_size`` bytes when that is known.
+
+        ``out`` is a buffer of exactly that size the codec may decode into (and return).
+        """
+        raise NotImplementedError
+
+    def encode_bytes(self, data: Any) -> bytes:
+        """Encode ``data``."""
+        raise NotImplementedError
 
 
 _REGISTRY: dict[str, type[Codec]] = {}
@@ -114,7 +161,7 @@ def codec_from_json(
             f"configuration of codec {name!r} must be an object", url=url, key=key, field="codecs"
         )
     if name.startswith("numcodecs."):
-        return _numcodecs_codec_class().from_id(
+        return _numcodecs_codec_class().from_id(  # type: ignore[attr-defined]
             name.removeprefix("numcodecs."), config, allow_unsafe=allow_unsafe, url=url, key=key
         )
     cls = _REGISTRY.get(name)

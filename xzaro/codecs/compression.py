@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from xzaro.codecs.base import BYTES_BYTES, Codec, register
+from xzaro.codecs.base import BytesBytesCodec, register
 from xzaro.errors import ChecksumError, DecodeError, MetadataError
 from xzaro.log import info
 
@@ -47,12 +47,11 @@ def _is_zlib_header(data: Any) -> bool:
 
 @register
 @dataclass(frozen=True)
-class GzipCodec(Codec):
+class GzipCodec(BytesBytesCodec):
     """gzip (RFC 1952). A chunk that is really a zlib stream is read, and logged."""
 
     level: int = 5
     name = "gzip"
-    kind = BYTES_BYTES
 
     def configuration(self) -> dict:
         return {"level": self.level}
@@ -71,12 +70,11 @@ class GzipCodec(Codec):
 
 @register
 @dataclass(frozen=True)
-class ZlibCodec(Codec):
+class ZlibCodec(BytesBytesCodec):
     """zlib (RFC 1950)."""
 
     level: int = 1
     name = "zlib"
-    kind = BYTES_BYTES
 
     def configuration(self) -> dict:
         return {"level": self.level}
@@ -95,7 +93,7 @@ _BLOSC_HEADER = struct.Struct("<BBBBIII")
 
 @register
 @dataclass(frozen=True)
-class BloscCodec(Codec):
+class BloscCodec(BytesBytesCodec):
     """Blosc 1 frames (lz4, lz4hc, zstd, zlib, blosclz; no/byte/bit shuffle)."""
 
     cname: str = "lz4"
@@ -104,7 +102,6 @@ class BloscCodec(Codec):
     typesize: int | None = None
     blocksize: int = 0
     name = "blosc"
-    kind = BYTES_BYTES
 
     def __post_init__(self) -> None:
         if isinstance(self.shuffle, int):
@@ -167,13 +164,12 @@ class BloscCodec(Codec):
 
 @register
 @dataclass(frozen=True)
-class ZstdCodec(Codec):
+class ZstdCodec(BytesBytesCodec):
     """Zstandard frames, optionally with a content checksum."""
 
     level: int = 0
     checksum: bool = False
     name = "zstd"
-    kind = BYTES_BYTES
 
     def configuration(self) -> dict:
         return {"level": self.level, "checksum": self.checksum}
@@ -212,14 +208,13 @@ def crc32c_of(data: Any) -> int:
 
 @register
 @dataclass(frozen=True)
-class Crc32cCodec(Codec):
+class Crc32cCodec(BytesBytesCodec):
     """Append a little-endian CRC32C; verified on every decode."""
 
     name = "crc32c"
-    kind = BYTES_BYTES
 
     @classmethod
-    def from_config(cls, config: dict) -> Codec:
+    def from_config(cls, config: dict) -> Crc32cCodec:
         return cls()
 
     def encoded_size(self, size: int | None) -> int | None:

@@ -140,6 +140,10 @@ class NumcodecsCodec(Codec):
         """The numcodecs codec object (created once per process)."""
         return _numcodecs_impl(json.dumps({"id": self.codec_id, **self.config}, sort_keys=True))
 
+    def encoded_size(self, size: Any) -> int | None:
+        """Encoded sizes of numcodecs codecs are not known in advance."""
+        return None
+
     def resolve(self, spec: ChunkSpec) -> ChunkSpec:
         return _encoded_spec(self.codec_id, self.config, spec)
 

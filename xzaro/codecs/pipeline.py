@@ -46,21 +46,23 @@ class CodecPipeline:
                 f"{[c.name for c in self.codecs]}",
                 field="codecs",
             )
-        self.array_array = self.codecs[:i_ab]
-        self.array_bytes = self.codecs[i_ab]
-        self.bytes_bytes = self.codecs[i_ab + 1 :]
+        # Typed loosely: numcodecs wrappers implement every kind's methods.
+        chain: tuple[Any, ...] = tuple(self.codecs)
+        self.array_array = chain[:i_ab]
+        self.array_bytes = chain[i_ab]
+        self.bytes_bytes = chain[i_ab + 1 :]
 
         specs = [self.spec]
-        for codec in self.array_array:
-            specs.append(codec.resolve(specs[-1]))
+        for aa in self.array_array:
+            specs.append(aa.resolve(specs[-1]))
         self.array_specs = specs[:-1]
         self.bytes_spec = specs[-1]
 
         size = self.array_bytes.encoded_size(self.bytes_spec)
         self.bytes_in_sizes: list[int | None] = []
-        for codec in self.bytes_bytes:
+        for bb in self.bytes_bytes:
             self.bytes_in_sizes.append(size)
-            size = codec.encoded_size(size)
+            size = bb.encoded_size(size)
         self.encoded_size: int | None = size
         self.decodes_in_place = (
             not self.array_array
@@ -102,9 +104,9 @@ class CodecPipeline:
         typesize = self.bytes_spec.dtype.itemsize
         for codec in self.bytes_bytes:
             if codec.name == "blosc":
-                buf = codec.encode_bytes(buf, typesize)  # type: ignore[attr-defined]
+                buf = codec.encode_bytes(buf, typesize)
             else:
-                buf = codec.encode_bytes(buf)  # type: ignore[attr-defined]
+                buf = codec.encode_bytes(buf)
         return bytes(buf)
 
     def describe(self) -> str:

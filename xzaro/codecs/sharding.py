@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from xzaro.codecs.array_codecs import BytesCodec
-from xzaro.codecs.base import ARRAY_BYTES, ChunkSpec, Codec, codec_from_json, register
+from xzaro.codecs.base import ArrayBytesCodec, ChunkSpec, Codec, codec_from_json, register
 from xzaro.codecs.compression import Crc32cCodec
 from xzaro.codecs.pipeline import CodecPipeline
 from xzaro.dtypes import fill_array
@@ -34,7 +34,7 @@ def _parse_chain(docs: Any, field: str) -> tuple[Codec, ...]:
 
 @register
 @dataclass(frozen=True)
-class ShardingCodec(Codec):
+class ShardingCodec(ArrayBytesCodec):
     """Sharding: ``chunk_shape`` inner chunks encoded with ``codecs`` inside each shard."""
 
     chunk_shape: tuple[int, ...]
@@ -42,7 +42,6 @@ class ShardingCodec(Codec):
     index_codecs: tuple[Codec, ...] = (BytesCodec(), Crc32cCodec())
     index_location: str = "end"
     name = "sharding_indexed"
-    kind = ARRAY_BYTES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunk_shape", tuple(int(n) for n in self.chunk_shape))
@@ -135,9 +134,6 @@ class ShardingCodec(Codec):
         return index
 
     # ------------------------------------------------------------------ whole-shard codec
-    def encoded_size(self, spec: ChunkSpec) -> int | None:  # type: ignore[override]
-        return None
-
     def decode_to_array(self, data: Any, spec: ChunkSpec) -> np.ndarray:
         assert spec.shape is not None
         out = fill_array(spec.shape, spec.dtype, spec.fill_value)

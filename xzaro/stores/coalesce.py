@@ -26,23 +26,17 @@ def plan(
     merged: list[tuple[str, int, int, list[int]]] = []
     for key, idxs in by_key.items():
         idxs.sort(key=lambda i: requests[i][1])
-        start = end = None
-        members: list[int] = []
-        for i in idxs:
+        _, start, n = requests[idxs[0]]
+        end, members = start + n, [idxs[0]]
+        for i in idxs[1:]:
             _, off, n = requests[i]
-            if (
-                start is not None
-                and off - end <= max_gap
-                and max(end, off + n) - start <= max_request
-            ):
+            if off - end <= max_gap and max(end, off + n) - start <= max_request:
                 end = max(end, off + n)
                 members.append(i)
                 continue
-            if start is not None:
-                merged.append((key, start, end - start, members))
-            start, end, members = off, off + n, [i]
-        if start is not None:
             merged.append((key, start, end - start, members))
+            start, end, members = off, off + n, [i]
+        merged.append((key, start, end - start, members))
     return merged
 
 

@@ -154,6 +154,41 @@ def _read_local(path: str, offset: int, length: int | None) -> bytes | None:
         os.close(fd)
 
 
+_reuse = threading.local()
+
+
+def _read_local_reused(path: str) -> memoryview | None:
+    """Read a whole local file into this thread's reusable buffer; ``None`` if it is missing.
+
+    The buffer is allocated once per thread (and grown when needed), so hot read loops do not
+    pay for fresh memory on every object. The returned view is valid until the thread's next call.
+    """
+    import numpy as np
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(21, "Is a directory", path)
+        size = st.st_size
+        buf = getattr(_reuse, "buffer", None)
+        if buf is None or buf.nbytes < size:
+            buf = _reuse.buffer = np.empty(max(size, 1 << 20), dtype=np.uint8)
+        view = memoryview(buf)[:size]  # type: ignore[arg-type]
+        done = 0
+        while done < size:
+            n = os.preadv(fd, [view[done:]], done)
+            if n == 0:
+                break
+            done += n
+        return view[:done]
+    finally:
+        os.close(fd)
+
+
 def _write_local(path: str, value: memoryview) -> None:
     """Write ``value`` to a temporary file beside ``path`` and rename it into place."""
     directory, name = os.path.split(path)
@@ -336,6 +371,20 @@ class FsspecStore:
         list of bytes or None
         """
         return self._read_all(list(requests))
+
+    def get_reused(self, key: str) -> memoryview | bytes | None:
+        """Like :meth:`get`, but a local file is read into a per-thread reusable buffer.
+
+        The result is only valid until the calling thread's next ``get_reused``; callers decode
+        it at once. Non-local stores return plain :meth:`get` results.
+        """
+        backend = self._backend()
+        if not backend.local:
+            return self.get(key)
+        try:
+            return _read_local_reused(self._path(backend, key))
+        except Exception as exc:
+            raise self._fail(key, "read", exc) from exc
 
     def get_size(self, key: str) -> int | None:
         """Return the size in bytes of the object at ``key``, or ``None`` if it does not exist.
@@ -542,7 +591,9 @@ class FsspecStore:
                 os.remove(path)
             else:
                 backend.fs.rm_file(path)
-        except (FileNotFoundError, NotADirectoryError) as exc:
+        except NotADirectoryError:
+            return
+        except FileNotFoundError as exc:
             self._raise_unless_missing(key, "delete", exc)
         except Exception as exc:
             raise self._fail(key, "delete", exc) from exc
