@@ -28,6 +28,7 @@ from xzaro.meta import (
 from xzaro.stores import Store, open_store
 
 Node = ZaroMeta | GroupMeta
+_NODE_DOCS = frozenset({V3_NODE, V2_ARRAY, V2_GROUP, V2_ATTRS, V2_CONSOLIDATED})
 
 
 def _join(*parts: str) -> str:
@@ -142,13 +143,26 @@ class NodeIndex:
         self._cache[path] = node
         return node
 
-    def _read_node(self, path: str) -> Node:
+    def _doc_names(self) -> list[str]:
         want3 = self.zarr_format in (None, 3)
         want2 = self.zarr_format in (None, 2)
-        names = ([V3_NODE] if want3 else []) + ([V2_ARRAY, V2_GROUP, V2_ATTRS] if want2 else [])
-        if path == "":
+        return ([V3_NODE] if want3 else []) + ([V2_ARRAY, V2_GROUP, V2_ATTRS] if want2 else [])
+
+    def _fetch_nodes(self, paths: list[str]) -> None:
+        """Read the documents of many nodes in one batch and cache what they describe."""
+        names = self._doc_names()
+        todo = [p for p in paths if p not in self._cache and p != ""]
+        blobs = self.store.get_many([_join(p, n) for p in todo for n in names])
+        for i, path in enumerate(todo):
+            docs = dict(zip(names, blobs[i * len(names) : (i + 1) * len(names)]))
+            if any(d is not None for d in docs.values()):
+                self._cache[path] = self._read_node(path, docs)
+
+    def _read_node(self, path: str, docs: dict[str, bytes | None] | None = None) -> Node:
+        names = self._doc_names()
+        if docs is None and path == "":
             docs = {n: self._root_docs.get(n) for n in names}
-        else:
+        elif docs is None:
             docs = dict(zip(names, self.store.get_many([_join(path, n) for n in names])))
         node_doc = docs.get(V3_NODE)
         if node_doc is not None:
@@ -184,13 +198,20 @@ class NodeIndex:
                 for p, node in sorted(self.consolidated.items())
                 if p.startswith(prefix) and p != path and "/" not in p[len(prefix) :]
             }
-        names = set()
-        for key in self.store.list(prefix):
-            rest = key[len(prefix) :] if key.startswith(prefix) else key
-            parts = rest.split("/")
-            if len(parts) == 2 and parts[1] in (V3_NODE, V2_ARRAY, V2_GROUP):
-                names.add(parts[0])
-        return {name: self.get(_join(path, name)) for name in sorted(names)}
+        list_dir = getattr(self.store, "list_dir", None)
+        if list_dir is not None:
+            candidates = [n for n in list_dir(path) if n not in _NODE_DOCS]
+        else:
+            below = [k[len(prefix) :] for k in self.store.list(path)]
+            candidates = sorted({k.split("/")[0] for k in below if "/" in k})
+        self._fetch_nodes([_join(path, name) for name in candidates])
+        children: dict[str, Node] = {}
+        for name in candidates:
+            try:
+                children[name] = self.get(_join(path, name))
+            except NodeNotFoundError:
+                continue  # a prefix that is not a node, such as V3's "c" chunk prefix
+        return children
 
 
 class ZaroGroup:

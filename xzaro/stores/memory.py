@@ -85,6 +85,12 @@ class MemoryStore:
         below = prefix + "/"
         return sorted(k for k in list(self.data) if k == prefix or k.startswith(below))
 
+    def list_dir(self, prefix: str = "") -> list[str]:
+        """Names directly below ``prefix``, sorted."""
+        prefix = prefix.strip("/")
+        below = prefix + "/" if prefix else ""
+        return sorted({k[len(below) :].split("/", 1)[0] for k in self.data if k.startswith(below)})
+
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
         return key in self.data
