@@ -8,6 +8,7 @@ in flight; other sync file systems (memory, chained caches) run on the shared th
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import inspect
 import json
@@ -639,7 +640,7 @@ class FsspecStore:
                 keys.append(key)
         return sorted(keys)
 
-    def list_dir(self, prefix: str = "") -> list[str]:
+    def list_dir(self, prefix: str = "") -> builtins.list[str]:
         """Names directly below ``prefix`` (objects and sub-prefixes), sorted; ``[]`` if none.
 
         Cheaper than :meth:`list` for finding a group's children: chunk keys are not walked.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -85,7 +86,7 @@ class MemoryStore:
         below = prefix + "/"
         return sorted(k for k in list(self.data) if k == prefix or k.startswith(below))
 
-    def list_dir(self, prefix: str = "") -> list[str]:
+    def list_dir(self, prefix: str = "") -> builtins.list[str]:
         """Names directly below ``prefix``, sorted."""
         prefix = prefix.strip("/")
         below = prefix + "/" if prefix else ""
