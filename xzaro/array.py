@@ -195,7 +195,7 @@ class ZaroArray:
         self, data: Any, piece: ChunkPiece, out: np.ndarray, pipeline: Any, key: str
     ) -> None:
         """Decode one stored chunk into its place in ``out`` (fill if ``data`` is None)."""
-        dest = out[piece.out]
+        dest = out[piece.out] if piece.out else out[...]
         if data is None:
             fill_into(dest, self.meta.fill_value_or_default)
             return
@@ -213,7 +213,7 @@ class ZaroArray:
         dest[...] = chunk[piece.local]
 
     def _read_chunks(self, box: Box, out: np.ndarray) -> None:
-        pieces = list(chunk_pieces(box, self.meta.chunk_shape, self.shape))
+        pieces = list(chunk_pieces(box, self.meta.storage_shape, self.shape))
         keys = [self._key(p.index) for p in pieces]
         pipeline = self._pipeline
         missing = 0

@@ -94,6 +94,8 @@ def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tu
         stop.append(i + 1)
         step.append(1)
         post.append(0)
+    if n_ellipsis and all(isinstance(p, int) for p in post):
+        post.append(Ellipsis)  # numpy returns a 0-d array, not a scalar, when ... is given
     return Box(tuple(start), tuple(stop), tuple(step)), tuple(post)
 
 

@@ -8,6 +8,7 @@ the codec layer decodes, so the rest of xzaro never branches on the format.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from dataclasses import dataclass, field
@@ -21,8 +22,10 @@ from xzaro.codecs import (
     ARRAY_BYTES,
     BytesCodec,
     Codec,
+    NumcodecsCodec,
     ShardingCodec,
     TransposeCodec,
+    VLenBytesCodec,
     codec_from_json,
     codec_from_v2,
     v2_codec_json,
@@ -160,8 +163,8 @@ class ZaroMeta:
 
     @property
     def sharding(self) -> ShardingCodec | None:
-        """The sharding codec when the array is sharded (and reads can be partial)."""
-        if self.shard_shape is None:
+        """The sharding codec when shards can be read partially (nothing follows the codec)."""
+        if self.shard_shape is None or len(self.codecs) != 1:
             return None
         codec = self.codecs[0]
         return codec if isinstance(codec, ShardingCodec) else None
@@ -323,7 +326,7 @@ def _check_extensions(doc: dict, known: frozenset, url: str | None, key: str | N
 
 
 def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | None) -> ZaroMeta:
-    ctx = {"url": url, "key": key}
+    ctx: dict[str, Any] = {"url": url, "key": key}
     _check_extensions(doc, _V3_ARRAY_KEYS, url, key)
     for required in (
         "shape",
@@ -375,7 +378,7 @@ def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | N
         for c in (codec_from_json(d, allow_unsafe=allow_unsafe, **ctx) for d in doc["codecs"])
         if c is not None
     )
-    fill = parse_fill_value(doc["fill_value"], dtype, zarr_format=3, **ctx)
+    fill = _object_fill(parse_fill_value(doc["fill_value"], dtype, zarr_format=3, **ctx), codecs)
 
     dims = doc.get("dimension_names")
     if dims is not None:
@@ -407,6 +410,16 @@ def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | N
     )
     _check_chain(meta, ctx)
     return meta
+
+
+def _object_fill(fill: Any, codecs: Any) -> Any:
+    """A bytes array's fill value is stored base64-encoded (``""`` is ``b""``)."""
+    if isinstance(fill, str) and any(isinstance(c, VLenBytesCodec) for c in codecs):
+        try:
+            return base64.standard_b64decode(fill)
+        except ValueError:
+            return fill.encode()
+    return fill
 
 
 def _check_chain(meta: ZaroMeta, ctx: dict) -> None:
@@ -449,7 +462,7 @@ def _endian_of(dtype: np.dtype) -> str | None:
 def _parse_v2_array(
     doc: dict, attrs: dict, allow_unsafe: bool, url: str | None, key: str | None
 ) -> ZaroMeta:
-    ctx = {"url": url, "key": key}
+    ctx: dict[str, Any] = {"url": url, "key": key}
     for required in ("shape", "chunks", "dtype", "compressor", "fill_value", "order"):
         if required not in doc:
             raise MetadataError(f"missing required member {required!r}", field=required, **ctx)
@@ -480,21 +493,27 @@ def _parse_v2_array(
     filter_codecs = []
     for f in filters:
         try:
-            filter_codecs.append(codec_from_v2(f, allow_unsafe=allow_unsafe, **ctx))
+            filter_codecs.append(codec_from_v2(f, filter=True, allow_unsafe=allow_unsafe, **ctx))
         except MetadataError as e:
             raise type(e)(e.message, field="filters", **ctx) from e
     if dtype == OBJECT:
         ids = [f.get("id") for f in filters]
         at = next((i for i, fid in enumerate(ids) if fid in _V2_OBJECT_CODECS), None)
-        if at is None:
+        if at is None and "categorize" in ids:
+            # Categorize turns the objects into integer codes, which serialise as usual.
+            chain.extend(filter_codecs)
+            astype = parse_v2_dtype(filters[ids.index("categorize")].get("astype", "|u1"), **ctx)
+            chain.append(BytesCodec(_endian_of(astype)))
+        elif at is None:
             raise MetadataError(
                 f"object dtype needs an object codec (such as vlen-utf8) in filters, got {ids}",
                 field="filters",
                 **ctx,
             )
-        chain.extend(filter_codecs[:at])
-        chain.append(_as_array_bytes(filter_codecs[at]))
-        chain.extend(filter_codecs[at + 1 :])
+        else:
+            chain.extend(filter_codecs[:at])
+            chain.append(_as_array_bytes(filter_codecs[at]))
+            chain.extend(_after_object_codec(c) for c in filter_codecs[at + 1 :])
     else:
         chain.extend(filter_codecs)
         chain.append(BytesCodec(_endian_of(dtype)))
@@ -503,7 +522,7 @@ def _parse_v2_array(
             chain.append(codec_from_v2(doc["compressor"], allow_unsafe=allow_unsafe, **ctx))
         except MetadataError as e:
             raise type(e)(e.message, field="compressor", **ctx) from e
-    fill = parse_fill_value(doc["fill_value"], dtype, zarr_format=2, **ctx)
+    fill = _object_fill(parse_fill_value(doc["fill_value"], dtype, zarr_format=2, **ctx), chain)
 
     attrs = dict(attrs)
     dims = attrs.pop(V2_DIMENSIONS_ATTR, None)
@@ -531,6 +550,13 @@ def _parse_v2_array(
     )
     _check_chain_v2(meta, ctx)
     return meta
+
+
+def _after_object_codec(codec: Codec) -> Codec:
+    """V2 filters after the object codec work on its bytes: bytes->bytes codecs there."""
+    if isinstance(codec, NumcodecsCodec) and codec.v2_filter:
+        return NumcodecsCodec(codec.codec_id, codec.config)
+    return codec
 
 
 def _as_array_bytes(codec: Codec) -> Codec:

@@ -45,13 +45,25 @@ __all__ = [
 
 
 def codec_from_v2(
-    config: Any, *, allow_unsafe: bool = False, url: str | None = None, key: str | None = None
+    config: Any,
+    *,
+    filter: bool = False,
+    allow_unsafe: bool = False,
+    url: str | None = None,
+    key: str | None = None,
 ) -> Codec:
-    """Build a codec from a V2 ``compressor`` or ``filters`` entry (``{"id": ..., ...}``)."""
+    """Build a codec from a V2 ``compressor`` or ``filters`` entry (``{"id": ..., ...}``).
+
+    A filter (``filter=True``) works on the chunk before it is serialised, so every filter but
+    the object codecs becomes an array->array codec, whatever its numcodecs kind.
+    """
     if not isinstance(config, dict) or not isinstance(config.get("id"), str):
         raise MetadataError(f"invalid V2 codec {config!r}", url=url, key=key, field="compressor")
     codec_id = config["id"]
     rest = {k: v for k, v in config.items() if k != "id"}
+    if filter and codec_id not in ("vlen-utf8", "vlen-bytes"):
+        codec = NumcodecsCodec.from_id(codec_id, rest, allow_unsafe=allow_unsafe, url=url, key=key)
+        return NumcodecsCodec(codec.codec_id, codec.config, v2_filter=codec.kind != ARRAY_BYTES)
     try:
         if codec_id == "blosc":
             return BloscCodec(

@@ -109,6 +109,8 @@ class BytesCodec(ArrayBytesCodec):
         return arr
 
     def encode_from_array(self, arr: np.ndarray, spec: ChunkSpec) -> bytes:
+        if spec.shape is None:  # after a filter whose output layout is its own business
+            return np.ascontiguousarray(arr).tobytes()
         stored = self.stored_dtype(spec.dtype)
         arr = np.ascontiguousarray(arr, dtype=stored)
         return arr.tobytes()

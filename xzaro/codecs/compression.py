@@ -132,8 +132,9 @@ class BloscCodec(BytesBytesCodec):
         if view.nbytes < _BLOSC_HEADER.size:
             raise DecodeError(f"blosc frame of {view.nbytes} bytes is shorter than its header")
         _, _, _, _, nbytes, _, cbytes = _BLOSC_HEADER.unpack_from(view)
-        if cbytes != view.nbytes:
-            raise DecodeError(f"blosc frame says {cbytes} bytes but {view.nbytes} were stored")
+        if cbytes > view.nbytes:
+            raise DecodeError(f"blosc frame says {cbytes} bytes but only {view.nbytes} are stored")
+        view = view[:cbytes]  # some writers (z5) leave padding after the frame
         if expected_size is not None and nbytes != expected_size:
             raise DecodeError(f"blosc frame holds {nbytes} bytes, expected {expected_size}")
         try:
@@ -190,7 +191,7 @@ class ZstdCodec(BytesBytesCodec):
                     )
                 return dest
             return zstd.decompress(memoryview(data))
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:
             raise DecodeError(f"zstd frame is corrupt or has the wrong size: {e}") from e
 
     def encode_bytes(self, data: Any) -> bytes:

@@ -79,10 +79,13 @@ class CodecPipeline:
         returned.
         """
         buf = data
+        raw_out = None
+        if out is not None and self.decodes_in_place and self.bytes_bytes:
+            raw_out = out.reshape(-1).view(np.uint8)  # a byte view any decompressor can fill
         for i in range(len(self.bytes_bytes) - 1, -1, -1):
-            target = out if (i == 0 and out is not None and self.decodes_in_place) else None
+            target = raw_out if i == 0 else None
             buf = self.bytes_bytes[i].decode_bytes(buf, self.bytes_in_sizes[i], target)
-        if out is not None and buf is out:
+        if out is not None and raw_out is not None and buf is raw_out:
             return out
         arr = self.array_bytes.decode_to_array(buf, self.bytes_spec)
         for codec, spec in zip(reversed(self.array_array), reversed(self.array_specs)):
