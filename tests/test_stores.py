@@ -204,7 +204,9 @@ def test_set_overwrite_delete(backend: Backend) -> None:
 
 def test_set_many(backend: Backend) -> None:
     store = _writable(backend)
-    items = [(f"c/{i // 10}/{i % 10}", os.urandom(100 + i)) for i in range(40)]
+    # The GCS emulator drops a trailing "\r" from multipart uploads (real GCS does not), so the
+    # random payloads end in a fixed byte.
+    items = [(f"c/{i // 10}/{i % 10}", os.urandom(100 + i) + b"!") for i in range(40)]
     store.set_many(iter(items))
     store.set_many([])
     assert store.get_many([k for k, _ in items]) == [v for _, v in items]
@@ -212,7 +214,7 @@ def test_set_many(backend: Backend) -> None:
 
 
 def test_large_object(backend: Backend) -> None:
-    big = os.urandom(3 * 2**20 + 7)
+    big = os.urandom(3 * 2**20 + 7) + b"!"
     backend.put("big", big)
     store = backend.store
     assert store.get("big") == big
