@@ -16,7 +16,7 @@ import os
 import stat
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -133,26 +133,36 @@ def _pread(fd: int, size: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def _read_local(path: str, offset: int, length: int | None) -> bytes | None:
-    """Read a local file (or a range of it); ``None`` if it does not exist."""
+@contextlib.contextmanager
+def _open_regular(path: str) -> Iterator[tuple[int, int] | None]:
+    """Open a local file for reading: ``(fd, size)``, or ``None`` if it does not exist."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
         # ENOTDIR: a parent of the key is a file, so the key cannot exist
-        return None
+        yield None
+        return
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(21, "Is a directory", path)
-        size = st.st_size
+        yield fd, st.st_size
+    finally:
+        os.close(fd)
+
+
+def _read_local(path: str, offset: int, length: int | None) -> bytes | None:
+    """Read a local file (or a range of it); ``None`` if it does not exist."""
+    with _open_regular(path) as opened:
+        if opened is None:
+            return None
+        fd, size = opened
         if offset < 0:
             start, stop = max(0, size + offset), size
         else:
             start = min(offset, size)
             stop = size if length is None else min(size, offset + length)
         return _pread(fd, stop - start, start)
-    finally:
-        os.close(fd)
 
 
 _reuse = threading.local()
@@ -166,15 +176,10 @@ def _read_local_reused(path: str) -> memoryview | None:
     """
     import numpy as np
 
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(21, "Is a directory", path)
-        size = st.st_size
+    with _open_regular(path) as opened:
+        if opened is None:
+            return None
+        fd, size = opened
         buf = getattr(_reuse, "buffer", None)
         if buf is None or buf.nbytes < size:
             buf = _reuse.buffer = np.empty(max(size, 1 << 20), dtype=np.uint8)
@@ -186,8 +191,6 @@ def _read_local_reused(path: str) -> memoryview | None:
                 break
             done += n
         return view[:done]
-    finally:
-        os.close(fd)
 
 
 def _write_local(path: str, value: memoryview) -> None:
