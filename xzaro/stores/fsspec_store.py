@@ -166,6 +166,8 @@ def _read_local(path: str, offset: int, length: int | None) -> bytes | None:
 
 
 _reuse = threading.local()
+#: Largest buffer a thread keeps for reuse.
+_REUSE_LIMIT = 128 * 2**20
 
 
 def _read_local_reused(path: str) -> memoryview | None:
@@ -182,7 +184,9 @@ def _read_local_reused(path: str) -> memoryview | None:
         fd, size = opened
         buf = getattr(_reuse, "buffer", None)
         if buf is None or buf.nbytes < size:
-            buf = _reuse.buffer = np.empty(max(size, 1 << 20), dtype=np.uint8)
+            buf = np.empty(max(size, 1 << 20), dtype=np.uint8)
+            if size <= _REUSE_LIMIT:  # larger objects get a buffer of their own
+                _reuse.buffer = buf
         view = memoryview(buf)[:size]  # type: ignore[arg-type]
         done = 0
         while done < size:
