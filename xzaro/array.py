@@ -21,7 +21,7 @@ import numpy as np
 
 from xzaro.codecs import pipeline_for
 from xzaro.codecs.sharding import EMPTY, check_index
-from xzaro.concurrency import concurrent_map
+from xzaro.concurrency import concurrent_map, default_workers
 from xzaro.dtypes import fill_into
 from xzaro.errors import DecodeError, ZaroError
 from xzaro.indexing import Box, ChunkPiece, chunk_pieces, normalize_selection, region_box
@@ -251,47 +251,70 @@ class ZaroArray:
             by_shard[shard].append(piece)
         shards = list(by_shard)
         inner_in_bounds = {s: self._inner_in_bounds(s) for s in shards}
-        whole = [s for s in shards if 2 * len(by_shard[s]) >= inner_in_bounds[s]]
-        partial = [s for s in shards if 2 * len(by_shard[s]) < inner_in_bounds[s]]
+        # A shard is fetched whole when the read needs all of it; from a remote store also when
+        # it needs half (one round trip instead of index + ranges). Otherwise: index, then ranges.
+        local = getattr(self.store, "is_local", False)
+        whole, partial = [], []
+        for s in shards:
+            needed, present = len(by_shard[s]), inner_in_bounds[s]
+            if needed >= present or (not local and 2 * needed >= present):
+                whole.append(s)
+            else:
+                partial.append(s)
 
-        # Shards we need most of: fetch whole objects.
-        missing = 0
-        if getattr(self.store, "is_local", False):
-            # One task per shard: read it into the thread's reused buffer, decode its chunks.
-            get = getattr(self.store, "get_reused", self.store.get)
+        # Fetch partial shards' indexes and inner-chunk ranges first (two batched requests);
+        # their decode jobs then run in the same parallel phase as the whole shards.
+        jobs = self._partial_shard_jobs(partial, by_shard) if partial else []
+        missing = sum(job[0] is None for job in jobs)
+        place = self._place_inner(out)
+        workers = default_workers()
+        if local and len(whole) >= workers:
+            # Enough shards to keep every thread busy: one task per shard, mapped (no copy, no
+            # fresh memory), decoding its chunks as it goes.
+            get = getattr(self.store, "get_mapped", self.store.get)
 
-            def read_shard(shard: tuple[int, ...]) -> int:
-                key = self._key(shard)
-                jobs = self._shard_jobs(key, get(key), by_shard[shard])
-                for data, piece, _ in jobs:
-                    self._place(data, piece, out, self._inner, key)
-                return sum(job[0] is None for job in jobs)
+            def run(task: tuple[bool, Any]) -> int:
+                is_shard, what = task
+                if not is_shard:  # an inner chunk of a partial shard, already fetched
+                    place(what)
+                    return int(what[0] is None)
+                key = self._key(what)
+                shard_jobs = self._shard_jobs(key, get(key), by_shard[what])
+                for job in shard_jobs:
+                    place(job)
+                return sum(job[0] is None for job in shard_jobs)
 
-            missing = sum(concurrent_map(read_shard, whole))
+            tasks = [(True, s) for s in whole] + [(False, j) for j in jobs]
+            missing = sum(concurrent_map(run, tasks))
         else:
             step = max(1, BATCH_BYTES // max(1, self._sharding_bytes_estimate()))
-            for lo in range(0, len(whole), step):
+            for lo in range(0, max(1, len(whole)), step):
                 batch = whole[lo : lo + step]
                 keys = [self._key(s) for s in batch]
+                if local and hasattr(self.store, "get_mapped"):
+                    datas = [self.store.get_mapped(k) for k in keys]
+                else:
+                    datas = self.store.get_many(keys)
+                for shard, key, data in zip(batch, keys, datas):
+                    shard_jobs = self._shard_jobs(key, data, by_shard[shard])
+                    missing += sum(job[0] is None for job in shard_jobs)
+                    jobs.extend(shard_jobs)
+                concurrent_map(place, jobs)
                 jobs = []
-                for shard, key, data in zip(batch, keys, self.store.get_many(keys)):
-                    jobs.extend(self._shard_jobs(key, data, by_shard[shard]))
-                missing += sum(job[0] is None for job in jobs)
-                concurrent_map(
-                    lambda job: self._place(job[0], job[1], out, self._inner, job[2]), jobs
-                )
-
-        # Shards we need a little of: fetch their indexes, then only the inner chunks' ranges.
-        if partial:
-            self._read_partial_shards(partial, by_shard, out)
         if logger.isEnabledFor(logging.INFO):
             logger.info(
-                "read %s: %d whole shards (%d inner chunks missing), %d partial shards",
+                "read %s: %d whole shards, %d partial shards (%d inner chunks missing)",
                 self.url,
                 len(whole),
-                missing,
                 len(partial),
+                missing,
             )
+
+    def _place_inner(self, out: np.ndarray) -> Any:
+        def place(job: tuple[Any, ChunkPiece, str]) -> None:
+            self._place(job[0], job[1], out, self._inner, job[2])
+
+        return place
 
     def _shard_jobs(
         self, key: str, data: Any, pieces: list[ChunkPiece]
@@ -329,12 +352,12 @@ class ZaroArray:
             count *= max(0, min(n, math.ceil(size / c) - first))
         return count
 
-    def _read_partial_shards(
+    def _partial_shard_jobs(
         self,
         shards: list[tuple[int, ...]],
         by_shard: dict[tuple[int, ...], list[ChunkPiece]],
-        out: np.ndarray,
-    ) -> None:
+    ) -> list[tuple[Any, ChunkPiece, str]]:
+        """Fetch the indexes of ``shards``, then only the inner chunks the pieces need."""
         offset, length = self._index_request
         keys = [self._key(s) for s in shards]
         raw_indexes = self.store.get_ranges([(k, offset, length) for k in keys])
@@ -367,7 +390,7 @@ class ZaroArray:
                     key=req[0],
                 )
             jobs.append((data, p, req[0]))
-        concurrent_map(lambda job: self._place(job[0], job[1], out, self._inner, job[2]), jobs)
+        return jobs
 
     # ------------------------------------------------------------------ chunk access
     def chunk_info(self) -> ChunkInfo:

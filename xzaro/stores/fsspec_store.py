@@ -12,6 +12,7 @@ import builtins
 import contextlib
 import inspect
 import json
+import mmap
 import os
 import stat
 import threading
@@ -197,6 +198,17 @@ def _read_local_reused(path: str) -> memoryview | None:
         return view[:done]
 
 
+def _map_local(path: str) -> memoryview | bytes | None:
+    """Map a whole local file read-only (no copy); ``None`` if it is missing."""
+    with _open_regular(path) as opened:
+        if opened is None:
+            return None
+        fd, size = opened
+        if size == 0:
+            return b""
+        return memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ))
+
+
 def _write_local(path: str, value: memoryview) -> None:
     """Write ``value`` to a temporary file beside ``path`` and rename it into place."""
     directory, name = os.path.split(path)
@@ -379,6 +391,21 @@ class FsspecStore:
         list of bytes or None
         """
         return self._read_all(list(requests))
+
+    def get_mapped(self, key: str) -> memoryview | bytes | None:
+        """Like :meth:`get`, but a local file is memory-mapped instead of copied.
+
+        For large objects read once, such as whole shards: decoder threads read the page cache
+        directly. The mapping lives as long as the returned view. Non-local stores return
+        plain :meth:`get` results.
+        """
+        backend = self._backend()
+        if not backend.local:
+            return self.get(key)
+        try:
+            return _map_local(self._path(backend, key))
+        except Exception as exc:
+            raise self._fail(key, "read", exc) from exc
 
     def get_reused(self, key: str) -> memoryview | bytes | None:
         """Like :meth:`get`, but a local file is read into a per-thread reusable buffer.
