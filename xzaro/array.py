@@ -24,7 +24,14 @@ from xzaro.codecs.sharding import EMPTY, check_index
 from xzaro.concurrency import concurrent_map, default_workers
 from xzaro.dtypes import fill_into
 from xzaro.errors import DecodeError, ZaroError
-from xzaro.indexing import Box, ChunkPiece, chunk_pieces, normalize_selection, region_box
+from xzaro.indexing import (
+    Box,
+    ChunkPiece,
+    chunk_pieces,
+    normalize_orthogonal,
+    normalize_selection,
+    region_box,
+)
 from xzaro.log import logger
 from xzaro.meta import ZaroMeta
 from xzaro.stores.base import Store
@@ -51,6 +58,18 @@ def _scratch_for(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
                 cache.clear()
             cache[key] = buf
     return buf
+
+
+class _OrthogonalIndexer:
+    def __init__(self, array: ZaroArray) -> None:
+        self.array = array
+
+    def __getitem__(self, selection: Any) -> Any:
+        box, post, takes = normalize_orthogonal(selection, self.array.shape)
+        out = self.array.read_box(box)
+        for axis, positions in takes.items():
+            out = np.take(out, positions, axis=axis)
+        return out[post]
 
 
 @dataclass(frozen=True)
@@ -167,6 +186,12 @@ class ZaroArray:
         out = self.read_box(box)
         return out[post]
 
+    @property
+    def oindex(self) -> _OrthogonalIndexer:
+        """Orthogonal (outer) indexing: integer arrays or lists select along each dimension
+        independently, as ``a.oindex[[0, 5], :, [1, 2]]``."""
+        return _OrthogonalIndexer(self)
+
     def read_region(
         self, start: Sequence[int] | None = None, count: Sequence[int | None] | None = None
     ) -> np.ndarray:
@@ -210,7 +235,7 @@ class ZaroArray:
                 chunk = pipeline.decode(data)
         except DecodeError as e:
             raise self._decode_error(e, key) from e
-        dest[...] = chunk[piece.local]
+        dest[...] = piece.take(chunk)
 
     def _read_chunks(self, box: Box, out: np.ndarray) -> None:
         pieces = list(chunk_pieces(box, self.meta.storage_shape, self.shape))

@@ -14,19 +14,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Box:
-    """A strided box of an array: ``range(start[d], stop[d], step[d])`` in every dimension."""
+    """A strided box of an array: ``range(start[d], stop[d], step[d])`` in every dimension.
+
+    ``points[d]``, when given, replaces that range by sorted, unique indices (an orthogonal
+    selection along ``d``).
+    """
 
     start: tuple[int, ...]
     stop: tuple[int, ...]
     step: tuple[int, ...]
+    points: tuple[np.ndarray | None, ...] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
+        points = self.points or (None,) * len(self.start)
         return tuple(
-            max(0, math.ceil((b - a) / s)) for a, b, s in zip(self.start, self.stop, self.step)
+            len(p) if p is not None else max(0, math.ceil((b - a) / s))
+            for a, b, s, p in zip(self.start, self.stop, self.step, points)
         )
 
 
@@ -99,6 +108,55 @@ def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tu
     return Box(tuple(start), tuple(stop), tuple(step)), tuple(post)
 
 
+def normalize_orthogonal(
+    selection: Any, shape: tuple[int, ...]
+) -> tuple[Box, tuple, dict[int, np.ndarray]]:
+    """Like :func:`normalize_selection`, but integer arrays select orthogonally per dimension.
+
+    Returns the box (array dimensions become sorted unique ``points``), ``takes``: for each
+    dimension whose indices were not already sorted and unique, the positions to take from the
+    box's result along that axis, and the basic index applied last (integers, reversals).
+    """
+    if not isinstance(selection, tuple):
+        selection = (selection,)
+    plain: list[Any] = []
+    arrays: dict[int, np.ndarray] = {}
+    for dim, sel in enumerate(selection):
+        if isinstance(sel, (list, np.ndarray)) and np.ndim(sel) == 1:
+            arr = np.asarray(sel)
+            if arr.dtype == bool:
+                if dim >= len(shape) or len(arr) != shape[dim]:
+                    raise IndexError(
+                        f"boolean index of length {len(arr)} does not match axis {dim}; "
+                        f"array shape is {shape}"
+                    )
+                arr = np.flatnonzero(arr)
+            if arr.size and arr.dtype.kind not in "iu":
+                raise IndexError(f"index arrays must hold integers; array shape is {shape}")
+            arrays[dim] = arr.astype(np.int64)
+            plain.append(slice(None))
+        else:
+            plain.append(sel)
+    box, post = normalize_selection(tuple(plain), shape)
+    if not arrays:
+        return box, post, {}
+    points: list[np.ndarray | None] = [None] * len(shape)
+    takes: dict[int, np.ndarray] = {}
+    for dim, arr in arrays.items():
+        n = shape[dim]
+        if arr.size and (arr.min() < -n or arr.max() >= n):
+            bad = arr[(arr < -n) | (arr >= n)][0]
+            raise IndexError(
+                f"index {bad} is out of bounds for axis {dim} with size {n}; array shape is {shape}"
+            )
+        wrapped = np.where(arr < 0, arr + n, arr)
+        unique, inverse = np.unique(wrapped, return_inverse=True)
+        points[dim] = unique
+        if len(unique) != len(wrapped) or not np.array_equal(unique, wrapped):
+            takes[dim] = inverse.reshape(-1)
+    return Box(box.start, box.stop, box.step, tuple(points)), post, takes
+
+
 def region_box(start: Any, count: Any, shape: tuple[int, ...]) -> Box:
     """The box of a hyperslab given as 0-based ``start`` and ``count`` (``None`` = to the end)."""
     ndim = len(shape)
@@ -127,15 +185,25 @@ def region_box(start: Any, count: Any, shape: tuple[int, ...]) -> Box:
 class ChunkPiece:
     """What one chunk contributes to a box read.
 
-    ``index`` is the chunk's grid index, ``local`` the selection inside the chunk, ``out`` the
-    destination inside the result, and ``full`` whether the whole chunk (clipped to the array)
-    is selected with step 1.
+    ``index`` is the chunk's grid index, ``local`` the selection inside the chunk (slices, or
+    integer arrays for orthogonal selections), ``out`` the destination inside the result, and
+    ``full`` whether the whole chunk (clipped to the array) is selected with step 1.
     """
 
     index: tuple[int, ...]
-    local: tuple[slice, ...]
+    local: tuple[Any, ...]
     out: tuple[slice, ...]
     full: bool
+
+    def take(self, chunk: np.ndarray) -> np.ndarray:
+        """The part of a decoded chunk this piece selects (outer indexing for arrays)."""
+        if not any(isinstance(s, np.ndarray) for s in self.local):
+            return chunk[self.local]
+        index = [
+            s if isinstance(s, np.ndarray) else np.arange(*s.indices(n))
+            for s, n in zip(self.local, chunk.shape)
+        ]
+        return chunk[np.ix_(*index)]
 
 
 def _dim_pieces(
@@ -157,13 +225,28 @@ def _dim_pieces(
     return pieces
 
 
+def _point_pieces(points: np.ndarray, chunk: int) -> list[tuple[int, Any, slice, bool]]:
+    """Sorted unique indices grouped by chunk: each group lands in a contiguous output range."""
+    if points.size == 0:
+        return []
+    chunk_of = points // chunk
+    bounds = np.flatnonzero(np.diff(chunk_of)) + 1
+    starts = np.concatenate(([0], bounds))
+    stops = np.concatenate((bounds, [len(points)]))
+    return [
+        (int(chunk_of[a]), points[a:b] - int(chunk_of[a]) * chunk, slice(int(a), int(b)), False)
+        for a, b in zip(starts, stops)
+    ]
+
+
 def chunk_pieces(
     box: Box, chunk_shape: tuple[int, ...], shape: tuple[int, ...]
 ) -> Iterator[ChunkPiece]:
     """Every chunk of a regular grid that the box touches, with its local and output slices."""
+    points = box.points or (None,) * len(shape)
     per_dim = [
-        _dim_pieces(a, b, s, c, n)
-        for a, b, s, c, n in zip(box.start, box.stop, box.step, chunk_shape, shape)
+        _point_pieces(p, c) if p is not None else _dim_pieces(a, b, s, c, n)
+        for a, b, s, c, n, p in zip(box.start, box.stop, box.step, chunk_shape, shape, points)
     ]
     for combo in itertools.product(*per_dim):
         yield ChunkPiece(

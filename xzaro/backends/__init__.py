@@ -1,0 +1,1 @@
+"""Backends that present xzaro arrays to other libraries (the xarray engine ``"zaro"``)."""
