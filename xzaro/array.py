@@ -239,20 +239,21 @@ class ZaroArray:
 
     def _read_chunks(self, box: Box, out: np.ndarray) -> None:
         pieces = list(chunk_pieces(box, self.meta.storage_shape, self.shape))
-        keys = [self._key(p.index) for p in pieces]
         pipeline = self._pipeline
         missing = 0
         if getattr(self.store, "is_local", False):
             # Local reads release the GIL: each worker reads and decodes its own chunk.
             get = getattr(self.store, "get_reused", self.store.get)
 
-            def read_one(i: int) -> bool:
-                data = get(keys[i])
-                self._place(data, pieces[i], out, pipeline, keys[i])
+            def read_one(piece: ChunkPiece) -> bool:
+                key = self._key(piece.chunk_index)
+                data = get(key)
+                self._place(data, piece, out, pipeline, key)
                 return data is None
 
-            missing = sum(concurrent_map(read_one, range(len(pieces))))
+            missing = sum(concurrent_map(read_one, pieces))
         else:
+            keys = [self._key(p.chunk_index) for p in pieces]
             step = max(1, BATCH_BYTES // max(1, pipeline.spec.nbytes or 1))
             for lo in range(0, len(pieces), step):
                 batch = range(lo, min(lo + step, len(pieces)))
@@ -272,7 +273,7 @@ class ZaroArray:
         cps = self._cps
         by_shard: dict[tuple[int, ...], list[ChunkPiece]] = defaultdict(list)
         for piece in chunk_pieces(box, self.meta.chunk_shape, self.shape):
-            shard = tuple(i // n for i, n in zip(piece.index, cps))
+            shard = tuple(i // n for i, n in zip(piece.chunk_index, cps))
             by_shard[shard].append(piece)
         shards = list(by_shard)
         inner_in_bounds = {s: self._inner_in_bounds(s) for s in shards}
@@ -354,7 +355,7 @@ class ZaroArray:
         view = memoryview(data)
         jobs: list[tuple[Any, ChunkPiece, str]] = []
         for p in pieces:
-            off, n = index[self._inner_position(p.index)]
+            off, n = index[self._inner_position(p.chunk_index)]
             if off == EMPTY and n == EMPTY:
                 jobs.append((None, p, key))
             else:
@@ -399,7 +400,7 @@ class ZaroArray:
             except DecodeError as e:
                 raise self._decode_error(e, key) from e
             for p in by_shard[shard]:
-                off, n = index[self._inner_position(p.index)]
+                off, n = index[self._inner_position(p.chunk_index)]
                 if off == EMPTY and n == EMPTY:
                     fills.append((None, p, key))
                 else:

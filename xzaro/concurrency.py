@@ -55,4 +55,11 @@ def concurrent_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     seq: Sequence[T] = items if isinstance(items, Sequence) else list(items)
     if len(seq) <= 1 or threading.current_thread().name.startswith("xzaro"):
         return [fn(x) for x in seq]
-    return list(thread_pool().map(fn, seq))
+    pool = thread_pool()
+    # Many small tasks go in batches: a pool hand-off costs more than reading a tiny chunk.
+    batches = 4 * pool._max_workers
+    if len(seq) <= batches:
+        return list(pool.map(fn, seq))
+    size = -(-len(seq) // batches)
+    parts = [seq[i : i + size] for i in range(0, len(seq), size)]
+    return [r for part in pool.map(lambda part: [fn(x) for x in part], parts) for r in part]

@@ -12,7 +12,7 @@ import math
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -181,16 +181,15 @@ def region_box(start: Any, count: Any, shape: tuple[int, ...]) -> Box:
     return Box(tuple(lo), tuple(hi), (1,) * ndim)
 
 
-@dataclass(frozen=True)
-class ChunkPiece:
+class ChunkPiece(NamedTuple):
     """What one chunk contributes to a box read.
 
-    ``index`` is the chunk's grid index, ``local`` the selection inside the chunk (slices, or
+    ``chunk_index`` is the chunk's grid index, ``local`` the selection inside the chunk (slices, or
     integer arrays for orthogonal selections), ``out`` the destination inside the result, and
     ``full`` whether the whole chunk (clipped to the array) is selected with step 1.
     """
 
-    index: tuple[int, ...]
+    chunk_index: tuple[int, ...]
     local: tuple[Any, ...]
     out: tuple[slice, ...]
     full: bool
@@ -248,10 +247,9 @@ def chunk_pieces(
         _point_pieces(p, c) if p is not None else _dim_pieces(a, b, s, c, n)
         for a, b, s, c, n, p in zip(box.start, box.stop, box.step, chunk_shape, shape, points)
     ]
+    if not per_dim:
+        yield ChunkPiece((), (), (), True)
+        return
     for combo in itertools.product(*per_dim):
-        yield ChunkPiece(
-            tuple(p[0] for p in combo),
-            tuple(p[1] for p in combo),
-            tuple(p[2] for p in combo),
-            all(p[3] for p in combo),
-        )
+        index, local, out, full = zip(*combo)
+        yield ChunkPiece(index, local, out, all(full))
