@@ -7,6 +7,7 @@ from xzaro.errors import (
     ChecksumError,
     DecodeError,
     MetadataError,
+    NodeExistsError,
     NodeNotFoundError,
     StoreError,
     UnsafeCodecError,
@@ -16,18 +17,27 @@ from xzaro.errors import (
 from xzaro.hierarchy import ZaroGroup, open_array, open_group
 from xzaro.meta import GroupMeta, ZaroMeta
 from xzaro.stores import open_store
+from xzaro.writers import BloscCompressionParams, ChunkWriter, ShardWriter, Writer
+from xzaro.writers.accessor import register as _register_accessors
 
 __version__ = "0.1.0"
 
+_register_accessors()
+
 __all__ = [
+    "BloscCompressionParams",
     "ChecksumError",
+    "ChunkWriter",
     "DecodeError",
     "GroupMeta",
     "MetadataError",
+    "NodeExistsError",
     "NodeNotFoundError",
+    "ShardWriter",
     "StoreError",
     "UnsafeCodecError",
     "UnsupportedError",
+    "Writer",
     "ZaroArray",
     "ZaroError",
     "ZaroGroup",

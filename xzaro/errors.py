@@ -67,6 +67,10 @@ class NodeNotFoundError(ZaroError, FileNotFoundError):
     """No array or group exists at the requested path."""
 
 
+class NodeExistsError(ZaroError, FileExistsError):
+    """A write would replace an existing array or group, and the mode forbids it."""
+
+
 class StoreError(ZaroError, OSError):
     """A store operation failed for a reason other than a missing key (auth, network, I/O)."""
 

@@ -1,0 +1,158 @@
+"""From an encoded xarray variable and the writer's options to the array's ``ZaroMeta``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from xzaro.chunk_keys import ChunkKeyEncoding
+from xzaro.codecs import (
+    BytesCodec,
+    Codec,
+    Crc32cCodec,
+    ShardingCodec,
+    VLenBytesCodec,
+    VLenUTF8Codec,
+)
+from xzaro.dtypes import default_fill_value
+from xzaro.meta import ZaroMeta
+from xzaro.writers.compression import BloscCompressionParams
+
+#: Default stored chunk size for data that carries no chunking of its own.
+DEFAULT_CHUNK_BYTES = 4 * 2**20
+#: The compressor used when the caller names none.
+DEFAULT_COMPRESSOR = BloscCompressionParams("zstd", 5, "shuffle")
+
+Compressor = BloscCompressionParams | Codec | Sequence[Codec] | None
+Sizes = Mapping[str, int] | Sequence[int] | None
+
+
+def per_dim(sizes: Sizes, dims: tuple[str, ...], what: str) -> dict[str, int] | None:
+    """A chunks/shards argument (mapping by dimension, or a tuple) as a mapping."""
+    if sizes is None:
+        return None
+    if isinstance(sizes, Mapping):
+        return {str(k): int(v) for k, v in sizes.items() if k in dims}
+    sizes = tuple(sizes)
+    if len(sizes) != len(dims):
+        raise ValueError(f"{what} {sizes} has {len(sizes)} entries for dimensions {dims}")
+    return dict(zip(dims, (int(s) for s in sizes)))
+
+
+def auto_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """Chunks of about ``DEFAULT_CHUNK_BYTES``, split along the slowest dimensions first."""
+    chunks = [max(1, n) for n in shape]
+    for dim in range(len(chunks)):
+        nbytes = math.prod(chunks) * max(1, itemsize)
+        if nbytes <= DEFAULT_CHUNK_BYTES:
+            break
+        rest = nbytes // chunks[dim]
+        chunks[dim] = max(1, DEFAULT_CHUNK_BYTES // max(1, rest))
+    return tuple(chunks)
+
+
+def storage_chunks(
+    var: Any, dims: tuple[str, ...], chunks: dict[str, int] | None, encoding: Mapping
+) -> tuple[int, ...]:
+    """Stored chunk shape: explicit encoding, then the ``chunks`` argument, then the Dask
+    chunks, then an automatic choice."""
+    shape = tuple(int(n) for n in var.shape)
+    if encoding.get("chunks") is not None:
+        enc = tuple(int(c) for c in encoding["chunks"])
+        if len(enc) != len(shape):
+            raise ValueError(f"encoding chunks {enc} do not match the shape {shape}")
+        return tuple(max(1, min(c, max(1, n))) for c, n in zip(enc, shape))
+    base = list(auto_chunks(shape, var.dtype.itemsize))
+    dask_chunks = getattr(var.data, "chunks", None) if hasattr(var.data, "dask") else None
+    if dask_chunks is not None:
+        base = [max(1, c[0]) if c else 1 for c in dask_chunks]
+    for i, dim in enumerate(dims):
+        if chunks and dim in chunks:
+            base[i] = chunks[dim] if chunks[dim] > 0 else shape[i]
+    return tuple(max(1, min(c, max(1, n))) for c, n in zip(base, shape))
+
+
+def _compression_codecs(compressor: Compressor, dtype: np.dtype) -> list[Codec]:
+    if compressor is None:
+        return []
+    if isinstance(compressor, BloscCompressionParams):
+        return [compressor.codec(dtype)]
+    if isinstance(compressor, Codec):
+        return [compressor]
+    return list(compressor)
+
+
+def _serializer(dtype: np.dtype, zarr_format: int) -> Codec:
+    if dtype.kind == "O":
+        return VLenUTF8Codec()
+    if dtype.kind in "SV" or dtype.itemsize <= 1:
+        return BytesCodec(None if zarr_format == 2 else "little")
+    if zarr_format == 2:
+        return BytesCodec({"<": "little", ">": "big"}.get(dtype.byteorder))
+    return BytesCodec("little")
+
+
+def array_meta(
+    *,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    dims: tuple[str, ...],
+    chunk_shape: tuple[int, ...],
+    shard_shape: tuple[int, ...] | None,
+    zarr_format: int,
+    compressor: Compressor,
+    fill_value: Any,
+    attributes: dict,
+) -> ZaroMeta:
+    """The metadata of an array about to be written."""
+    dtype = np.dtype(dtype)
+    if zarr_format == 3 and dtype.byteorder == ">":
+        dtype = dtype.newbyteorder("<")
+    inner: list[Codec] = [_serializer(dtype, zarr_format), *_compression_codecs(compressor, dtype)]
+    if zarr_format == 2:
+        if shard_shape is not None:
+            raise ValueError("shards need zarr_format=3")
+        if dtype.kind == "O" and not isinstance(inner[0], (VLenUTF8Codec, VLenBytesCodec)):
+            raise ValueError("object arrays need a variable-length codec")
+        return ZaroMeta(
+            2,
+            shape,
+            dtype,
+            chunk_shape,
+            tuple(inner),
+            fill_value,
+            ChunkKeyEncoding("v2", "."),
+            "C",
+            None,
+            dims,
+            dict(attributes),
+        )
+    if fill_value is None:
+        fill_value = "" if dtype.kind == "O" else default_fill_value(dtype)
+    codecs: tuple[Codec, ...] = tuple(inner)
+    if shard_shape is not None:
+        bad = [d for d, s, c in zip(dims, shard_shape, chunk_shape) if s % c]
+        if bad:
+            raise ValueError(
+                f"shards {shard_shape} must be whole multiples of chunks {chunk_shape} "
+                f"(dimensions {bad})"
+            )
+        codecs = (
+            ShardingCodec(chunk_shape, tuple(inner), (BytesCodec("little"), Crc32cCodec()), "end"),
+        )
+    return ZaroMeta(
+        3,
+        shape,
+        dtype,
+        chunk_shape,
+        codecs,
+        fill_value,
+        ChunkKeyEncoding("default", "/"),
+        "C",
+        shard_shape,
+        dims,
+        dict(attributes),
+    )

@@ -1,0 +1,147 @@
+"""``Writer``, ``ChunkWriter`` and ``ShardWriter``: encode array blocks into stored objects.
+
+A writer takes blocks aligned with its array's stored objects (chunks for ``ChunkWriter``,
+shards for ``ShardWriter``), splits them into those objects, encodes each through the codec
+layer on the shared thread pool, and writes them with one batched ``set_many``. Objects holding
+only the fill value are not written (a missing object reads as the fill value), so no two blocks
+ever touch the same object and nothing is ever read back and rewritten.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from xzaro.codecs import pipeline_for
+from xzaro.codecs.sharding import is_fill
+from xzaro.concurrency import concurrent_map
+from xzaro.dtypes import fill_array
+from xzaro.meta import ZaroMeta
+from xzaro.stores.base import Store
+
+
+class AlignmentError(ValueError):
+    """A block does not start and end on stored-object boundaries."""
+
+
+class Writer:
+    """Owns chunking, compression through the codec layer, and writing for one array.
+
+    Use :class:`ChunkWriter` or :class:`ShardWriter` (or :func:`writer_for`).
+
+    Parameters
+    ----------
+    store, path
+        Where the array lives.
+    meta
+        Its metadata (shape, dtype, chunk/shard shape, codecs, fill value, key encoding).
+    """
+
+    def __init__(self, store: Store, path: str, meta: ZaroMeta) -> None:
+        self.store = store
+        self.path = path.strip("/")
+        self.meta = meta
+        self._init()
+
+    def _init(self) -> None:
+        self._pipeline = pipeline_for(self.meta)
+        self._empty = fill_array(
+            self.meta.storage_shape, self.meta.dtype, self.meta.fill_value_or_default
+        )
+
+    def __getstate__(self) -> dict:
+        return {"store": self.store, "path": self.path, "meta": self.meta}
+
+    def __setstate__(self, state: dict) -> None:
+        self.store, self.path, self.meta = state["store"], state["path"], state["meta"]
+        self._init()
+
+    @property
+    def unit(self) -> tuple[int, ...]:
+        """Shape of one stored object."""
+        return self.meta.storage_shape
+
+    def key(self, index: tuple[int, ...]) -> str:
+        """Store key of the object at grid ``index``."""
+        k = self.meta.chunk_key(index)
+        return f"{self.path}/{k}" if self.path else k
+
+    def check_aligned(self, origin: tuple[int, ...], shape: tuple[int, ...]) -> None:
+        """Fail unless the block starts on object boundaries and ends on one or the array end."""
+        for dim, (o, n, u, size) in enumerate(zip(origin, shape, self.unit, self.meta.shape)):
+            if o % u or ((o + n) % u and o + n != size):
+                raise AlignmentError(
+                    f"block [{o}:{o + n}] of axis {dim} does not align with stored objects of "
+                    f"{u} along it (array size {size}): writing it would split an object"
+                )
+
+    def write_block(self, block: Any, origin: tuple[int, ...] | None = None) -> int:
+        """Encode and store an aligned block; returns the number of objects written."""
+        block = np.asarray(block)
+        origin = tuple(origin or (0,) * self.meta.ndim)
+        if block.dtype != self.meta.dtype:
+            block = block.astype(self.meta.dtype)
+        self.check_aligned(origin, block.shape)
+        first = tuple(o // u for o, u in zip(origin, self.unit))
+        counts = tuple(math.ceil(n / u) for n, u in zip(block.shape, self.unit))
+        indices = list(itertools.product(*(range(f, f + c) for f, c in zip(first, counts))))
+
+        def encode(index: tuple[int, ...]) -> tuple[str, bytes] | None:
+            local = tuple(
+                slice(i * u - o, min((i + 1) * u - o, n))
+                for i, u, o, n in zip(index, self.unit, origin, block.shape)
+            )
+            data = self.encode_unit(block[local])
+            return None if data is None else (self.key(index), data)
+
+        items = [item for item in concurrent_map(encode, indices) if item is not None]
+        if items:
+            self.store.set_many(items)
+        return len(items)
+
+    def _padded(self, data: np.ndarray) -> np.ndarray:
+        if data.shape == self.unit:
+            return np.ascontiguousarray(data)
+        padded = self._empty.copy()
+        padded[tuple(slice(0, n) for n in data.shape)] = data
+        return padded
+
+    def encode_unit(self, data: np.ndarray) -> bytes | None:
+        """Encode one stored object (edge objects come trimmed and are padded with the fill
+        value); ``None`` when it holds only the fill value and is not written."""
+        data = self._padded(data)
+        if is_fill(data, self._empty):
+            return None
+        return self._pipeline.encode(data)
+
+
+class ChunkWriter(Writer):
+    """Every chunk goes to its own object (V2 keys, or the V3 chunk key encoding)."""
+
+    def __init__(self, store: Store, path: str, meta: ZaroMeta) -> None:
+        if meta.sharding is not None:
+            raise ValueError("a sharded array is written with ShardWriter")
+        super().__init__(store, path, meta)
+
+
+class ShardWriter(Writer):
+    """Inner chunks are encoded and concatenated into shard objects with a ``sharding_indexed``
+    index; inner chunks holding only the fill value are not stored (2^64-1 in the index) and a
+    shard holding only the fill value is not written."""
+
+    def __init__(self, store: Store, path: str, meta: ZaroMeta) -> None:
+        if meta.sharding is None:
+            raise ValueError("ShardWriter needs an array whose only codec is sharding_indexed")
+        super().__init__(store, path, meta)
+
+
+def writer_for(store: Store, path: str, meta: ZaroMeta) -> Writer:
+    """The writer that matches an array's layout."""
+    return (
+        ShardWriter(store, path, meta)
+        if meta.sharding is not None
+        else ChunkWriter(store, path, meta)
+    )
