@@ -19,6 +19,7 @@ from xzaro.meta import GroupMeta, ZaroMeta
 from xzaro.stores import open_store
 from xzaro.writers import BloscCompressionParams, ChunkWriter, ShardWriter, Writer
 from xzaro.writers.accessor import register as _register_accessors
+from xzaro.writers.multiscale import Multiscale, open_multiscale
 
 __version__ = "0.1.0"
 
@@ -31,6 +32,7 @@ __all__ = [
     "DecodeError",
     "GroupMeta",
     "MetadataError",
+    "Multiscale",
     "NodeExistsError",
     "NodeNotFoundError",
     "ShardWriter",
@@ -44,5 +46,6 @@ __all__ = [
     "ZaroMeta",
     "open_array",
     "open_group",
+    "open_multiscale",
     "open_store",
 ]

@@ -1,0 +1,374 @@
+"""Multiscale pyramids: level 0 at full resolution, each further level coarsened by 2.
+
+Levels are groups ``0``, ``1``, … of one store, each a dataset whose coordinates are coarsened
+consistently with its data. The root carries OME-NGFF ``multiscales`` metadata (0.4 for V2; 0.5
+under ``ome`` for V3) with one entry per image variable, whose datasets point at that variable in
+each level, with ``scale`` (and, for averages, the half-pixel ``translation``) transformations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xzaro.log import info
+
+METHODS = ("mean", "decimate", "min", "max")
+SPATIAL_NAMES = ("x", "y", "z", "lon", "lat", "longitude", "latitude")
+_TIME_NAMES = ("t", "time")
+_CHANNEL_NAMES = ("c", "channel", "band")
+
+
+@dataclass(frozen=True)
+class Multiscale:
+    """How to build a pyramid.
+
+    Parameters
+    ----------
+    levels
+        Number of levels including level 0; ``None`` continues until a level fits in one chunk.
+    dims
+        Dimensions to coarsen; default: the two fastest spatial dimensions by name
+        (``x``/``y``/``lon``/``lat``/``longitude``/``latitude``), else the last two.
+    method
+        ``"mean"`` (NaN-aware for floats; integers averaged without overflow and rounded),
+        ``"decimate"`` (every other cell), ``"min"`` or ``"max"``. Odd edges use the cells
+        that exist.
+    """
+
+    levels: int | None = None
+    dims: tuple[str, ...] | None = None
+    method: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.levels is not None and self.levels < 1:
+            raise ValueError(f"levels must be at least 1, got {self.levels}")
+        if self.dims is not None:
+            object.__setattr__(self, "dims", tuple(self.dims))
+
+
+def default_dims(dataset: Any) -> tuple[str, ...]:
+    """The two fastest spatial dimensions by name, else the last two of the largest variable."""
+    variables = [v for v in dataset.data_vars.values() if v.ndim >= 2] or list(
+        dataset.data_vars.values()
+    )
+    if not variables:
+        raise ValueError("a multiscale pyramid needs at least one data variable")
+    main = max(variables, key=lambda v: v.size)
+    dims = [str(d) for d in main.dims]
+    spatial = [d for d in dims if d.lower() in SPATIAL_NAMES]
+    return tuple(spatial[-2:]) if len(spatial) >= 2 else tuple(dims[-2:])
+
+
+def coarsen_array(data: np.ndarray, axes: tuple[int, ...], method: str) -> np.ndarray:
+    """Reduce 2x along ``axes``; odd edges reduce the cells that exist.
+
+    Integer means are computed in float64 and rounded to the nearest integer (ties to even),
+    never truncated; float means ignore NaN.
+    """
+    if method == "decimate":
+        return data[
+            tuple(slice(None, None, 2) if i in axes else slice(None) for i in range(data.ndim))
+        ]
+    dtype = data.dtype
+    work = data.astype(np.float64) if dtype.kind in "iub" else data
+    pad = [(0, n % 2 if i in axes else 0) for i, n in enumerate(data.shape)]
+    if any(p[1] for p in pad):
+        if work.dtype.kind not in "fc":
+            work = work.astype(np.float64)
+        work = np.pad(work, pad, constant_values=np.nan)
+    shape: list[int] = []
+    reduce_axes = []
+    for i, n in enumerate(work.shape):
+        if i in axes:
+            shape.extend([n // 2, 2])
+            reduce_axes.append(len(shape) - 1)
+        else:
+            shape.append(n)
+    blocks = work.reshape(shape)
+    with np.errstate(invalid="ignore"), _quiet_nan_warnings():
+        if method == "mean":
+            out = np.nanmean(blocks, axis=tuple(reduce_axes))
+        elif method == "min":
+            out = np.nanmin(blocks, axis=tuple(reduce_axes))
+        else:
+            out = np.nanmax(blocks, axis=tuple(reduce_axes))
+    if dtype.kind in "iu":
+        info_ = np.iinfo(dtype)
+        return np.clip(np.rint(out), info_.min, info_.max).astype(dtype)
+    if dtype.kind == "b":
+        return out >= 0.5 if method == "mean" else out.astype(bool)
+    return out.astype(dtype)
+
+
+class _quiet_nan_warnings:
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)
+
+
+def coarsen_dataset(dataset: Any, dims: tuple[str, ...], method: str) -> Any:
+    """One pyramid step of a dataset: every variable along ``dims`` reduced 2x."""
+    import dask.array as da
+    import xarray as xr
+
+    out = {}
+    for name, var in dataset.variables.items():
+        axes = tuple(i for i, d in enumerate(var.dims) if d in dims)
+        if not axes:
+            out[name] = var
+            continue
+        coord_method = "decimate" if method == "decimate" else "mean"
+        how = coord_method if name in dataset.coords else method
+        if var.dtype.kind in "mM" or var.dtype.kind in "OSU":
+            how = "decimate"
+        data = var.data
+        if hasattr(data, "dask"):
+            # Blocks of even size along the reduced axes pair cells within blocks; only the
+            # array's last block may be odd, and its edge reduces the cells that exist.
+            even = data.rechunk(
+                tuple(
+                    _even_chunks(chunks, data.shape[i]) if i in axes else chunks
+                    for i, chunks in enumerate(data.chunks)
+                )
+            )
+            new_chunks = tuple(
+                tuple(math.ceil(c / 2) for c in chunks) if i in axes else chunks
+                for i, chunks in enumerate(even.chunks)
+            )
+            reduced = da.map_blocks(
+                coarsen_array, even, axes=axes, method=how, chunks=new_chunks, dtype=var.dtype
+            )
+        else:
+            reduced = coarsen_array(np.asarray(data), axes, how)
+        out[name] = xr.Variable(var.dims, reduced, var.attrs, var.encoding)
+    coords = [n for n in dataset.coords if n in out]
+    result = xr.Dataset(
+        {n: v for n, v in out.items() if n not in coords},
+        coords={n: out[n] for n in coords},
+        attrs=dataset.attrs,
+    )
+    return result
+
+
+def _even_chunks(chunks: tuple[int, ...], size: int) -> tuple[int, ...]:
+    step = max(2, max(chunks) + max(chunks) % 2)
+    return tuple(min(step, size - i) for i in range(0, size, step))
+
+
+def _fits_one_chunk(dataset: Any, dims: tuple[str, ...], chunks: dict[str, int]) -> bool:
+    return all(dataset.sizes[d] <= max(1, chunks.get(d, 1)) for d in dims if d in dataset.sizes)
+
+
+def _axis_type(name: str) -> str | None:
+    low = name.lower()
+    if low in SPATIAL_NAMES:
+        return "space"
+    if low in _TIME_NAMES:
+        return "time"
+    if low in _CHANNEL_NAMES:
+        return "channel"
+    return None
+
+
+def _spacing(dataset: Any, dim: str) -> float:
+    if dim in dataset.coords and dataset[dim].ndim == 1 and dataset.sizes[dim] > 1:
+        values = np.asarray(dataset[dim].values)
+        if values.dtype.kind in "iuf":
+            step = np.diff(values.astype(np.float64))
+            if np.allclose(step, step[0]) and step[0] != 0:
+                return float(step[0])
+    return 1.0
+
+
+def ome_multiscales(
+    dataset: Any, dims: tuple[str, ...], method: str, n_levels: int, version: str
+) -> list[dict]:
+    """OME-NGFF ``multiscales`` entries, one per variable whose axes OME can describe."""
+    entries = []
+    for name, var in dataset.data_vars.items():
+        names = [str(d) for d in var.dims]
+        types = [_axis_type(d) for d in names]
+        if not 2 <= len(names) <= 5 or None in types or types.count("space") not in (2, 3):
+            info("multiscale: variable %r has axes %s that OME-NGFF cannot describe", name, names)
+            continue
+        order = {"time": 0, "channel": 1, "space": 2}
+        if [order[t] for t in types] != sorted(order[t] for t in types):  # type: ignore[index]
+            info("multiscale: variable %r axes %s are not in OME-NGFF order", name, names)
+            continue
+        axes = []
+        for d, t in zip(names, types):
+            axis: dict[str, Any] = {"name": d, "type": t}
+            unit = dataset[d].attrs.get("units") if d in dataset.coords else None
+            if isinstance(unit, str) and t in ("space", "time") and unit in _OME_UNITS:
+                axis["unit"] = unit
+            axes.append(axis)
+        base = [_spacing(dataset, d) if d in dims else 1.0 for d in names]
+        datasets = []
+        for level in range(n_levels):
+            factor = [2.0**level if d in dims else 1.0 for d in names]
+            transforms: list[dict] = [
+                {"type": "scale", "scale": [b * f for b, f in zip(base, factor)]}
+            ]
+            if method == "mean" and level:
+                transforms.append(
+                    {
+                        "type": "translation",
+                        "translation": [b * (f - 1) / 2 for b, f in zip(base, factor)],
+                    }
+                )
+            datasets.append({"path": f"{level}/{name}", "coordinateTransformations": transforms})
+        entry: dict[str, Any] = {
+            "name": str(name),
+            "axes": axes,
+            "datasets": datasets,
+            "type": method,
+        }
+        if version == "0.4":
+            entry["version"] = "0.4"
+        entries.append(entry)
+    return entries
+
+
+_OME_UNITS = frozenset(
+    {
+        "angstrom",
+        "centimeter",
+        "decimeter",
+        "foot",
+        "inch",
+        "kilometer",
+        "meter",
+        "micrometer",
+        "mile",
+        "millimeter",
+        "nanometer",
+        "picometer",
+        "yard",
+        "day",
+        "hour",
+        "microsecond",
+        "millisecond",
+        "minute",
+        "nanosecond",
+        "second",
+    }
+)
+
+
+def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) -> Any:
+    """Write a pyramid; ``kwargs`` are :func:`xzaro.writers.dataset.to_store`'s."""
+    from xzaro.errors import NodeExistsError
+    from xzaro.hierarchy import NodeIndex
+    from xzaro.stores import open_store
+    from xzaro.writers.dataset import _delete_below, _existing, to_store, write_consolidated
+    from xzaro.writers.layout import per_dim, storage_chunks
+    from xzaro.writers.store_array import write_metadata
+
+    spec = Multiscale() if multiscale is True else multiscale
+    if not isinstance(spec, Multiscale):
+        raise TypeError(f"multiscale must be True or a Multiscale, got {multiscale!r}")
+    dims = spec.dims or default_dims(dataset)
+    missing = [d for d in dims if d not in dataset.dims]
+    if missing:
+        raise ValueError(f"multiscale dims {missing} are not dimensions of the dataset")
+    mode = kwargs.pop("mode", "w-")
+    group = kwargs.pop("group", "").strip("/")
+    compute = kwargs.pop("compute", True)
+    consolidated = kwargs.pop("consolidated", True)
+    for unsupported in ("region", "append_dim"):
+        if kwargs.pop(unsupported, None) is not None:
+            raise ValueError(f"{unsupported} cannot be combined with multiscale")
+    if mode not in ("w-", "w"):
+        raise ValueError("a multiscale pyramid is written with mode 'w-' or 'w'")
+    store = open_store(url, kwargs.get("storage_options"), mode="w")
+    if mode == "w":
+        _delete_below(store, group)
+    elif _existing(store, group, None) is not None:
+        raise NodeExistsError(
+            "mode 'w-' refuses to overwrite existing data (use mode='w')",
+            url=store.url,
+            key=group or "/",
+        )
+    # Every level is stored with level 0's chunk shape (capped by its size).
+    main = max(dataset.data_vars.values(), key=lambda v: v.size)
+    main_dims = tuple(str(d) for d in main.dims)
+    chunk_shape = storage_chunks(
+        main, main_dims, per_dim(kwargs.get("chunks"), main_dims, "chunks"), {}
+    )
+    chunk_sizes = dict(zip(main_dims, chunk_shape))
+    kwargs["chunks"] = {**chunk_sizes, **(per_dim(kwargs.get("chunks"), main_dims, "chunks") or {})}
+
+    levels = [dataset]
+    while spec.levels is None or len(levels) < spec.levels:
+        if spec.levels is None and _fits_one_chunk(levels[-1], dims, chunk_sizes):
+            break
+        if all(levels[-1].sizes[d] <= 1 for d in dims):
+            break
+        levels.append(coarsen_dataset(levels[-1], dims, spec.method))
+    info("multiscale: %d levels along %s (%s)", len(levels), dims, spec.method)
+
+    tasks = [
+        to_store(
+            level,
+            store,
+            group=f"{group}/{i}" if group else str(i),
+            mode="w-",
+            compute=False,
+            consolidated=False,
+            **kwargs,
+        )
+        for i, level in enumerate(levels)
+    ]
+    zarr_format = kwargs.get("zarr_format", 3)
+
+    def finalize(*written: Any) -> int:
+        from xzaro.meta import GroupMeta
+
+        entries = ome_multiscales(
+            dataset, dims, spec.method, len(levels), "0.4" if zarr_format == 2 else "0.5"
+        )
+        attrs = dict(dataset.attrs)
+        if entries:
+            if zarr_format == 2:
+                attrs["multiscales"] = entries
+            else:
+                attrs["ome"] = {"version": "0.5", "multiscales": entries}
+        write_metadata(store, group, GroupMeta(zarr_format, attrs))
+        if consolidated:
+            write_consolidated(store, group, NodeIndex(store, consolidated=False))
+        return int(sum(written))
+
+    import dask
+
+    task = dask.delayed(finalize)(*tasks)
+    return task.compute() if compute else task
+
+
+def open_multiscale(url: Any, **kwargs: Any) -> list[Any]:
+    """The levels of a pyramid written by xzaro (groups ``0``, ``1``, …) as datasets."""
+    import xarray as xr
+
+    from xzaro.hierarchy import open_group
+
+    root = open_group(
+        url, kwargs.get("group", "") or "", storage_options=kwargs.get("storage_options")
+    )
+    names = sorted((n for n in root.groups() if n.isdigit()), key=int)
+    if not names:
+        raise ValueError(f"{url!r} holds no pyramid levels (groups 0, 1, ...)")
+    base = kwargs.pop("group", "") or ""
+    return [
+        xr.open_dataset(url, engine="zaro", group=f"{base}/{n}".strip("/"), **kwargs) for n in names
+    ]
