@@ -68,15 +68,17 @@ def default_dims(dataset: Any) -> tuple[str, ...]:
 def coarsen_array(data: np.ndarray, axes: tuple[int, ...], method: str) -> np.ndarray:
     """Reduce 2x along ``axes``; odd edges reduce the cells that exist.
 
-    Integer means are computed in float64 and rounded to the nearest integer (ties to even),
-    never truncated; float means ignore NaN.
+    Means are computed in float64; integer means are rounded to the nearest integer (ties to
+    even), never truncated; float means ignore NaN.
     """
     if method == "decimate":
         return data[
             tuple(slice(None, None, 2) if i in axes else slice(None) for i in range(data.ndim))
         ]
     dtype = data.dtype
-    work = data.astype(np.float64) if dtype.kind in "iub" else data
+    # Reduce in float64 (exact for every integer up to 2**53, no float16/32 round-off) and
+    # round once to the stored type at the end.
+    work = data.astype(np.float64) if dtype.kind in "iubf" else data
     pad = [(0, n % 2 if i in axes else 0) for i, n in enumerate(data.shape)]
     if any(p[1] for p in pad):
         if work.dtype.kind not in "fc":
