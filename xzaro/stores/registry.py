@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +13,15 @@ from xzaro.stores.base import Store
 from xzaro.stores.fsspec_store import FsspecStore
 
 MODES = ("r", "r+", "a", "w", "w-")
+#: URL schemes of reference stores, and which format each one means.
+REFERENCE_SCHEMES = {
+    "reference+json://": "json",
+    "reference+parquet://": "parquet",
+    "virtualizarr://": None,  # JSON for *.json / *.json.zst, else a Parquet directory
+}
+_JSON_SUFFIXES = (".json", ".json.zst")
+#: ``storage_options`` entries that configure a reference store rather than fsspec.
+_REFERENCE_OPTIONS = ("remote_protocol", "remote_options", "allowed_protocols", "max_gap")
 _LOCAL_PROTOCOLS = ("file", "local")
 # fsspec's own HTTP file system; what does the work underneath is aiohttp
 _LIBRARY_NAMES = {"http": "aiohttp", "https": "aiohttp"}
@@ -31,8 +41,17 @@ def open_store(
         A store (returned as is), a local path (relative, absolute or ``~``), or a URL:
         ``file://``, ``memory://``, ``s3://``, ``gs://``/``gcs://``, ``http(s)://``, any other
         fsspec protocol, or a chained fsspec URL such as ``simplecache::s3://bucket/x``.
+        Reference stores (read-only): ``reference+json://<url>`` (Kerchunk JSON),
+        ``reference+parquet://<url>`` (kerchunk/VirtualiZarr Parquet directory),
+        ``virtualizarr://<url>`` (either: JSON if it ends in ``.json``/``.json.zst``), a plain
+        path or URL ending in ``.json``/``.json.zst`` (not ``zarr.json``) or ``.parq``, or a
+        local directory whose ``.zmetadata`` has a ``record_size``.
     storage_options
-        Options for the fsspec file system (credentials, endpoint, ...).
+        Options for the fsspec file system (credentials, endpoint, ...). For reference stores
+        they apply to the reference file, except ``remote_protocol``, ``remote_options``,
+        ``allowed_protocols`` and ``max_gap`` (see
+        :class:`~xzaro.stores.reference.ReferenceStore`); fsspec's ``target_options`` are
+        merged in.
     mode
         ``"r"`` (read; a missing local path is an error), ``"r+"``, ``"a"``, ``"w"`` or ``"w-"``.
 
@@ -57,6 +76,10 @@ def open_store(
     url = url.strip()
     options = dict(storage_options or {})
 
+    kind, target = _reference_kind(url)
+    if kind is not None:
+        return _open_reference(kind, target, options, mode)
+
     if "::" not in url:
         protocol, path = _split_protocol(url)
         if protocol is None or protocol in _LOCAL_PROTOCOLS:
@@ -64,6 +87,61 @@ def open_store(
     backend = " over ".join(_backend_name(link.strip(), url) for link in url.split("::"))
     store = FsspecStore(url, options)
     info("opened %s with %s", store.url, backend)
+    return store
+
+
+def _reference_kind(url: str) -> tuple[str | None, str]:
+    """``("json" | "parquet", url of the references)``, or ``(None, url)`` for other stores."""
+    for scheme, kind in REFERENCE_SCHEMES.items():
+        if url.lower().startswith(scheme):
+            inner = url[len(scheme) :]
+            if kind is None:
+                kind = "json" if inner.lower().endswith(_JSON_SUFFIXES) else "parquet"
+            return kind, inner
+    last = url.split("::")[-1].split("?")[0].rstrip("/")
+    name = last.rsplit("/", 1)[-1].lower()
+    if name.endswith(_JSON_SUFFIXES) and name not in ("zarr.json", ".zmetadata"):
+        return "json", url
+    if name.endswith((".parq", ".parquet")):
+        return "parquet", url
+    if "::" not in url:
+        protocol, path = _split_protocol(url)
+        if (protocol is None or protocol in _LOCAL_PROTOCOLS) and _is_parquet_refs_dir(path):
+            return "parquet", url
+    return None, url
+
+
+def _is_parquet_refs_dir(path: str) -> bool:
+    """Whether a local directory holds a Parquet reference ``.zmetadata`` (with record_size)."""
+    local = os.path.abspath(os.path.expanduser(path))
+    meta = os.path.join(local, ".zmetadata")
+    if not os.path.isfile(meta) or os.path.exists(os.path.join(local, ".zgroup")):
+        return False
+    try:
+        with open(meta, "rb") as f:
+            data = f.read()
+        return b'"record_size"' in data and "record_size" in json.loads(data)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _open_reference(kind: str, url: str, options: dict[str, Any], mode: str) -> Store:
+    from xzaro.stores.parquet_reference import ParquetReferenceStore
+    from xzaro.stores.reference import ReferenceStore
+
+    if mode != "r":
+        raise StoreError(f"reference stores are read-only (mode={mode!r})", url=url)
+    kwargs = {name: options.pop(name) for name in _REFERENCE_OPTIONS if name in options}
+    options.update(options.pop("target_options", None) or {})
+    options.pop("target_protocol", None)
+    store: ReferenceStore | ParquetReferenceStore
+    if kind == "json":
+        store = ReferenceStore(url, options, **kwargs)
+        backend = "Kerchunk JSON references"
+    else:
+        store = ParquetReferenceStore(url, options, **kwargs)
+        backend = "Parquet references (kerchunk/VirtualiZarr)"
+    info("opened %s with %s (%s)", store.url, backend, type(store).__name__)
     return store
 
 
