@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -146,7 +146,16 @@ class ZaroDataStore(AbstractDataStore):
         return found
 
     def get_variables(self) -> dict[str, Variable]:
-        return {name: self._variable(name, meta) for name, meta in self._arrays().items()}
+        arrays = self._arrays()
+        if isinstance(self.read_unit, Mapping):
+            known = {str(d) for meta in arrays.values() for d in (meta.dimension_names or ())}
+            unknown = sorted(set(self.read_unit) - known)
+            if unknown:
+                raise ValueError(
+                    f"read_unit names dimensions {unknown} that no variable has; "
+                    f"the dimensions are {sorted(known)}"
+                )
+        return {name: self._variable(name, meta) for name, meta in arrays.items()}
 
     def _variable(self, name: str, meta: ZaroMeta) -> Variable:
         path = self._path(name)
@@ -161,15 +170,13 @@ class ZaroDataStore(AbstractDataStore):
             "dtype": meta.dtype,
             "zarr_format": meta.zarr_format,
             "codecs": meta.describe_codecs(),
+            "fill_value": meta.fill_value,
         }
         if self.use_zarr_fill_value_as_mask:
             if meta.fill_value is not None:
                 attrs["_FillValue"] = meta.fill_value
-        else:
-            if meta.zarr_format == 3:
-                encoding["fill_value"] = meta.fill_value
-            if "_FillValue" in attrs:
-                attrs["_FillValue"] = _decode_fill_attribute(attrs["_FillValue"], meta.dtype)
+        elif "_FillValue" in attrs:
+            attrs["_FillValue"] = _decode_fill_attribute(attrs["_FillValue"], meta.dtype)
         data = indexing.LazilyIndexedArray(ZaroBackendArray(array))
         return Variable(dims, data, attrs, encoding)
 
