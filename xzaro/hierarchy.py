@@ -65,7 +65,8 @@ class NodeIndex:
         self.zarr_format = zarr_format
         self.allow_unsafe = allow_unsafe_codecs
         self._cache: dict[str, Node] = {}
-        self.consolidated: dict[str, Node] | None = None
+        #: Consolidated node documents by path: ``(document, attributes, where)``, parsed on use.
+        self.consolidated: dict[str, tuple[Any, dict | None, str]] | None = None
         self.source = "per-node"
         self._load_root(consolidated)
 
@@ -89,7 +90,10 @@ class NodeIndex:
             root = self._parse(root_doc, V3_NODE)
             self._cache[""] = root
             if consolidated is not False and isinstance(root, GroupMeta) and root.consolidated:
-                self.consolidated = dict(root.consolidated)
+                self.consolidated = {
+                    path: (doc, None, f"{V3_NODE} consolidated_metadata[{path!r}]")
+                    for path, doc in root.consolidated.items()
+                }
                 self.source = "V3 consolidated"
         raw = docs.get(V2_CONSOLIDATED)
         if raw is not None and consolidated is not False and "" not in self._cache:
@@ -113,23 +117,14 @@ class NodeIndex:
                 key=V2_CONSOLIDATED,
                 field="metadata",
             )
-        nodes: dict[str, Node] = {}
+        nodes: dict[str, tuple[Any, dict | None, str]] = {}
         for key, value in meta.items():
             path, _, name = key.rpartition("/")
-            if name not in (V2_ARRAY, V2_GROUP):
-                continue
-            attrs = meta.get(_join(path, V2_ATTRS)) or {}
-            nodes[path] = node_from_json(
-                value,
-                attrs,
-                allow_unsafe_codecs=self.allow_unsafe,
-                url=url,
-                key=f"{V2_CONSOLIDATED}[{key!r}]",
-            )
+            if name in (V2_ARRAY, V2_GROUP):
+                attrs = meta.get(_join(path, V2_ATTRS)) or {}
+                nodes[path] = (value, attrs, f"{V2_CONSOLIDATED}[{key!r}]")
         self.consolidated = nodes
         self.source = "V2 consolidated"
-        if "" in nodes:
-            self._cache[""] = nodes[""]
 
     # ------------------------------------------------------------------ lookups
     def get(self, path: str = "") -> Node:
@@ -138,7 +133,12 @@ class NodeIndex:
         if path in self._cache:
             return self._cache[path]
         if self.consolidated is not None and path in self.consolidated:
-            return self.consolidated[path]
+            doc, attrs, where = self.consolidated[path]
+            node = node_from_json(
+                doc, attrs, allow_unsafe_codecs=self.allow_unsafe, url=self.store.url, key=where
+            )
+            self._cache[path] = node
+            return node
         node = self._read_node(path)
         self._cache[path] = node
         return node
@@ -194,8 +194,8 @@ class NodeIndex:
         prefix = f"{path}/" if path else ""
         if self.consolidated is not None:
             return {
-                p[len(prefix) :]: node
-                for p, node in sorted(self.consolidated.items())
+                p[len(prefix) :]: self.get(p)
+                for p in sorted(self.consolidated)
                 if p.startswith(prefix) and p != path and "/" not in p[len(prefix) :]
             }
         list_dir = getattr(self.store, "list_dir", None)

@@ -232,13 +232,13 @@ class ZaroMeta:
 class GroupMeta:
     """Metadata of one group, V2 or V3.
 
-    ``consolidated`` maps paths (relative to this group) to the metadata of every node below
-    it, when the store has consolidated metadata, else ``None``.
+    ``consolidated`` maps paths (relative to this group) to the metadata documents of every node
+    below it, when the group carries consolidated metadata, else ``None``.
     """
 
     zarr_format: int
     attributes: dict = field(default_factory=dict)
-    consolidated: dict[str, ZaroMeta | GroupMeta] | None = field(default=None, repr=False)
+    consolidated: dict[str, dict] | None = field(default=None, repr=False)
     raw: dict = field(default_factory=dict, compare=False, repr=False)
     node_type: str = "group"
 
@@ -275,14 +275,9 @@ class GroupMeta:
         consolidated = None
         cm = doc.get("consolidated_metadata")
         if isinstance(cm, dict) and isinstance(cm.get("metadata"), dict):
-            consolidated = {}
-            for path, node in cm["metadata"].items():
-                consolidated[path.strip("/")] = node_from_json(
-                    node,
-                    allow_unsafe_codecs=allow_unsafe_codecs,
-                    url=url,
-                    key=f"{key or V3_NODE} consolidated_metadata[{path!r}]",
-                )
+            # Kept as documents: each node is parsed when it is used, so one node xzaro
+            # cannot read does not make the others unreachable.
+            consolidated = {path.strip("/"): node for path, node in cm["metadata"].items()}
         return cls(3, attrs, consolidated, raw=doc)
 
 
