@@ -1,0 +1,602 @@
+"""What Kerchunk JSON and Parquet reference stores share: target files and the read-only store.
+
+A reference maps a Zarr key either to inline bytes or to a byte range of a *target* file
+(``[url]`` for the whole file, ``[url, offset, length]`` for a range). This module
+
+* resolves target URLs (relative paths against the reference file, ``remote_protocol`` for
+  protocol-less paths) and checks them against the protocol allow-list;
+* fetches target ranges through :class:`~xzaro.stores.fsspec_store.FsspecStore` machinery: the
+  ranges of one call are grouped by target file, nearby ones are coalesced
+  (:mod:`xzaro.stores.coalesce`, gap limit :data:`DEFAULT_MAX_GAP`) and all requests run
+  concurrently with bounded concurrency;
+* implements the read-only :class:`~xzaro.stores.base.Store` protocol on top of a
+  ``_lookup_many`` that each reference format provides (:class:`ReferenceStoreBase`).
+
+Security: a reference document decides which files the reader opens. By default a reference
+file on a remote protocol may only reach :data:`REMOTE_PROTOCOLS`; a local (or in-memory) one may
+also reach local files. A refused target raises :class:`~xzaro.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import posixpath
+import threading
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from xzaro.errors import StoreError, ZaroError
+from xzaro.stores.base import RangeRequest
+from xzaro.stores.coalesce import MAX_GAP, MAX_REQUEST, plan
+from xzaro.stores.fsspec_store import FsspecStore, _Backend, _options_token
+
+#: Ranges of one target file at most this far apart are fetched as one request (the gap is read
+#: and discarded): :data:`xzaro.stores.coalesce.MAX_GAP`, 1 MiB, which costs an object store
+#: about as much time as one more round trip. The chunks of one HDF5 variable usually lie closer
+#: together than that. A merged request never exceeds :data:`~xzaro.stores.coalesce.MAX_REQUEST`.
+DEFAULT_MAX_GAP = MAX_GAP
+
+LOCAL_PROTOCOLS = frozenset({"file"})
+#: The protocols a reference file on a remote location may reach by default.
+REMOTE_PROTOCOLS = frozenset({"http", "https", "s3", "gs", "abfs"})
+#: Spellings of the same file system, mapped to the name used in allow-lists.
+_ALIASES = {"local": "file", "gcs": "gs", "s3a": "s3", "abfss": "abfs", "az": "abfs"}
+
+
+def canonical_protocol(protocol: str | None) -> str:
+    """The allow-list name of a protocol (``None``, a plain path, is ``"file"``)."""
+    if not protocol:
+        return "file"
+    protocol = protocol.lower()
+    return _ALIASES.get(protocol, protocol)
+
+
+def url_protocols(url: str) -> list[str]:
+    """The canonical protocol of every link of a (possibly chained) URL."""
+    from fsspec.core import split_protocol
+
+    return [canonical_protocol(split_protocol(link)[0]) for link in url.split("::")]
+
+
+def default_allowed_protocols(reference_url: str) -> frozenset[str]:
+    """The targets a reference file at ``reference_url`` may reach when nothing is said.
+
+    Parameters
+    ----------
+    reference_url
+        Where the reference file (or Parquet reference directory) is.
+
+    Returns
+    -------
+    frozenset of str
+        :data:`REMOTE_PROTOCOLS`, plus ``file`` for a local reference file and ``file`` and
+        ``memory`` for an in-memory one.
+    """
+    where = url_protocols(reference_url)[-1]
+    if where == "file":
+        return REMOTE_PROTOCOLS | LOCAL_PROTOCOLS
+    if where == "memory":
+        return REMOTE_PROTOCOLS | LOCAL_PROTOCOLS | {"memory"}
+    return REMOTE_PROTOCOLS
+
+
+def _absolute_reference_url(url: str) -> str:
+    if url_protocols(url)[-1] == "file" and "::" not in url:
+        from fsspec.core import split_protocol
+
+        return os.path.abspath(os.path.expanduser(split_protocol(url)[1]))
+    return url
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved target file: how to open its file system and its path in it."""
+
+    url: str
+    #: fsspec protocol (chain) of the file system, e.g. ``"file"``, ``"s3"``.
+    protocol: str
+    #: The path inside the file system, as the file system expects it.
+    path: str
+    options_token: str
+    allowed: bool
+
+
+class TargetResolver:
+    """Turns the URLs written in references into :class:`Target` objects.
+
+    Parameters
+    ----------
+    reference_url
+        Where the references are (relative target paths resolve against its directory).
+    storage_options
+        The options used for the reference file; reused for targets on the same protocol
+        when ``remote_options`` is not given.
+    remote_protocol
+        The protocol of protocol-less target paths (as with fsspec's ``ReferenceFileSystem``);
+        by default such paths are relative to the reference file (or absolute local paths).
+    remote_options
+        fsspec options for the target file systems.
+    allowed_protocols
+        The protocols targets may use; default: :func:`default_allowed_protocols` of the
+        reference URL, plus ``remote_protocol`` when given.
+    """
+
+    def __init__(
+        self,
+        reference_url: str,
+        storage_options: Mapping[str, Any] | None = None,
+        *,
+        remote_protocol: str | None = None,
+        remote_options: Mapping[str, Any] | None = None,
+        allowed_protocols: Collection[str] | None = None,
+    ) -> None:
+        self.reference_url = _absolute_reference_url(reference_url)
+        self.storage_options = dict(storage_options or {})
+        self.remote_protocol = remote_protocol
+        self.remote_options = None if remote_options is None else dict(remote_options)
+        if allowed_protocols is None:
+            allowed = set(default_allowed_protocols(self.reference_url))
+            if remote_protocol:
+                allowed.add(canonical_protocol(remote_protocol))
+        else:
+            if isinstance(allowed_protocols, str):
+                allowed_protocols = [allowed_protocols]
+            allowed = {canonical_protocol(p) for p in allowed_protocols}
+        self.allowed = frozenset(allowed)
+        self._base_protocol = url_protocols(self.reference_url)[-1]
+        self._cache: dict[str, Target] = {}
+        self._options_by_token: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _absolute(self, url: str) -> str:
+        """The full URL of a target as written in a reference."""
+        from fsspec.core import split_protocol
+
+        if split_protocol(url)[0] is not None:
+            return url
+        if self.remote_protocol:
+            if canonical_protocol(self.remote_protocol) == "file":
+                return os.path.abspath(url)
+            return f"{self.remote_protocol}://{url.lstrip('/')}"
+        if url.startswith("/") or url.startswith("~"):
+            return os.path.abspath(os.path.expanduser(url))
+        base = self.reference_url.split("::")[-1]  # a caching wrapper is not the location
+        if "://" not in base:  # a local path
+            return os.path.normpath(os.path.join(os.path.dirname(base), url))
+        head, _, rest = base.partition("://")
+        directory = posixpath.dirname(rest.split("?")[0])
+        return f"{head}://{posixpath.normpath(posixpath.join(directory, url))}"
+
+    def _options(self, protocol: str) -> dict[str, Any]:
+        canonical = canonical_protocol(protocol.split("::")[-1])
+        if self.remote_options is not None and (
+            not self.remote_protocol or canonical_protocol(self.remote_protocol) == canonical
+        ):
+            return self.remote_options
+        if canonical == self._base_protocol and canonical != "file":
+            return self.storage_options
+        return {}
+
+    def resolve(self, url: str) -> Target:
+        """The :class:`Target` for a URL as written in a reference (cached per URL)."""
+        target = self._cache.get(url)
+        if target is not None:
+            return target
+        import fsspec
+        from fsspec.core import split_protocol
+
+        full = self._absolute(url)
+        links = full.split("::")
+        protocols = url_protocols(full)
+        allowed = all(p in self.allowed for p in protocols)
+        last_protocol, _ = split_protocol(links[-1])
+        chain = "::".join([*links[:-1], last_protocol or "file"])
+        if protocols[-1] == "file":
+            path = os.path.abspath(split_protocol(links[-1])[1])
+        else:
+            try:
+                cls = fsspec.get_filesystem_class(last_protocol)
+            except (ValueError, ImportError) as exc:
+                raise StoreError(
+                    f"no fsspec implementation for the target protocol {last_protocol!r}: {exc}",
+                    url=self.reference_url,
+                ) from exc
+            path = cls._strip_protocol(links[-1])
+        options = self._options(chain) if protocols[-1] != "file" else {}
+        target = Target(full, chain, path, _options_token(options), allowed)
+        with self._lock:
+            self._cache[url] = target
+            self._options_by_token[target.options_token] = options
+        return target
+
+    def options_for(self, target: Target) -> dict[str, Any]:
+        """The fsspec options of a resolved target's file system."""
+        return self._options_by_token.get(target.options_token, {})
+
+    def refuse(self, key: str, target: Target) -> StoreError:
+        """The error for a target whose protocol is not allowed."""
+        return StoreError(
+            f"the reference of {key!r} points to {target.url!r}, whose protocol is not allowed "
+            f"(allowed: {sorted(self.allowed)}; widen with allowed_protocols=...)",
+            url=self.reference_url,
+            key=key,
+        )
+
+
+class _TargetFiles(FsspecStore):
+    """An :class:`FsspecStore` whose keys are full paths in its file system.
+
+    It reuses the store's lazy per-process file system, local ``pread`` path, bounded async
+    batching and error mapping for reads of arbitrary target files.
+    """
+
+    def _path(self, backend: _Backend, key: str) -> str:
+        return key
+
+
+_files: dict[tuple[str, str], _TargetFiles] = {}
+_files_lock = threading.Lock()
+
+
+def _target_files(protocol: str, options: Mapping[str, Any], max_concurrency: int) -> _TargetFiles:
+    cache_key = (protocol, _options_token(options))
+    with _files_lock:
+        files = _files.get(cache_key)
+        if files is None or files.max_concurrency != max_concurrency:
+            files = _TargetFiles(f"{protocol}://", options, max_concurrency=max_concurrency)
+            _files[cache_key] = files
+    return files
+
+
+#: A reference after lookup: inline bytes, or ``(target URL, offset, length or None)``.
+Reference = bytes | tuple[str, int, int | None]
+
+
+@dataclass(slots=True)
+class _Request:
+    key: str
+    target: Target
+    offset: int
+    length: int | None  # None: to the end of the file
+    exact: bool  # a shorter answer means the target is shorter than its reference
+
+
+class TargetFetcher:
+    """Fetches byte ranges of target files: grouped per file, coalesced, concurrent.
+
+    Parameters
+    ----------
+    resolver
+        Resolves target URLs and holds the allow-list.
+    url
+        The reference store's URL, for messages.
+    max_gap
+        Ranges of one target file at most this many bytes apart are read as one request.
+    max_concurrency
+        Requests in flight at once per file system (async file systems).
+    """
+
+    def __init__(
+        self,
+        resolver: TargetResolver,
+        url: str,
+        *,
+        max_gap: int = DEFAULT_MAX_GAP,
+        max_concurrency: int = 64,
+    ) -> None:
+        self.resolver = resolver
+        self.url = url
+        self.max_gap = max_gap
+        self.max_concurrency = max_concurrency
+
+    def fetch(
+        self,
+        requests: Sequence[tuple[str, str, int, int | None]],
+        *,
+        may_be_short: Collection[int] = (),
+    ) -> list[bytes]:
+        """Read ``(key, target URL, offset, length)`` ranges; results in request order.
+
+        ``length=None`` reads to the end of the file; a negative ``offset`` (with
+        ``length=None``) reads the last ``-offset`` bytes. The requests whose indices are in
+        ``may_be_short`` may return fewer bytes than asked (ranges of whole-file references);
+        any other short answer is an error.
+
+        Raises
+        ------
+        StoreError
+            A target is refused by the allow-list, does not exist, is shorter than the
+            reference says, or cannot be read; the message names the key and the target.
+        """
+        reqs = []
+        targets: dict[str, Target] = {}
+        short = set(may_be_short)
+        for n, (key, url, offset, length) in enumerate(requests):
+            target = targets.get(url)
+            if target is None:
+                target = targets[url] = self.resolver.resolve(url)
+            if not target.allowed:
+                raise self.resolver.refuse(key, target)
+            reqs.append(_Request(key, target, offset, length, n not in short))
+        by_fs: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i, r in enumerate(reqs):
+            by_fs[(r.target.protocol, r.target.options_token)].append(i)
+        results: list[bytes | None] = [None] * len(reqs)
+        for idxs in by_fs.values():
+            self._fetch_one_fs(reqs, idxs, results)
+        return results  # type: ignore[return-value]
+
+    def _fetch_one_fs(
+        self, reqs: list[_Request], idxs: list[int], results: list[bytes | None]
+    ) -> None:
+        first = reqs[idxs[0]].target
+        files = _target_files(
+            first.protocol, self.resolver.options_for(first), self.max_concurrency
+        )
+        bounded = [i for i in idxs if reqs[i].length is not None and reqs[i].offset >= 0]
+        merged = plan(
+            [(reqs[i].target.path, reqs[i].offset, reqs[i].length or 0) for i in bounded],
+            self.max_gap,
+            MAX_REQUEST,
+        )
+        calls: list[RangeRequest] = [(path, off, n) for path, off, n, _ in merged]
+        members: list[list[int]] = [[bounded[m] for m in mem] for *_, mem in merged]
+        for i in idxs:
+            if reqs[i].length is None or reqs[i].offset < 0:
+                calls.append((reqs[i].target.path, reqs[i].offset, None))
+                members.append([i])
+        try:
+            datas = files.get_ranges(calls)
+        except ZaroError as exc:
+            failed = next((reqs[m] for mem in members for m in mem), reqs[idxs[0]])
+            for mem, call in zip(members, calls):
+                if call[0] == exc.key:
+                    failed = reqs[mem[0]]
+                    break
+            raise StoreError(
+                f"could not read the target {failed.target.url!r} of {failed.key!r}: {exc.message}",
+                url=self.url,
+                key=failed.key,
+            ) from exc
+        for call, mem, data in zip(calls, members, datas):
+            if data is None:
+                r = reqs[mem[0]]
+                raise StoreError(
+                    f"the target file {r.target.url!r} of {r.key!r} does not exist",
+                    url=self.url,
+                    key=r.key,
+                )
+            if len(mem) == 1 and call[1] == reqs[mem[0]].offset:
+                self._check(reqs[mem[0]], data)
+                results[mem[0]] = bytes(data)
+                continue
+            view = memoryview(data)
+            for m in mem:
+                r = reqs[m]
+                rel = r.offset - call[1]
+                part = view[rel : rel + (r.length or 0)]
+                self._check(r, part)
+                results[m] = bytes(part)
+
+    def _check(self, r: _Request, data: bytes | memoryview) -> None:
+        if r.exact and r.length is not None and r.offset >= 0 and len(data) < r.length:
+            raise StoreError(
+                f"the target file {r.target.url!r} of {r.key!r} is shorter than the reference "
+                f"says (wanted {r.length} bytes at offset {r.offset}, got {len(data)})",
+                url=self.url,
+                key=r.key,
+            )
+
+
+def _subrange(offset: int, length: int | None, ref_off: int, ref_len: int) -> tuple[int, int]:
+    """The absolute ``(offset, length)`` of a range request inside a referenced range."""
+    end = ref_off + ref_len
+    if offset < 0:
+        start = max(ref_off, end + offset)
+        return start, end - start
+    start = min(ref_off + offset, end)
+    stop = end if length is None else min(end, start + length)
+    return start, stop - start
+
+
+def _slice(data: bytes, offset: int, length: int | None) -> bytes:
+    if offset < 0 or length is None:
+        return data[offset:]
+    return data[offset : offset + length]
+
+
+class ReferenceStoreBase:
+    """The read-only :class:`~xzaro.stores.base.Store` over references (JSON or Parquet).
+
+    Subclasses provide ``_lookup_many(keys)``, returning for each key ``None`` (no such key),
+    inline bytes, or ``(target URL, offset, length or None)``, and ``_keys()`` for listing.
+    """
+
+    url: str
+    _fetcher_cache: TargetFetcher | None = None
+
+    def _make_fetcher(self) -> TargetFetcher:
+        raise NotImplementedError
+
+    @property
+    def fetcher(self) -> TargetFetcher:
+        """The :class:`TargetFetcher` of this store (created on first use)."""
+        fetcher = self._fetcher_cache
+        if fetcher is None:
+            fetcher = self._fetcher_cache = self._make_fetcher()
+        return fetcher
+
+    def _lookup_many(self, keys: Sequence[str]) -> list[Reference | None]:
+        raise NotImplementedError
+
+    def _keys(self, prefix: str) -> Iterable[str]:
+        raise NotImplementedError
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        """Return the bytes the reference of ``key`` points to, or ``None`` if it has none.
+
+        Parameters
+        ----------
+        key
+            A Zarr key.
+
+        Returns
+        -------
+        bytes or None
+        """
+        return self.get_many([key])[0]
+
+    def get_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
+        """Fetch many keys: target ranges grouped by file, coalesced and fetched concurrently.
+
+        Parameters
+        ----------
+        keys
+            Zarr keys.
+
+        Returns
+        -------
+        list of bytes or None
+            ``None`` where a key has no reference.
+        """
+        refs = self._lookup_many(keys)
+        results: list[bytes | None] = [None] * len(keys)
+        todo: list[tuple[str, str, int, int | None]] = []
+        where: list[int] = []
+        for i, (key, ref) in enumerate(zip(keys, refs)):
+            if ref is None or isinstance(ref, bytes):
+                results[i] = ref
+            else:
+                todo.append((key, *ref))
+                where.append(i)
+        for i, data in zip(where, self.fetcher.fetch(todo)):
+            results[i] = data
+        return results
+
+    def get_ranges(self, requests: Sequence[RangeRequest]) -> builtins.list[bytes | None]:
+        """Byte ranges of referenced objects (a range within the referenced range), in order.
+
+        Parameters
+        ----------
+        requests
+            ``(key, offset, length)`` tuples, see :data:`~xzaro.stores.base.RangeRequest`.
+
+        Returns
+        -------
+        list of bytes or None
+            ``None`` where a key has no reference.
+        """
+        for key, _, length in requests:
+            if length is not None and length < 0:
+                raise ValueError(f"range length must be >= 0 or None, got {length} for {key!r}")
+        refs = self._lookup_many([r[0] for r in requests])
+        results: list[bytes | None] = [None] * len(requests)
+        todo: list[tuple[str, str, int, int | None]] = []
+        where: list[int] = []
+        short: list[int] = []
+        for i, ((key, offset, length), ref) in enumerate(zip(requests, refs)):
+            if ref is None:
+                continue
+            if isinstance(ref, bytes):
+                results[i] = _slice(ref, offset, length)
+                continue
+            url, ref_off, ref_len = ref
+            if ref_len is None:  # the whole file: the request applies to it directly
+                short.append(len(todo))
+                todo.append((key, url, offset, None if offset < 0 else length))
+            else:
+                todo.append((key, url, *_subrange(offset, length, ref_off, ref_len)))
+            where.append(i)
+        for i, data in zip(where, self.fetcher.fetch(todo, may_be_short=short)):
+            results[i] = data
+        return results
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` has a reference.
+
+        Parameters
+        ----------
+        key
+            A Zarr key.
+
+        Returns
+        -------
+        bool
+        """
+        return self._lookup_many([key])[0] is not None
+
+    def list(self, prefix: str = "") -> builtins.list[str]:
+        """Every key with a reference at or below the path ``prefix``, sorted.
+
+        Parameters
+        ----------
+        prefix
+            A key path; ``""`` lists every key.
+
+        Returns
+        -------
+        list of str
+        """
+        prefix = prefix.strip("/")
+        below = prefix + "/"
+        return sorted(
+            k for k in self._keys(prefix) if not prefix or k == prefix or k.startswith(below)
+        )
+
+    def list_dir(self, prefix: str = "") -> builtins.list[str]:
+        """Names directly below ``prefix`` (keys and sub-prefixes), sorted.
+
+        Parameters
+        ----------
+        prefix
+            A key path.
+
+        Returns
+        -------
+        list of str
+        """
+        prefix = prefix.strip("/")
+        below = prefix + "/" if prefix else ""
+        return sorted(
+            {k[len(below) :].split("/", 1)[0] for k in self._keys(prefix) if k.startswith(below)}
+        )
+
+    # --- writes: refused -------------------------------------------------------------------
+
+    def _read_only(self, key: str | None) -> StoreError:
+        return StoreError("reference stores are read-only", url=self.url, key=key)
+
+    def set(self, key: str, value: bytes) -> None:
+        """Refused: reference stores are read-only.
+
+        Raises
+        ------
+        StoreError
+            Always.
+        """
+        raise self._read_only(key)
+
+    def set_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Refused: reference stores are read-only.
+
+        Raises
+        ------
+        StoreError
+            Always.
+        """
+        raise self._read_only(None)
+
+    def delete(self, key: str) -> None:
+        """Refused: reference stores are read-only.
+
+        Raises
+        ------
+        StoreError
+            Always.
+        """
+        raise self._read_only(key)
