@@ -373,44 +373,10 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
         return out
 
     def open_datatree(  # type: ignore[override]
-        self,
-        filename_or_obj: Any,
-        *,
-        mask_and_scale: bool = True,
-        decode_times: Any = True,
-        concat_characters: bool = True,
-        decode_coords: Any = True,
-        drop_variables: str | Iterable[str] | None = None,
-        use_cftime: bool | None = None,
-        decode_timedelta: Any = None,
-        group: str | None = None,
-        consolidated: bool | None = None,
-        storage_options: dict | None = None,
-        zarr_format: int | None = None,
-        use_zarr_fill_value_as_mask: bool | None = None,
-        verbose: bool = False,
-        read_unit: ReadUnit = None,
-        allow_unsafe_codecs: bool = False,
+        self, filename_or_obj: Any, **kwargs: Any
     ) -> Any:
-        """The group tree at and below ``group`` as an ``xarray.DataTree``."""
+        """The group tree at and below ``group`` as an ``xarray.DataTree``; keywords as
+        :meth:`open_groups_as_dict`."""
         from xarray.core.datatree import DataTree
 
-        groups = self.open_groups_as_dict(
-            filename_or_obj,
-            mask_and_scale=mask_and_scale,
-            decode_times=decode_times,
-            concat_characters=concat_characters,
-            decode_coords=decode_coords,
-            drop_variables=drop_variables,
-            use_cftime=use_cftime,
-            decode_timedelta=decode_timedelta,
-            group=group,
-            consolidated=consolidated,
-            storage_options=storage_options,
-            zarr_format=zarr_format,
-            use_zarr_fill_value_as_mask=use_zarr_fill_value_as_mask,
-            verbose=verbose,
-            read_unit=read_unit,
-            allow_unsafe_codecs=allow_unsafe_codecs,
-        )
-        return DataTree.from_dict(groups)
+        return DataTree.from_dict(self.open_groups_as_dict(filename_or_obj, **kwargs))

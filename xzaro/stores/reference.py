@@ -29,7 +29,6 @@ from xzaro.stores.targets import (
     DEFAULT_MAX_GAP,
     Reference,
     ReferenceStoreBase,
-    TargetFetcher,
     TargetResolver,
 )
 
@@ -413,36 +412,6 @@ class ReferenceStore(ReferenceStoreBase):
         self._refs_cache: dict[str, Any] | None = None
         self._refs_pid = -1
         self._fetcher_cache = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "storage_options": self.storage_options,
-            "remote_protocol": self.remote_protocol,
-            "remote_options": self.remote_options,
-            "allowed_protocols": self.allowed_protocols,
-            "max_gap": self.max_gap,
-            "max_concurrency": self.max_concurrency,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._init(
-            state["url"],
-            state["storage_options"],
-            state["remote_protocol"],
-            state["remote_options"],
-            state["allowed_protocols"],
-            state["max_gap"],
-            state["max_concurrency"],
-        )
-
-    def __repr__(self) -> str:
-        return f"ReferenceStore({self.url!r})"
-
-    def _make_fetcher(self) -> TargetFetcher:
-        return TargetFetcher(
-            self.resolver, self.url, max_gap=self.max_gap, max_concurrency=self.max_concurrency
-        )
 
     @property
     def references(self) -> dict[str, Any]:

@@ -416,10 +416,49 @@ class ReferenceStoreBase:
     """
 
     url: str
+    resolver: TargetResolver
+    storage_options: dict[str, Any]
+    remote_protocol: str | None
+    remote_options: dict[str, Any] | None
+    allowed_protocols: list[str] | None
+    max_gap: int
+    max_concurrency: int
     _fetcher_cache: TargetFetcher | None = None
 
-    def _make_fetcher(self) -> TargetFetcher:
+    def _init(
+        self,
+        url: str,
+        storage_options: dict[str, Any],
+        remote_protocol: str | None,
+        remote_options: dict[str, Any] | None,
+        allowed_protocols: list[str] | None,
+        max_gap: int,
+        max_concurrency: int,
+    ) -> None:
         raise NotImplementedError
+
+    # A store pickles to its URL and options; references are reloaded lazily per process.
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "storage_options": self.storage_options,
+            "remote_protocol": self.remote_protocol,
+            "remote_options": self.remote_options,
+            "allowed_protocols": self.allowed_protocols,
+            "max_gap": self.max_gap,
+            "max_concurrency": self.max_concurrency,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._init(**state)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def _make_fetcher(self) -> TargetFetcher:
+        return TargetFetcher(
+            self.resolver, self.url, max_gap=self.max_gap, max_concurrency=self.max_concurrency
+        )
 
     @property
     def fetcher(self) -> TargetFetcher:
