@@ -8,6 +8,7 @@ The root documents are fetched in one batched request.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -282,7 +283,7 @@ class ZaroGroup:
         return f"<ZaroGroup {self.store.url}#{self.path or '/'} v{self.meta.zarr_format}>"
 
 
-def _open_index(
+def open_index(
     url_or_store: Any,
     storage_options: dict | None,
     consolidated: bool | None,
@@ -290,8 +291,11 @@ def _open_index(
     verbose: bool,
     allow_unsafe_codecs: bool,
 ) -> NodeIndex:
+    """Open a store (URL, path, ``os.PathLike`` or Store) and its node index."""
     if verbose:
         enable_verbose()
+    if isinstance(url_or_store, os.PathLike):
+        url_or_store = os.fspath(url_or_store)
     store = open_store(url_or_store, storage_options)
     return NodeIndex(
         store,
@@ -335,7 +339,7 @@ def open_array(
         If the metadata is invalid; :class:`~xzaro.errors.UnsupportedError` if it names a
         codec, data type, chunk grid or extension xzaro does not implement.
     """
-    index = _open_index(
+    index = open_index(
         url_or_store, storage_options, consolidated, zarr_format, verbose, allow_unsafe_codecs
     )
     meta = index.get(path)
@@ -359,7 +363,7 @@ def open_group(
     allow_unsafe_codecs: bool = False,
 ) -> ZaroGroup:
     """Open the group at ``path`` in a store; see :func:`open_array` for the keywords."""
-    index = _open_index(
+    index = open_index(
         url_or_store, storage_options, consolidated, zarr_format, verbose, allow_unsafe_codecs
     )
     meta = index.get(path)

@@ -23,8 +23,8 @@ from xarray.core.variable import Variable
 from xzaro.array import ZaroArray
 from xzaro.backends.read_unit import ReadUnit, read_unit_shape
 from xzaro.errors import MetadataError, NodeNotFoundError
-from xzaro.hierarchy import NodeIndex, ZaroGroup
-from xzaro.log import enable_verbose, info
+from xzaro.hierarchy import NodeIndex, ZaroGroup, open_index
+from xzaro.log import info
 from xzaro.meta import GroupMeta, ZaroMeta
 
 #: URL schemes only xzaro understands (``guess_can_open`` claims these and nothing else).
@@ -236,32 +236,6 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
             return False
         return isinstance(filename_or_obj, str) and filename_or_obj.startswith(XZARO_SCHEMES)
 
-    def _index(
-        self,
-        filename_or_obj: Any,
-        consolidated: bool | None,
-        storage_options: dict | None,
-        zarr_format: int | None,
-        verbose: bool,
-        allow_unsafe_codecs: bool,
-    ) -> NodeIndex:
-        if verbose:
-            enable_verbose()
-        from xzaro.stores import open_store
-
-        url = (
-            os.fspath(filename_or_obj)
-            if isinstance(filename_or_obj, os.PathLike)
-            else (filename_or_obj)
-        )
-        store = open_store(url, storage_options)
-        return NodeIndex(
-            store,
-            consolidated=consolidated,
-            zarr_format=zarr_format,
-            allow_unsafe_codecs=allow_unsafe_codecs,
-        )
-
     def open_dataset(  # type: ignore[override]
         self,
         filename_or_obj: Any,
@@ -284,10 +258,10 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
         allow_unsafe_codecs: bool = False,
     ) -> Any:
         """Open one group of a Zarr store as an ``xarray.Dataset``."""
-        index = self._index(
+        index = open_index(
             filename_or_obj,
-            consolidated,
             storage_options,
+            consolidated,
             zarr_format,
             verbose,
             allow_unsafe_codecs,
@@ -332,10 +306,10 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
         allow_unsafe_codecs: bool = False,
     ) -> dict[str, Any]:
         """Every group at and below ``group`` as a dataset, keyed by path (``"/"``, ``"/a"``)."""
-        index = self._index(
+        index = open_index(
             filename_or_obj,
-            consolidated,
             storage_options,
+            consolidated,
             zarr_format,
             verbose,
             allow_unsafe_codecs,
