@@ -82,9 +82,24 @@ def loads(data: bytes | str, *, url: str | None = None, key: str | None = None) 
         raise MetadataError(f"invalid JSON: {e}", url=url, key=key) from e
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.standard_b64encode(bytes(value)).decode("ascii")
+    raise TypeError(f"{type(value).__name__} cannot be stored in Zarr metadata: {value!r:.80}")
+
+
 def dumps(doc: Any) -> bytes:
-    """Serialise a metadata document (indented, with ``NaN`` and friends as JSON strings)."""
-    return json.dumps(doc, indent=2, allow_nan=False).encode()
+    """Serialise a metadata document, indented.
+
+    Fill values are already JSON (``"NaN"`` strings, hex bit patterns); numpy values in
+    attributes become Python numbers and lists, and a NaN or infinite attribute is written as
+    Python writes it (bare ``NaN``), as zarr-python does; :func:`loads` reads it back.
+    """
+    return json.dumps(doc, indent=2, default=_json_default).encode()
 
 
 def _shape(value: Any, field_name: str, ctx: dict, *, positive: bool = False) -> tuple[int, ...]:

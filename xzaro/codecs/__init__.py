@@ -106,7 +106,11 @@ def _v2_entry(codec: Codec) -> dict:
     if isinstance(codec, (GzipCodec, ZlibCodec)):
         return {"id": codec.name, "level": codec.level}
     if isinstance(codec, ZstdCodec):
-        return {"id": "zstd", "level": codec.level, "checksum": codec.checksum}
+        return {
+            "id": "zstd",
+            "level": codec.level,
+            **({"checksum": True} if codec.checksum else {}),
+        }
     if isinstance(codec, (Crc32cCodec, VLenUTF8Codec, VLenBytesCodec)):
         return {"id": codec.name}
     if isinstance(codec, NumcodecsCodec):

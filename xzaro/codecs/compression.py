@@ -79,6 +79,10 @@ class ZlibCodec(BytesBytesCodec):
     def configuration(self) -> dict:
         return {"level": self.level}
 
+    def to_json(self) -> dict:
+        # V3 has no core zlib codec; zarr-python and others know it by its numcodecs name.
+        return {"name": "numcodecs.zlib", "configuration": self.configuration()}
+
     def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
         return _inflate(data, zlib.MAX_WBITS, expected_size, "zlib")
 

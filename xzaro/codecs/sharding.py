@@ -164,7 +164,7 @@ class ShardingCodec(ArrayBytesCodec):
             chunk = arr[region]
             if is_fill(chunk, fill_chunk):
                 continue
-            blob = inner.encode(np.ascontiguousarray(chunk))
+            blob = inner.encode(np.require(chunk, requirements="C"))
             index[i] = (pos, len(blob))
             parts.append(blob)
             pos += len(blob)

@@ -452,10 +452,16 @@ def to_store(
             ).sum()
         )
 
+    parts = group.split("/") if group else []
+    ancestors = ["/".join(parts[:i]) for i in range(len(parts))]
+    missing_parents = [p for p in ancestors if _existing(store, p, None) is None]
+
     def finalize(*written: Any) -> int:
         for plan in plans:
             write_metadata(store, plan.path, plan.meta)
         write_metadata(store, group, group_meta)
+        for parent in missing_parents:  # a group written into a new store gets its parents
+            write_metadata(store, parent, GroupMeta(group_meta.zarr_format, {}))
         if consolidated:
             write_consolidated(store, "", NodeIndex(store, consolidated=False))
         return int(sum(int(w) for w in written))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from xzaro.chunk_keys import ChunkKeyEncoding
 from xzaro.codecs import (
+    BloscCodec,
     BytesCodec,
     Codec,
     Crc32cCodec,
@@ -38,7 +40,7 @@ def per_dim(sizes: Sizes, dims: tuple[str, ...], what: str) -> dict[str, int] | 
         return {str(k): int(v) for k, v in sizes.items() if k in dims}
     sizes = tuple(sizes)
     if len(sizes) != len(dims):
-        raise ValueError(f"{what} {sizes} has {len(sizes)} entries for dimensions {dims}")
+        return None  # a tuple sizes the variables with that many dimensions only
     return dict(zip(dims, (int(s) for s in sizes)))
 
 
@@ -80,9 +82,14 @@ def _compression_codecs(compressor: Compressor, dtype: np.dtype) -> list[Codec]:
         return []
     if isinstance(compressor, BloscCompressionParams):
         return [compressor.codec(dtype)]
-    if isinstance(compressor, Codec):
-        return [compressor]
-    return list(compressor)
+    codecs = [compressor] if isinstance(compressor, Codec) else list(compressor)
+    # Blosc's shuffle needs the element size; V3 readers require it in the metadata.
+    return [
+        replace(c, typesize=max(1, dtype.itemsize))
+        if isinstance(c, BloscCodec) and c.typesize is None and not dtype.hasobject
+        else c
+        for c in codecs
+    ]
 
 
 def _serializer(dtype: np.dtype, zarr_format: int) -> Codec:
@@ -131,7 +138,12 @@ def array_meta(
             dict(attributes),
         )
     if fill_value is None:
-        fill_value = "" if dtype.kind == "O" else default_fill_value(dtype)
+        if dtype.kind == "O":
+            fill_value = ""
+        elif dtype.kind == "f":
+            fill_value = dtype.type(np.nan)  # as xarray's zarr writer: missing data is NaN
+        else:
+            fill_value = default_fill_value(dtype)
     codecs: tuple[Codec, ...] = tuple(inner)
     if shard_shape is not None:
         bad = [d for d, s, c in zip(dims, shard_shape, chunk_shape) if s % c]

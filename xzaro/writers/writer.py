@@ -103,8 +103,9 @@ class Writer:
         return len(items)
 
     def _padded(self, data: np.ndarray) -> np.ndarray:
+        data = np.asarray(data)  # a 0-d block indexes to a numpy scalar
         if data.shape == self.unit:
-            return np.ascontiguousarray(data)
+            return np.require(data, requirements="C")
         padded = self._empty.copy()
         padded[tuple(slice(0, n) for n in data.shape)] = data
         return padded
