@@ -108,12 +108,12 @@ class BytesCodec(ArrayBytesCodec):
             arr = arr.astype(spec.dtype)
         return arr
 
-    def encode_from_array(self, arr: np.ndarray, spec: ChunkSpec) -> bytes:
+    def encode_from_array(self, arr: np.ndarray, spec: ChunkSpec) -> Any:
         if spec.shape is None:  # after a filter whose output layout is its own business
             return np.ascontiguousarray(arr).tobytes()
         stored = self.stored_dtype(spec.dtype)
-        arr = np.ascontiguousarray(arr, dtype=stored)
-        return arr.tobytes()
+        arr = np.require(arr, dtype=stored, requirements="C")
+        return arr.reshape(-1).view(np.uint8)  # the bytes, without a copy
 
 
 class _VLenCodec(ArrayBytesCodec):
