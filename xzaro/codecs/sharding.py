@@ -20,6 +20,7 @@ from xzaro.codecs.array_codecs import BytesCodec
 from xzaro.codecs.base import ArrayBytesCodec, ChunkSpec, Codec, codec_from_json, register
 from xzaro.codecs.compression import Crc32cCodec
 from xzaro.codecs.pipeline import CodecPipeline
+from xzaro.concurrency import concurrent_map
 from xzaro.dtypes import fill_array
 from xzaro.errors import DecodeError, MetadataError, UnsupportedError
 
@@ -156,15 +157,19 @@ class ShardingCodec(ArrayBytesCodec):
         inner = self.inner_pipeline(spec.dtype, spec.fill_value)
         fill_chunk = fill_array(self.chunk_shape, spec.dtype, spec.fill_value)
         index = np.full((int(np.prod(cps)), 2), EMPTY, dtype=np.uint64)
-        parts: list[bytes] = []
-        index_len = self.index_nbytes(spec.shape)
-        pos = index_len if self.index_location == "start" else 0
-        for i, idx in enumerate(itertools.product(*map(range, cps))):
+
+        def encode_inner(idx: tuple[int, ...]) -> bytes | None:
             region = tuple(slice(j * c, (j + 1) * c) for j, c in zip(idx, self.chunk_shape))
-            chunk = arr[region]
-            if is_fill(chunk, fill_chunk):
+            chunk = np.require(arr[region], requirements="C")
+            return None if is_fill(chunk, fill_chunk) else inner.encode(chunk)
+
+        # Inner chunks encode in parallel (inline when already on a pool thread).
+        blobs = concurrent_map(encode_inner, list(itertools.product(*map(range, cps))))
+        parts: list[bytes] = []
+        pos = self.index_nbytes(spec.shape) if self.index_location == "start" else 0
+        for i, blob in enumerate(blobs):
+            if blob is None:
                 continue
-            blob = inner.encode(np.require(chunk, requirements="C"))
             index[i] = (pos, len(blob))
             parts.append(blob)
             pos += len(blob)
