@@ -84,11 +84,12 @@ DASK_BLOCK = (64, 512, 512)  # 64 MiB Dask blocks: whole V2 chunks and whole V3 
 # WRITERS, a factory ``(case, workdir, ds, ref) -> WriterRun`` to FACTORIES (see xzaro_writer for
 # the shape) and, if wanted, a Ratio to RATIOS. run_case times, verifies and tabulates every
 # column in WRITERS the same way; a factory raising Unavailable shows the column as ``n/a``.
-WRITERS: tuple[str, ...] = ("floor", "xzaro", "zarr", "tensorstore")
+WRITERS: tuple[str, ...] = ("floor", "xzaro", "zarr", "tensorstore", "pyramid")
 RATIOS: tuple[Ratio, ...] = (
     Ratio("xzaro/floor %", "xzaro", "floor", percent=True),
     Ratio("xzaro/zarr", "xzaro", "zarr"),
     Ratio("xzaro/tensorstore", "xzaro", "tensorstore"),
+    Ratio("pyramid/xzaro", "pyramid", "xzaro"),
 )
 
 
@@ -177,6 +178,32 @@ def xzaro_writer(case: Case, workdir: Path, ds: Any, ref: np.ndarray) -> WriterR
     return WriterRun(
         run=lambda: ds.zaro.to_store(path, mode="w-", **kwargs),
         verify=_read_back(path, ref, "v"),
+        prepare=_fresh(path),
+        stored_bytes=_store_size(path),
+    )
+
+
+def pyramid_writer(case: Case, workdir: Path, ds: Any, ref: np.ndarray) -> WriterRun:
+    """``to_store(multiscale=Multiscale(levels=4))``: level 0 plus three levels of 2x2 means
+    along (y, x), same codecs; GB/s counts level 0's bytes, so the column shows what the
+    extra levels cost."""
+    try:
+        import xzaro
+        from xzaro.writers import BloscCompressionParams
+    except Exception as exc:
+        raise Unavailable(f"import xzaro failed: {exc!r}") from exc
+    path = workdir / f"pyramid-{case.key}.zarr"
+    kwargs: dict[str, Any] = {
+        "zarr_format": case.zarr_format,
+        "chunks": dict(zip(DIMS, case.inner)),
+        "compressor": BloscCompressionParams(case.cname, case.clevel, "shuffle"),
+        "multiscale": xzaro.Multiscale(levels=4, dims=("y", "x")),
+    }
+    if case.shards:
+        kwargs["shards"] = dict(zip(DIMS, case.shards))
+    return WriterRun(
+        run=lambda: ds.zaro.to_store(path, mode="w-", **kwargs),
+        verify=_read_back(path, ref, "0/v"),
         prepare=_fresh(path),
         stored_bytes=_store_size(path),
     )
@@ -332,6 +359,7 @@ FACTORIES: dict[str, Callable[..., WriterRun]] = {
     "xzaro": xzaro_writer,
     "zarr": zarr_writer,
     "tensorstore": tensorstore_writer,
+    "pyramid": pyramid_writer,
 }
 
 

@@ -8,6 +8,7 @@ each level, with ``scale`` (and, for averages, the half-pixel ``translation``) t
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -65,41 +66,60 @@ def default_dims(dataset: Any) -> tuple[str, ...]:
     return tuple(spatial[-2:]) if len(spatial) >= 2 else tuple(dims[-2:])
 
 
+def _cells(data: np.ndarray, axes: tuple[int, ...]) -> list[np.ndarray]:
+    """The 2**len(axes) strided views whose elementwise reduction is the 2x reduction.
+
+    ``data`` has even sizes along ``axes``; no copies are made.
+    """
+    views = []
+    for offsets in itertools.product((0, 1), repeat=len(axes)):
+        where = dict(zip(axes, offsets))
+        views.append(
+            data[
+                tuple(
+                    slice(where[i], None, 2) if i in where else slice(None)
+                    for i in range(data.ndim)
+                )
+            ]
+        )
+    return views
+
+
 def coarsen_array(data: np.ndarray, axes: tuple[int, ...], method: str) -> np.ndarray:
     """Reduce 2x along ``axes``; odd edges reduce the cells that exist.
 
-    Means are computed in float64; integer means are rounded to the nearest integer (ties to
-    even), never truncated; float means ignore NaN.
+    Means are accumulated in float64 (exact for every integer up to 2**53, no float16/32
+    round-off) and rounded once to the stored type; integer means round to the nearest integer
+    (ties to even), never truncated; float means ignore NaN.
     """
     if method == "decimate":
         return data[
             tuple(slice(None, None, 2) if i in axes else slice(None) for i in range(data.ndim))
         ]
     dtype = data.dtype
-    # Reduce in float64 (exact for every integer up to 2**53, no float16/32 round-off) and
-    # round once to the stored type at the end.
-    work = data.astype(np.float64) if dtype.kind in "iubf" else data
     pad = [(0, n % 2 if i in axes else 0) for i, n in enumerate(data.shape)]
-    if any(p[1] for p in pad):
-        if work.dtype.kind not in "fc":
-            work = work.astype(np.float64)
-        work = np.pad(work, pad, constant_values=np.nan)
-    shape: list[int] = []
-    reduce_axes = []
-    for i, n in enumerate(work.shape):
-        if i in axes:
-            shape.extend([n // 2, 2])
-            reduce_axes.append(len(shape) - 1)
-        else:
-            shape.append(n)
-    blocks = work.reshape(shape)
-    with np.errstate(invalid="ignore"), _quiet_nan_warnings():
-        if method == "mean":
-            out = np.nanmean(blocks, axis=tuple(reduce_axes))
-        elif method == "min":
-            out = np.nanmin(blocks, axis=tuple(reduce_axes))
-        else:
-            out = np.nanmax(blocks, axis=tuple(reduce_axes))
+    work = data
+    if any(p[1] for p in pad):  # odd edges: pad with NaN, which every reduction ignores
+        work = np.pad(data.astype(np.float64), pad, constant_values=np.nan)
+    cells = _cells(work, axes)
+    if method == "mean":
+        total = np.zeros(cells[0].shape, dtype=np.float64)
+        count = np.zeros(cells[0].shape, dtype=np.float64)
+        floats = work.dtype.kind in "fc"
+        for cell in cells:
+            if floats:
+                present = ~np.isnan(cell)
+                total += np.where(present, cell, 0)
+                count += present
+            else:
+                total += cell
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = total / (count if floats else len(cells))
+    else:
+        pick = np.fmin if method == "min" else np.fmax  # NaN-ignoring
+        out = cells[0].astype(np.float64) if work.dtype.kind not in "fc" else cells[0].copy()
+        for cell in cells[1:]:
+            pick(out, cell, out=out)
     if dtype.kind in "iu":
         info_ = np.iinfo(dtype)
         return np.clip(np.rint(out), info_.min, info_.max).astype(dtype)
