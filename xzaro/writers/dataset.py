@@ -366,7 +366,7 @@ def _with_stored_tail(plan: PlannedArray, store: Store) -> PlannedArray:
     return PlannedArray(plan.name, plan.path, plan.meta, joined, tuple(starts))
 
 
-def to_store(
+def prepare_store(
     dataset: Any,
     url: Any,
     *,
@@ -379,12 +379,11 @@ def to_store(
     encoding: Mapping[Hashable, Mapping] | None = None,
     storage_options: dict | None = None,
     consolidated: bool = True,
-    compute: bool = True,
-    progress: bool = False,
     region: Mapping[str, slice] | None = None,
     append_dim: str | None = None,
-) -> Any:
-    """Write a dataset to a Zarr store; see :meth:`DatasetAccessor.to_store`."""
+) -> tuple[list[Any], Any]:
+    """Plan a write: the Dask arrays whose computation writes the data (each sums the objects
+    it wrote) and the function that writes the metadata afterwards, given their results."""
     import dask
     import dask.array as da
 
@@ -466,6 +465,16 @@ def to_store(
             write_consolidated(store, "", NodeIndex(store, consolidated=False))
         return int(sum(int(w) for w in written))
 
+    return counts, finalize
+
+
+def to_store(
+    dataset: Any, url: Any, *, compute: bool = True, progress: bool = False, **kwargs: Any
+) -> Any:
+    """Write a dataset to a Zarr store; see :meth:`DatasetAccessor.to_store`."""
+    import dask
+
+    counts, finalize = prepare_store(dataset, url, **kwargs)
     task = dask.delayed(finalize)(*counts)
     if not compute:
         return task

@@ -101,6 +101,15 @@ def coarsen_array(data: np.ndarray, axes: tuple[int, ...], method: str) -> np.nd
     work = data
     if any(p[1] for p in pad):  # odd edges: pad with NaN, which every reduction ignores
         work = np.pad(data.astype(np.float64), pad, constant_values=np.nan)
+    if method == "mean" and not (work.dtype.kind in "fc" and np.isnan(work).any()):
+        # No missing values: add neighbours pairwise, one axis at a time, in float64.
+        out = work
+        for axis in axes:
+            lo = tuple(slice(0, None, 2) if i == axis else slice(None) for i in range(work.ndim))
+            hi = tuple(slice(1, None, 2) if i == axis else slice(None) for i in range(work.ndim))
+            out = np.add(out[lo], out[hi], dtype=np.float64)
+        out /= 2 ** len(axes)
+        return _to_dtype(out, dtype, method)
     cells = _cells(work, axes)
     if method == "mean":
         total = np.zeros(cells[0].shape, dtype=np.float64)
@@ -120,24 +129,17 @@ def coarsen_array(data: np.ndarray, axes: tuple[int, ...], method: str) -> np.nd
         out = cells[0].astype(np.float64) if work.dtype.kind not in "fc" else cells[0].copy()
         for cell in cells[1:]:
             pick(out, cell, out=out)
+    return _to_dtype(out, dtype, method)
+
+
+def _to_dtype(out: np.ndarray, dtype: np.dtype, method: str) -> np.ndarray:
+    """Back to the stored type: integers rounded (ties to even) and clipped, never truncated."""
     if dtype.kind in "iu":
         info_ = np.iinfo(dtype)
         return np.clip(np.rint(out), info_.min, info_.max).astype(dtype)
     if dtype.kind == "b":
         return out >= 0.5 if method == "mean" else out.astype(bool)
     return out.astype(dtype)
-
-
-class _quiet_nan_warnings:
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._ctx.__exit__(*exc)
 
 
 def coarsen_dataset(dataset: Any, dims: tuple[str, ...], method: str) -> Any:
@@ -294,7 +296,12 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
     from xzaro.errors import NodeExistsError
     from xzaro.hierarchy import NodeIndex
     from xzaro.stores import open_store
-    from xzaro.writers.dataset import _delete_below, _existing, to_store, write_consolidated
+    from xzaro.writers.dataset import (
+        _delete_below,
+        _existing,
+        prepare_store,
+        write_consolidated,
+    )
     from xzaro.writers.layout import per_dim, storage_chunks
     from xzaro.writers.store_array import write_metadata
 
@@ -341,23 +348,31 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
         levels.append(coarsen_dataset(levels[-1], dims, spec.method))
     info("multiscale: %d levels along %s (%s)", len(levels), dims, spec.method)
 
-    tasks = [
-        to_store(
+    # One graph for all levels, so each coarsening step is computed once and shared by the
+    # level that stores it and the level built from it.
+    kwargs.pop("progress", None)
+    plans = [
+        prepare_store(
             level,
             store,
             group=f"{group}/{i}" if group else str(i),
             mode="w-",
-            compute=False,
             consolidated=False,
             **kwargs,
         )
         for i, level in enumerate(levels)
     ]
+    sizes = [len(counts) for counts, _ in plans]
+    tasks = [count for counts, _ in plans for count in counts]
     zarr_format = kwargs.get("zarr_format", 3)
 
     def finalize(*written: Any) -> int:
         from xzaro.meta import GroupMeta
 
+        start = 0
+        for (_, level_finalize), n in zip(plans, sizes):
+            level_finalize(*written[start : start + n])
+            start += n
         entries = ome_multiscales(
             dataset, dims, spec.method, len(levels), "0.4" if zarr_format == 2 else "0.5"
         )
@@ -374,8 +389,11 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
 
     import dask
 
-    task = dask.delayed(finalize)(*tasks)
-    return task.compute() if compute else task
+    if not compute:
+        return dask.delayed(finalize)(*tasks)
+    # Unoptimized, in one call: blockwise fusion would copy a coarsening step into every level
+    # built on it and compute it again there.
+    return finalize(*dask.compute(*tasks, optimize_graph=False))
 
 
 def open_multiscale(url: Any, **kwargs: Any) -> list[Any]:
