@@ -97,8 +97,12 @@ class CodecPipeline:
             return out
         return arr
 
-    def encode(self, arr: np.ndarray) -> bytes:
-        """Encode one chunk of the pipeline's shape and dtype."""
+    def encode(self, arr: np.ndarray) -> bytes | memoryview:
+        """Encode one chunk of the pipeline's shape and dtype.
+
+        Returns the encoded bytes, or a byte view of them where making ``bytes`` would only copy
+        (an uncompressed chunk): stores and concatenation accept either.
+        """
         if arr.shape != self.spec.shape:
             raise ValueError(f"chunk has shape {arr.shape}, expected {self.spec.shape}")
         for codec, spec in zip(self.array_array, self.array_specs):
@@ -110,7 +114,10 @@ class CodecPipeline:
                 buf = codec.encode_bytes(buf, typesize)
             else:
                 buf = codec.encode_bytes(buf)
-        return bytes(buf)
+        if isinstance(buf, bytes):
+            return buf
+        view = memoryview(buf)
+        return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
     def describe(self) -> str:
         """The chain as ``bytes -> blosc(lz4) -> crc32c``."""

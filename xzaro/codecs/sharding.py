@@ -158,14 +158,14 @@ class ShardingCodec(ArrayBytesCodec):
         fill_chunk = fill_array(self.chunk_shape, spec.dtype, spec.fill_value)
         index = np.full((int(np.prod(cps)), 2), EMPTY, dtype=np.uint64)
 
-        def encode_inner(idx: tuple[int, ...]) -> bytes | None:
+        def encode_inner(idx: tuple[int, ...]) -> bytes | memoryview | None:
             region = tuple(slice(j * c, (j + 1) * c) for j, c in zip(idx, self.chunk_shape))
             chunk = np.require(arr[region], requirements="C")
             return None if is_fill(chunk, fill_chunk) else inner.encode(chunk)
 
         # Inner chunks encode in parallel (inline when already on a pool thread).
         blobs = concurrent_map(encode_inner, list(itertools.product(*map(range, cps))))
-        parts: list[bytes] = []
+        parts: list[bytes | memoryview] = []
         pos = self.index_nbytes(spec.shape) if self.index_location == "start" else 0
         for i, blob in enumerate(blobs):
             if blob is None:
@@ -174,9 +174,8 @@ class ShardingCodec(ArrayBytesCodec):
             parts.append(blob)
             pos += len(blob)
         index_blob = self.index_pipeline(spec.shape).encode(index.reshape(*cps, 2))
-        if self.index_location == "start":
-            return index_blob + b"".join(parts)
-        return b"".join(parts) + index_blob
+        ordered = [index_blob, *parts] if self.index_location == "start" else [*parts, index_blob]
+        return b"".join(ordered)  # the shard's one copy
 
 
 _UINT_VIEW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}

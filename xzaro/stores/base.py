@@ -15,6 +15,9 @@ from typing import Protocol, runtime_checkable
 #: (``length`` is then ignored). A length of ``None`` means "to the end of the object".
 RangeRequest = tuple[str, int, int | None]
 
+#: What a store writes: bytes, or a byte view of them (written without another copy).
+BytesLike = bytes | bytearray | memoryview
+
 
 @runtime_checkable
 class Store(Protocol):
@@ -35,11 +38,11 @@ class Store(Protocol):
         """Fetch many byte ranges concurrently, in order; ``None`` where the key is missing."""
         ...
 
-    def set(self, key: str, value: bytes) -> None:
+    def set(self, key: str, value: BytesLike) -> None:
         """Write ``value`` at ``key`` (a local store makes the object appear atomically)."""
         ...
 
-    def set_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+    def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
         """Write many objects concurrently."""
         ...
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from xzaro.concurrency import concurrent_map
 from xzaro.errors import NodeNotFoundError, StoreError, ZaroError
-from xzaro.stores.base import RangeRequest
+from xzaro.stores.base import BytesLike, RangeRequest
 
 T = TypeVar("T")
 
@@ -574,7 +574,7 @@ class FsspecStore:
 
     # --- writes --------------------------------------------------------------------------
 
-    def set(self, key: str, value: bytes) -> None:
+    def set(self, key: str, value: BytesLike) -> None:
         """Write ``value`` at ``key``; a local object appears atomically (write, then rename).
 
         Parameters
@@ -586,7 +586,7 @@ class FsspecStore:
         """
         self.set_many([(key, value)])
 
-    def set_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+    def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
         """Write many objects concurrently.
 
         Parameters
@@ -605,19 +605,19 @@ class FsspecStore:
         else:
             concurrent_map(lambda kv: self._write_sync(backend, *kv), pairs)
 
-    def _write_local(self, backend: _Backend, key: str, value: bytes) -> None:
+    def _write_local(self, backend: _Backend, key: str, value: BytesLike) -> None:
         try:
             _write_local(self._path(backend, key), _as_bytes_view(value))
         except Exception as exc:
             raise self._fail(key, "write", exc) from exc
 
-    def _write_sync(self, backend: _Backend, key: str, value: bytes) -> None:
+    def _write_sync(self, backend: _Backend, key: str, value: BytesLike) -> None:
         try:
             backend.fs.pipe_file(self._path(backend, key), bytes(value))
         except Exception as exc:
             raise self._fail(key, "write", exc) from exc
 
-    async def _awrite(self, backend: _Backend, key: str, value: bytes) -> None:
+    async def _awrite(self, backend: _Backend, key: str, value: BytesLike) -> None:
         try:
             await backend.fs._pipe_file(self._path(backend, key), bytes(value))
         except Exception as exc:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from xzaro.stores.base import RangeRequest
+from xzaro.stores.base import BytesLike, RangeRequest
 
 
 class MemoryStore:
@@ -64,11 +64,11 @@ class MemoryStore:
         value = self.data.get(key)
         return None if value is None else len(value)
 
-    def set(self, key: str, value: bytes) -> None:
+    def set(self, key: str, value: BytesLike) -> None:
         """Store a copy of ``value`` at ``key``."""
         self.data[key] = bytes(value)
 
-    def set_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+    def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
         """Store many objects."""
         with self._lock:
             for key, value in items:

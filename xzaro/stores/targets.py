@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xzaro.errors import StoreError, ZaroError
-from xzaro.stores.base import RangeRequest
+from xzaro.stores.base import BytesLike, RangeRequest
 from xzaro.stores.coalesce import MAX_GAP, MAX_REQUEST, plan
 from xzaro.stores.fsspec_store import FsspecStore, _Backend, _options_token
 
@@ -610,7 +610,7 @@ class ReferenceStoreBase:
     def _read_only(self, key: str | None) -> StoreError:
         return StoreError("reference stores are read-only", url=self.url, key=key)
 
-    def set(self, key: str, value: bytes) -> None:
+    def set(self, key: str, value: BytesLike) -> None:
         """Refused: reference stores are read-only.
 
         Raises
@@ -620,7 +620,7 @@ class ReferenceStoreBase:
         """
         raise self._read_only(key)
 
-    def set_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+    def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
         """Refused: reference stores are read-only.
 
         Raises

@@ -89,7 +89,7 @@ class Writer:
         counts = tuple(math.ceil(n / u) for n, u in zip(block.shape, self.unit))
         indices = list(itertools.product(*(range(f, f + c) for f, c in zip(first, counts))))
 
-        def encode(index: tuple[int, ...]) -> tuple[str, bytes] | None:
+        def encode(index: tuple[int, ...]) -> tuple[str, bytes | memoryview] | None:
             local = tuple(
                 slice(i * u - o, min((i + 1) * u - o, n))
                 for i, u, o, n in zip(index, self.unit, origin, block.shape)
@@ -110,7 +110,7 @@ class Writer:
         padded[tuple(slice(0, n) for n in data.shape)] = data
         return padded
 
-    def encode_unit(self, data: np.ndarray) -> bytes | None:
+    def encode_unit(self, data: np.ndarray) -> bytes | memoryview | None:
         """Encode one stored object (edge objects come trimmed and are padded with the fill
         value); ``None`` when it holds only the fill value and is not written."""
         data = self._padded(data)
