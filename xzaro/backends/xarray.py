@@ -289,13 +289,6 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
         self,
         filename_or_obj: Any,
         *,
-        mask_and_scale: bool = True,
-        decode_times: Any = True,
-        concat_characters: bool = True,
-        decode_coords: Any = True,
-        drop_variables: str | Iterable[str] | None = None,
-        use_cftime: bool | None = None,
-        decode_timedelta: Any = None,
         group: str | None = None,
         consolidated: bool | None = None,
         storage_options: dict | None = None,
@@ -304,8 +297,12 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
         verbose: bool = False,
         read_unit: ReadUnit = None,
         allow_unsafe_codecs: bool = False,
+        **decoders: Any,
     ) -> dict[str, Any]:
-        """Every group at and below ``group`` as a dataset, keyed by path (``"/"``, ``"/a"``)."""
+        """Every group at and below ``group`` as a dataset, keyed by path (``"/"``, ``"/a"``).
+
+        ``decoders`` are :meth:`open_dataset`'s CF options (``mask_and_scale``, …).
+        """
         index = open_index(
             filename_or_obj,
             storage_options,
@@ -333,17 +330,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
                 use_zarr_fill_value_as_mask=use_zarr_fill_value_as_mask,
                 read_unit=read_unit,
             )
-            key = "/" + path[len(root_path) :].strip("/")
-            out[key] = decode.open_dataset(
-                store,
-                mask_and_scale=mask_and_scale,
-                decode_times=decode_times,
-                concat_characters=concat_characters,
-                decode_coords=decode_coords,
-                drop_variables=drop_variables,
-                use_cftime=use_cftime,
-                decode_timedelta=decode_timedelta,
-            )
+            out["/" + path[len(root_path) :].strip("/")] = decode.open_dataset(store, **decoders)
         return out
 
     def open_datatree(  # type: ignore[override]

@@ -22,7 +22,7 @@ import math
 import os
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,6 @@ from xzaro.errors import MetadataError, NodeNotFoundError, StoreError
 from xzaro.stores.fsspec_store import FsspecStore
 from xzaro.stores.reference import decompress_if_zstd
 from xzaro.stores.targets import (
-    DEFAULT_MAX_GAP,
     Reference,
     ReferenceStoreBase,
     TargetResolver,
@@ -233,27 +232,8 @@ class ParquetReferenceStore(ReferenceStoreBase):
     its URL and options; metadata and record files are read lazily in each process.
     """
 
-    def __init__(
-        self,
-        url: str | os.PathLike[str],
-        storage_options: Mapping[str, Any] | None = None,
-        *,
-        remote_protocol: str | None = None,
-        remote_options: Mapping[str, Any] | None = None,
-        allowed_protocols: Collection[str] | None = None,
-        max_gap: int = DEFAULT_MAX_GAP,
-        max_concurrency: int = 64,
-    ) -> None:
-        self._init(
-            os.fspath(url),
-            dict(storage_options or {}),
-            remote_protocol,
-            None if remote_options is None else dict(remote_options),
-            None if allowed_protocols is None else sorted(allowed_protocols),
-            max_gap,
-            max_concurrency,
-        )
-        with _records_lock:  # a fresh open re-reads the record files
+    def _forget_loaded(self) -> None:
+        with _records_lock:
             for stale in [k for k in _records if k[:2] == self._cache_key]:
                 del _records[stale]
 

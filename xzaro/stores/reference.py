@@ -20,13 +20,12 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from xzaro.errors import MetadataError, NodeNotFoundError, StoreError
 from xzaro.stores.fsspec_store import FsspecStore
 from xzaro.stores.targets import (
-    DEFAULT_MAX_GAP,
     Reference,
     ReferenceStoreBase,
     TargetResolver,
@@ -361,27 +360,8 @@ class ReferenceStore(ReferenceStoreBase):
     and the target.
     """
 
-    def __init__(
-        self,
-        url: str | os.PathLike[str],
-        storage_options: Mapping[str, Any] | None = None,
-        *,
-        remote_protocol: str | None = None,
-        remote_options: Mapping[str, Any] | None = None,
-        allowed_protocols: Collection[str] | None = None,
-        max_gap: int = DEFAULT_MAX_GAP,
-        max_concurrency: int = 64,
-    ) -> None:
-        self._init(
-            os.fspath(url),
-            dict(storage_options or {}),
-            remote_protocol,
-            None if remote_options is None else dict(remote_options),
-            None if allowed_protocols is None else sorted(allowed_protocols),
-            max_gap,
-            max_concurrency,
-        )
-        with _loaded_lock:  # a fresh open re-reads the file
+    def _forget_loaded(self) -> None:
+        with _loaded_lock:
             _loaded.pop(self._cache_key, None)
 
     def _init(

@@ -425,6 +425,28 @@ class ReferenceStoreBase:
     max_concurrency: int
     _fetcher_cache: TargetFetcher | None = None
 
+    def __init__(
+        self,
+        url: str | os.PathLike[str],
+        storage_options: Mapping[str, Any] | None = None,
+        *,
+        remote_protocol: str | None = None,
+        remote_options: Mapping[str, Any] | None = None,
+        allowed_protocols: Collection[str] | None = None,
+        max_gap: int = DEFAULT_MAX_GAP,
+        max_concurrency: int = 64,
+    ) -> None:
+        self._init(
+            os.fspath(url),
+            dict(storage_options or {}),
+            remote_protocol,
+            None if remote_options is None else dict(remote_options),
+            None if allowed_protocols is None else sorted(allowed_protocols),
+            max_gap,
+            max_concurrency,
+        )
+        self._forget_loaded()  # a fresh open re-reads the references
+
     def _init(
         self,
         url: str,
@@ -436,6 +458,9 @@ class ReferenceStoreBase:
         max_concurrency: int,
     ) -> None:
         raise NotImplementedError
+
+    def _forget_loaded(self) -> None:
+        """Drop this store's references from the per-process cache."""
 
     # A store pickles to its URL and options; references are reloaded lazily per process.
     def __getstate__(self) -> dict[str, Any]:
