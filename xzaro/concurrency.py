@@ -57,7 +57,7 @@ def concurrent_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return [fn(x) for x in seq]
     pool = thread_pool()
     # Many small tasks go in batches: a pool hand-off costs more than reading a tiny chunk.
-    batches = 4 * pool._max_workers
+    batches = 4 * default_workers()
     if len(seq) <= batches:
         return list(pool.map(fn, seq))
     size = -(-len(seq) // batches)
