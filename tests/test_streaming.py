@@ -506,3 +506,27 @@ def test_validation_bad_kind_and_unwritable(tmp_path: Path) -> None:
     finally:
         ro.chmod(0o700)
     ZarrV3().set(_bad(tmp_path, acquisition_dimensions=dims3(16, 8, 8, 8, 4, x=2)))
+
+
+@pytest.mark.parametrize("cls", [ZarrV2, ZarrV3])
+def test_partial_last_step_is_padded_with_fill_on_reused_buffers(tmp_path: Path, cls: type) -> None:
+    """Row buffers are recycled: the unused tail of the last, partial time step must read as
+    the fill value, never as frames of an earlier row."""
+    dims = [
+        Dimension("x", "space", 24, 8, 3 if cls is ZarrV3 else 0),
+        Dimension("y", "space", 16, 8, 2 if cls is ZarrV3 else 0),
+        Dimension("z", "space", 3, 3, 1 if cls is ZarrV3 else 0),
+        Dimension("t", "time", 0, 2, 1 if cls is ZarrV3 else 0),
+    ]
+    url = str(tmp_path / "p.zarr")
+    data = frames_of(3 * 2 * 6 + 1, 16, 24)  # six full rows, then one frame of a seventh
+    s = cls(StorageProperties(uri=url, acquisition_dimensions=dims))
+    s.reserve_image_shape((16, 24), data.dtype)
+    with s:
+        for f in data:
+            s.append(f)
+            time.sleep(0.001)  # let written rows return their buffers for reuse
+    want = expected(data, (3,))
+    assert want.shape == (13, 3, 16, 24)
+    assert not want[-1, 1:].any()
+    check_readers(url, "0", want, tensorstore=False)

@@ -478,6 +478,7 @@ class Zarr(StorageInterface):
         self._per_t = math.prod(shapes[0][1:-2])  # frames per append-dimension step
         self._row_frames = self._row_extent() * self._per_t
         self._row_index = 0  # rows handed to the queue
+        self._free: list[np.ndarray] = []  # row buffers written and ready for reuse
         self._buffer = self._new_buffer()
         # Rows are written concurrently (one shard row is often a single stored object, encoded
         # on one thread); metadata only ever covers the contiguous prefix of written rows.
@@ -490,8 +491,14 @@ class Zarr(StorageInterface):
         self._running = True
 
     def _new_buffer(self) -> np.ndarray:
+        """A row buffer: a recycled one when a written row has freed it (fresh memory costs a
+        page fault per page, more than copying the frames in), else a new one. Every frame
+        slot is written before the row is flushed; ``stop`` zeroes the unused tail."""
+        with self._lock:
+            if self._free:
+                return self._free.pop()
         shape = (self._row_extent(), *self._levels[0].meta.shape[1:])
-        return np.zeros(shape, dtype=self._dtype)
+        return np.empty(shape, dtype=self._dtype)
 
     def _write_all_metadata(self, extent: int) -> None:
         assert self._store is not None
@@ -570,6 +577,7 @@ class Zarr(StorageInterface):
                     data = _coarsen_row(data, level.spatial_axes)
                 level.writer.write_block(data, (origin_t, *(0,) * (data.ndim - 1)))
             with self._lock:
+                self._free.append(buffer)
                 self._done_rows.add(index)
                 before = self._contiguous
                 while self._contiguous in self._done_rows:
@@ -592,6 +600,8 @@ class Zarr(StorageInterface):
             return
         try:
             if self._frames % self._row_frames:
+                flat = self._buffer.reshape(self._row_frames, -1)
+                flat[self._frames % self._row_frames :] = 0  # padding: the fill value
                 self._flush_row()
             self._executor.shutdown(wait=True)
             self._raise_background_error()
