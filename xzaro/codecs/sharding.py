@@ -152,6 +152,10 @@ class ShardingCodec(ArrayBytesCodec):
 
     def encode_from_array(self, arr: np.ndarray, spec: ChunkSpec) -> bytes:
         """Encode a whole shard; inner chunks equal to the fill value are not stored."""
+        return b"".join(self.encode_parts(arr, spec))
+
+    def encode_parts(self, arr: np.ndarray, spec: ChunkSpec) -> list[bytes | memoryview]:
+        """A whole shard as its consecutive parts (chunks and index), not yet joined."""
         assert spec.shape is not None
         cps = self.chunks_per_shard(spec.shape)
         inner = self.inner_pipeline(spec.dtype, spec.fill_value)
@@ -174,8 +178,7 @@ class ShardingCodec(ArrayBytesCodec):
             parts.append(blob)
             pos += len(blob)
         index_blob = self.index_pipeline(spec.shape).encode(index.reshape(*cps, 2))
-        ordered = [index_blob, *parts] if self.index_location == "start" else [*parts, index_blob]
-        return b"".join(ordered)  # the shard's one copy
+        return [index_blob, *parts] if self.index_location == "start" else [*parts, index_blob]
 
 
 _UINT_VIEW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}

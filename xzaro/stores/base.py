@@ -15,8 +15,25 @@ from typing import Protocol, runtime_checkable
 #: (``length`` is then ignored). A length of ``None`` means "to the end of the object".
 RangeRequest = tuple[str, int, int | None]
 
-#: What a store writes: bytes, or a byte view of them (written without another copy).
-BytesLike = bytes | bytearray | memoryview
+
+class Parts(tuple):
+    """An object given as consecutive byte parts (a shard: its chunks and its index).
+
+    Local stores write the parts with one ``writev`` instead of joining them first.
+    """
+
+    def join(self) -> bytes:
+        """The object as one ``bytes``."""
+        return b"".join(self)
+
+
+#: What a store writes: bytes, a byte view of them, or :class:`Parts`.
+BytesLike = bytes | bytearray | memoryview | Parts
+
+
+def to_bytes(value: BytesLike) -> bytes:
+    """``value`` as ``bytes`` (for stores that need one object in memory)."""
+    return value.join() if isinstance(value, Parts) else bytes(value)
 
 
 @runtime_checkable

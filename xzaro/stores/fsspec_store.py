@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from xzaro.concurrency import concurrent_map
 from xzaro.errors import NodeNotFoundError, StoreError, ZaroError
-from xzaro.stores.base import BytesLike, RangeRequest
+from xzaro.stores.base import BytesLike, Parts, RangeRequest, to_bytes
 
 T = TypeVar("T")
 
@@ -221,7 +221,22 @@ def _map_local(path: str) -> memoryview | bytes | None:
         return memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ))
 
 
-def _write_local(path: str, value: memoryview) -> None:
+def _write_all(fd: int, value: memoryview | Parts) -> None:
+    if isinstance(value, Parts):
+        views = [_as_bytes_view(p) for p in value]
+        total = sum(v.nbytes for v in views)
+        done = os.writev(fd, views) if views else 0
+        if done == total:
+            return
+        value = memoryview(value.join())[done:]  # a short writev: finish the rest plainly
+        done = 0
+    else:
+        done = 0
+    while done < len(value):
+        done += os.write(fd, value[done:])
+
+
+def _write_local(path: str, value: memoryview | Parts) -> None:
     """Write ``value`` to a temporary file beside ``path`` and rename it into place."""
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:16]}{TMP_SUFFIX}")
@@ -233,9 +248,7 @@ def _write_local(path: str, value: memoryview) -> None:
         fd = os.open(tmp, flags, 0o666)
     try:
         try:
-            done = 0
-            while done < len(value):
-                done += os.write(fd, value[done:])
+            _write_all(fd, value)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -607,19 +620,20 @@ class FsspecStore:
 
     def _write_local(self, backend: _Backend, key: str, value: BytesLike) -> None:
         try:
-            _write_local(self._path(backend, key), _as_bytes_view(value))
+            view = value if isinstance(value, Parts) else _as_bytes_view(value)
+            _write_local(self._path(backend, key), view)
         except Exception as exc:
             raise self._fail(key, "write", exc) from exc
 
     def _write_sync(self, backend: _Backend, key: str, value: BytesLike) -> None:
         try:
-            backend.fs.pipe_file(self._path(backend, key), bytes(value))
+            backend.fs.pipe_file(self._path(backend, key), to_bytes(value))
         except Exception as exc:
             raise self._fail(key, "write", exc) from exc
 
     async def _awrite(self, backend: _Backend, key: str, value: BytesLike) -> None:
         try:
-            await backend.fs._pipe_file(self._path(backend, key), bytes(value))
+            await backend.fs._pipe_file(self._path(backend, key), to_bytes(value))
         except Exception as exc:
             raise self._fail(key, "write", exc) from exc
 

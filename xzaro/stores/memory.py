@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from xzaro.stores.base import BytesLike, RangeRequest
+from xzaro.stores.base import BytesLike, RangeRequest, to_bytes
 
 
 class MemoryStore:
@@ -66,13 +66,13 @@ class MemoryStore:
 
     def set(self, key: str, value: BytesLike) -> None:
         """Store a copy of ``value`` at ``key``."""
-        self.data[key] = bytes(value)
+        self.data[key] = to_bytes(value)
 
     def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
         """Store many objects."""
         with self._lock:
             for key, value in items:
-                self.data[key] = bytes(value)
+                self.data[key] = to_bytes(value)
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""

@@ -20,7 +20,7 @@ from xzaro.codecs.sharding import is_fill
 from xzaro.concurrency import concurrent_map
 from xzaro.dtypes import fill_array
 from xzaro.meta import ZaroMeta
-from xzaro.stores.base import Store
+from xzaro.stores.base import Parts, Store
 
 
 class AlignmentError(ValueError):
@@ -89,7 +89,7 @@ class Writer:
         counts = tuple(math.ceil(n / u) for n, u in zip(block.shape, self.unit))
         indices = list(itertools.product(*(range(f, f + c) for f, c in zip(first, counts))))
 
-        def encode(index: tuple[int, ...]) -> tuple[str, bytes | memoryview] | None:
+        def encode(index: tuple[int, ...]) -> tuple[str, bytes | memoryview | Parts] | None:
             local = tuple(
                 slice(i * u - o, min((i + 1) * u - o, n))
                 for i, u, o, n in zip(index, self.unit, origin, block.shape)
@@ -110,7 +110,7 @@ class Writer:
         padded[tuple(slice(0, n) for n in data.shape)] = data
         return padded
 
-    def encode_unit(self, data: np.ndarray) -> bytes | memoryview | None:
+    def encode_unit(self, data: np.ndarray) -> bytes | memoryview | Parts | None:
         """Encode one stored object (edge objects come trimmed and are padded with the fill
         value); ``None`` when it holds only the fill value and is not written."""
         data = self._padded(data)
@@ -137,6 +137,16 @@ class ShardWriter(Writer):
         if meta.sharding is None:
             raise ValueError("ShardWriter needs an array whose only codec is sharding_indexed")
         super().__init__(store, path, meta)
+
+    def encode_unit(self, data: np.ndarray) -> bytes | memoryview | Parts | None:
+        data = self._padded(data)
+        if is_fill(data, self._empty):
+            return None
+        # The shard's parts go to the store as they are: a local store writes them with one
+        # writev, so a shard is never joined into one more copy in memory.
+        sharding = self.meta.sharding
+        assert sharding is not None  # checked in __init__
+        return Parts(sharding.encode_parts(data, self._pipeline.spec))
 
 
 def writer_for(store: Store, path: str, meta: ZaroMeta) -> Writer:
