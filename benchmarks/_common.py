@@ -258,3 +258,37 @@ def package_versions(names: Iterable[str]) -> dict[str, str | None]:
 def dump_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:
     """Write ``data`` as indented JSON."""
     Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def run_interleaved(
+    fns: Mapping[str, tuple[Callable[[], Any], Callable[[Any], str | None]]],
+    timings: Mapping[str, Timing],
+    repeat: int,
+) -> None:
+    """Time every ``fn`` ``repeat`` times, taking turns, and verify each first result.
+
+    ``fns[name]`` is ``(fn, verify)``; ``verify(result)`` returns a problem or ``None``. Errors
+    and wrong results mark ``timings[name]`` (``err`` / ``WRONG``) and stop that column.
+    """
+    import traceback
+
+    for rep in range(repeat):
+        for name, (fn, verify) in fns.items():
+            timing = timings[name]
+            if timing.status != "ok":
+                continue
+            try:
+                elapsed, result = timed(fn)
+            except Exception as exc:
+                timing.fail(ERR, f"{type(exc).__name__}: {exc}")
+                traceback.print_exc(limit=4)
+                continue
+            if rep == 0:
+                try:
+                    problem = verify(result)
+                except Exception as exc:
+                    problem = f"verification raised {type(exc).__name__}: {exc}"
+                if problem:
+                    timing.fail(WRONG, problem)
+            del result
+            timing.times.append(elapsed)

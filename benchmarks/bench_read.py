@@ -42,7 +42,6 @@ import shutil
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -67,8 +66,8 @@ from _common import (
     environment,
     marker_matches,
     package_versions,
+    run_interleaved,
     throughput_table,
-    timed,
     tree_size,
     warm_page_cache,
     write_marker,
@@ -509,23 +508,7 @@ def run_case(
         except Unavailable as exc:
             timings[name].fail(NA, str(exc))
 
-    for rep in range(repeat):
-        for name, (fn, verify) in fns.items():
-            timing = timings[name]
-            if timing.status != "ok":
-                continue
-            try:
-                elapsed, result = timed(fn)
-            except Exception as exc:
-                timing.fail(ERR, f"{type(exc).__name__}: {exc}")
-                traceback.print_exc(limit=3)
-                continue
-            if rep == 0:
-                problem = verify(result)
-                if problem:
-                    timing.fail(WRONG, problem)
-            del result
-            timing.times.append(elapsed)
+    run_interleaved(fns, timings, repeat)
     return timings
 
 

@@ -64,7 +64,7 @@ from _common import (
     format_table,
     marker_matches,
     package_versions,
-    timed,
+    run_interleaved,
     warm_page_cache,
     write_marker,
 )
@@ -198,26 +198,7 @@ def measure(
         except Exception as exc:
             timings[engine].fail(ERR, f"setup: {type(exc).__name__}: {exc}")
             traceback.print_exc(limit=4)
-    for rep in range(repeat):
-        for engine, (fn, verify) in fns.items():
-            timing = timings[engine]
-            if timing.status != "ok":
-                continue
-            try:
-                elapsed, result = timed(fn)
-            except Exception as exc:
-                timing.fail(ERR, f"{type(exc).__name__}: {exc}")
-                traceback.print_exc(limit=4)
-                continue
-            if rep == 0:
-                try:
-                    problem = verify(result)
-                except Exception as exc:
-                    problem = f"verification raised {type(exc).__name__}: {exc}"
-                if problem:
-                    timing.fail(WRONG, problem)
-            del result
-            timing.times.append(elapsed)
+    run_interleaved(fns, timings, repeat)
     return timings
 
 
