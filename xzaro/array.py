@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import numpy as np
 
 from xzaro.codecs import pipeline_for
 from xzaro.codecs.sharding import EMPTY, check_index
-from xzaro.concurrency import concurrent_map, default_workers
+from xzaro.concurrency import concurrent_map, default_workers, thread_buffer
 from xzaro.dtypes import fill_into
 from xzaro.errors import DecodeError, ZaroError
 from xzaro.indexing import (
@@ -39,25 +38,6 @@ from xzaro.stores.coalesce import coalesce
 
 #: Stored bytes fetched per batch; bounds memory on very large reads.
 BATCH_BYTES = 256 * 2**20
-#: Largest chunk kept as a reusable per-thread decode buffer.
-_SCRATCH_LIMIT = 32 * 2**20
-_scratch = threading.local()
-
-
-def _scratch_for(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A per-thread decode buffer, reused so hot loops do not page-fault fresh memory."""
-    key = (shape, dtype.str)
-    cache = getattr(_scratch, "buffers", None)
-    if cache is None:
-        cache = _scratch.buffers = {}
-    buf = cache.get(key)
-    if buf is None:
-        buf = np.empty(shape, dtype=dtype)
-        if buf.nbytes <= _SCRATCH_LIMIT:
-            if len(cache) > 8:
-                cache.clear()
-            cache[key] = buf
-    return buf
 
 
 class _OrthogonalIndexer:
@@ -230,7 +210,7 @@ class ZaroArray:
                 pipeline.decode(data, dest)
                 return
             if pipeline.decodes_in_place:
-                chunk = pipeline.decode(data, _scratch_for(spec.shape, spec.dtype))
+                chunk = pipeline.decode(data, thread_buffer(spec.shape, spec.dtype))
             else:
                 chunk = pipeline.decode(data)
         except DecodeError as e:

@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,3 +63,32 @@ def concurrent_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     size = -(-len(seq) // batches)
     parts = [seq[i : i + size] for i in range(0, len(seq), size)]
     return [r for part in pool.map(lambda part: [fn(x) for x in part], parts) for r in part]
+
+
+#: Largest array kept as a reusable per-thread buffer.
+_BUFFER_LIMIT = 32 * 2**20
+_buffers = threading.local()
+
+
+def thread_buffer(shape: tuple[int, ...], dtype: Any, purpose: str = "") -> Any:
+    """A per-thread scratch array of ``shape`` and ``dtype``, reused across calls.
+
+    Fresh memory costs a page fault per page, more than decoding or copying a chunk into it;
+    hot loops borrow this instead. The contents are valid until the same thread asks again for
+    the same ``(shape, dtype, purpose)``; arrays larger than 32 MiB are not kept.
+    """
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    key = (tuple(shape), dtype.str, purpose)
+    cache = getattr(_buffers, "cache", None)
+    if cache is None:
+        cache = _buffers.cache = {}
+    buf = cache.get(key)
+    if buf is None:
+        buf = np.empty(shape, dtype=dtype)
+        if buf.nbytes <= _BUFFER_LIMIT:
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = buf
+    return buf

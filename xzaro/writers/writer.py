@@ -17,7 +17,7 @@ import numpy as np
 
 from xzaro.codecs import pipeline_for
 from xzaro.codecs.sharding import is_fill
-from xzaro.concurrency import concurrent_map
+from xzaro.concurrency import concurrent_map, thread_buffer
 from xzaro.dtypes import fill_array
 from xzaro.meta import ZaroMeta
 from xzaro.stores.base import Parts, Store
@@ -105,7 +105,14 @@ class Writer:
     def _padded(self, data: np.ndarray) -> np.ndarray:
         data = np.asarray(data)  # a 0-d block indexes to a numpy scalar
         if data.shape == self.unit:
-            return np.require(data, requirements="C")
+            if data.flags.c_contiguous:
+                return data
+            if self._pipeline.bytes_bytes and not data.dtype.hasobject:
+                # A compressor returns new bytes, so the copy can live in a reused buffer.
+                scratch = thread_buffer(data.shape, data.dtype, "encode")
+                np.copyto(scratch, data)
+                return scratch
+            return np.ascontiguousarray(data)
         padded = self._empty.copy()
         padded[tuple(slice(0, n) for n in data.shape)] = data
         return padded
