@@ -264,11 +264,13 @@ def run_interleaved(
     fns: Mapping[str, tuple[Callable[[], Any], Callable[[Any], str | None]]],
     timings: Mapping[str, Timing],
     repeat: int,
+    prepare: Mapping[str, Callable[[], Any]] | None = None,
 ) -> None:
     """Time every ``fn`` ``repeat`` times, taking turns, and verify each first result.
 
-    ``fns[name]`` is ``(fn, verify)``; ``verify(result)`` returns a problem or ``None``. Errors
-    and wrong results mark ``timings[name]`` (``err`` / ``WRONG``) and stop that column.
+    ``fns[name]`` is ``(fn, verify)``; ``verify(result)`` returns a problem or ``None``;
+    ``prepare[name]()``, if given, runs untimed before each timing. Errors and wrong results
+    mark ``timings[name]`` (``err`` / ``WRONG``) and stop that column.
     """
     import traceback
 
@@ -278,6 +280,8 @@ def run_interleaved(
             if timing.status != "ok":
                 continue
             try:
+                if prepare and name in prepare:
+                    prepare[name]()
                 elapsed, result = timed(fn)
             except Exception as exc:
                 timing.fail(ERR, f"{type(exc).__name__}: {exc}")

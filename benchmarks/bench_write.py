@@ -46,7 +46,6 @@ import shutil
 import sys
 import tempfile
 import time
-import traceback
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -70,8 +69,8 @@ from _common import (
     dump_json,
     environment,
     package_versions,
+    run_interleaved,
     throughput_table,
-    timed,
     tree_size,
 )
 from bench_read import CHUNKS, DTYPE, METADATA_FILES, PLANE, SHARDS, Unavailable, generate
@@ -399,24 +398,12 @@ def run_case(
         except Unavailable as exc:
             timings[name].fail(NA, str(exc))
 
-    for rep in range(repeat):
-        for name, wr in runs.items():
-            timing = timings[name]
-            if timing.status != "ok":
-                continue
-            try:
-                wr.prepare()
-                elapsed, result = timed(wr.run)
-                if rep == 0:
-                    problem = wr.verify(result)
-                    if problem:
-                        timing.fail(WRONG, problem)
-            except Exception as exc:
-                timing.fail(ERR, f"{type(exc).__name__}: {exc}")
-                traceback.print_exc(limit=4)
-                continue
-            del result
-            timing.times.append(elapsed)
+    run_interleaved(
+        {name: (wr.run, wr.verify) for name, wr in runs.items()},
+        timings,
+        repeat,
+        prepare={name: wr.prepare for name, wr in runs.items()},
+    )
     sizes = {name: wr.stored_bytes() for name, wr in runs.items()}
     return timings, sizes
 
