@@ -83,13 +83,16 @@ DASK_BLOCK = (64, 512, 512)  # 64 MiB Dask blocks: whole V2 chunks and whole V3 
 # WRITERS, a factory ``(case, workdir, ds, ref) -> WriterRun`` to FACTORIES (see xzaro_writer for
 # the shape) and, if wanted, a Ratio to RATIOS. run_case times, verifies and tabulates every
 # column in WRITERS the same way; a factory raising Unavailable shows the column as ``n/a``.
-WRITERS: tuple[str, ...] = ("floor", "xzaro", "zarr", "tensorstore", "pyramid")
+WRITERS: tuple[str, ...] = ("floor", "xzaro", "zarr", "tensorstore", "pyr_floor", "pyramid")
 RATIOS: tuple[Ratio, ...] = (
     Ratio("xzaro/floor %", "xzaro", "floor", percent=True),
     Ratio("xzaro/zarr", "xzaro", "zarr"),
     Ratio("xzaro/tensorstore", "xzaro", "tensorstore"),
     Ratio("pyramid/xzaro", "pyramid", "xzaro"),
+    Ratio("pyramid/pyr_floor %", "pyramid", "pyr_floor", percent=True),
 )
+#: Levels of the pyramid column (level 0 plus three 2x2 means along y, x).
+PYRAMID_LEVELS = 4
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,7 @@ def pyramid_writer(case: Case, workdir: Path, ds: Any, ref: np.ndarray) -> Write
         "zarr_format": case.zarr_format,
         "chunks": dict(zip(DIMS, case.inner)),
         "compressor": BloscCompressionParams(case.cname, case.clevel, "shuffle"),
-        "multiscale": xzaro.Multiscale(levels=4, dims=("y", "x")),
+        "multiscale": xzaro.Multiscale(levels=PYRAMID_LEVELS, dims=("y", "x")),
     }
     if case.shards:
         kwargs["shards"] = dict(zip(DIMS, case.shards))
@@ -313,30 +316,56 @@ def _chunk_boxes(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[tuple[
     ]
 
 
+def _half_mean(a: np.ndarray) -> np.ndarray:
+    """2x2 mean over (y, x) of even-sized planes, in float64, back to ``a``'s type."""
+    z, y, x = a.shape
+    return a.reshape(z, y // 2, 2, x // 2, 2).mean(axis=(2, 4), dtype=np.float64).astype(a.dtype)
+
+
 def floor_writer(
-    case: Case, workdir: Path, ds: Any, ref: np.ndarray, pool: ThreadPoolExecutor
+    case: Case,
+    workdir: Path,
+    ds: Any,
+    ref: np.ndarray,
+    pool: ThreadPoolExecutor,
+    levels: int = 1,
 ) -> WriterRun:
-    """numcodecs Blosc on every (inner) chunk from memory, on all cores; nothing written."""
+    """numcodecs Blosc on every (inner) chunk from memory, on all cores; nothing written.
+
+    With ``levels`` > 1, the chunks of every pyramid level (computed beforehand, untimed) are
+    encoded: the floor of a pyramid writer, which also has to compute those levels.
+    """
     import numcodecs
 
     codec = numcodecs.Blosc(case.cname, case.clevel, numcodecs.Blosc.SHUFFLE)
-    boxes = _chunk_boxes(ref.shape, case.inner)
+    arrays = [ref]
+    while len(arrays) < levels:
+        arrays.append(_half_mean(arrays[-1]))
+    boxes = [
+        (level, box)
+        for level, a in enumerate(arrays)
+        for box in _chunk_boxes(a.shape, tuple(min(c, n) for c, n in zip(case.inner, a.shape)))
+    ]
     pieces: list[np.ndarray] = []
+
+    def inner(level: int) -> tuple[int, ...]:
+        return tuple(min(c, n) for c, n in zip(case.inner, arrays[level].shape))
 
     def prepare() -> None:
         if not pieces:  # C-contiguous chunk copies, padded like a stored edge chunk
-            for box in boxes:
-                piece = np.zeros(case.inner, dtype=DTYPE)
-                piece[tuple(slice(0, b.stop - b.start) for b in box)] = ref[box]
+            for level, box in boxes:
+                piece = np.zeros(inner(level), dtype=DTYPE)
+                piece[tuple(slice(0, b.stop - b.start) for b in box)] = arrays[level][box]
                 pieces.append(piece)
 
     def run() -> list[bytes]:
         return list(pool.map(codec.encode, pieces))
 
     def verify(encoded: list[bytes]) -> str | None:
-        for box, blob in zip(boxes, encoded):
-            out = np.frombuffer(codec.decode(blob), dtype=DTYPE).reshape(case.inner)
-            if not np.array_equal(out[tuple(slice(0, b.stop - b.start) for b in box)], ref[box]):
+        for (level, box), blob in zip(boxes, encoded):
+            out = np.frombuffer(codec.decode(blob), dtype=DTYPE).reshape(inner(level))
+            want = arrays[level][box]
+            if not np.array_equal(out[tuple(slice(0, b.stop - b.start) for b in box)], want):
                 return f"encoded chunk at {[b.start for b in box]} does not decode to the data"
         return None
 
@@ -391,8 +420,9 @@ def run_case(
     for name in writers:
         timings[name] = Timing(nbytes=ref.nbytes)
         try:
-            if name == "floor":
-                runs[name] = floor_writer(case, workdir, ds, ref, pool)
+            if name in ("floor", "pyr_floor"):
+                levels = PYRAMID_LEVELS if name == "pyr_floor" else 1
+                runs[name] = floor_writer(case, workdir, ds, ref, pool, levels)
             else:
                 runs[name] = FACTORIES[name](case, workdir, ds, ref)
         except Unavailable as exc:

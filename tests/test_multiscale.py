@@ -69,6 +69,39 @@ def test_integer_mean_rounds_instead_of_truncating():
     assert coarsen_array(b, (0, 1), "mean")[0, 0] == 65535
 
 
+@pytest.mark.parametrize("axes", [(1,), (1, 2), (0, 1, 2), (0, 2)])
+@pytest.mark.parametrize(
+    "dtype", ["uint8", "int8", "uint16", "int16", "uint32", "int32", "float16", "float32"]
+)
+def test_mean_is_the_rounded_float64_mean(dtype, axes):
+    """The even-size fast path: exact accumulation, integers rounded half to even (ties are
+    frequent with small values), extremes without overflow, NaN handled by the general path."""
+    rng = np.random.default_rng(7)
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        a = (rng.standard_normal((4, 6, 8)) * 1000).astype(dt)
+    else:
+        info = np.iinfo(dt)
+        a = rng.integers(info.min, info.max, (4, 6, 8), dtype=dt, endpoint=True)
+        a[0] = rng.integers(-3 if dt.kind == "i" else 0, 4, (6, 8))  # many ties
+        a[1] = info.max
+        a[2, ::2] = info.min
+    blocks = a.astype(np.float64)
+    for axis in axes:
+        shape = list(blocks.shape)
+        shape[axis : axis + 1] = [shape[axis] // 2, 2]
+        blocks = blocks.reshape(shape).sum(axis=axis + 1)
+    want = blocks / 2 ** len(axes)
+    want = np.rint(want).astype(dt) if dt.kind in "iu" else want.astype(dt)
+    got = coarsen_array(a, axes, "mean")
+    assert got.dtype == dt
+    np.testing.assert_array_equal(got, want)
+    if dt.kind == "f":
+        a[3, 0, 0] = np.nan
+        got = coarsen_array(a, axes, "mean")
+        assert not np.isnan(got).any()
+
+
 def test_dask_and_numpy_pyramids_are_identical(tmp_path):
     data = np.random.default_rng(2).normal(size=(3, 50, 61)).astype("f4")
     ds = xr.Dataset({"v": (("t", "y", "x"), data)})

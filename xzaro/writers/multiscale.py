@@ -97,6 +97,10 @@ def coarsen_array(data: np.ndarray, axes: tuple[int, ...], method: str) -> np.nd
             tuple(slice(None, None, 2) if i in axes else slice(None) for i in range(data.ndim))
         ]
     dtype = data.dtype
+    if method == "mean":
+        fast = _even_mean(data, axes)
+        if fast is not None:
+            return fast
     pad = [(0, n % 2 if i in axes else 0) for i, n in enumerate(data.shape)]
     work = data
     if any(p[1] for p in pad):  # odd edges: pad with NaN, which every reduction ignores
@@ -130,6 +134,61 @@ def coarsen_array(data: np.ndarray, axes: tuple[int, ...], method: str) -> np.nd
         for cell in cells[1:]:
             pick(out, cell, out=out)
     return _to_dtype(out, dtype, method)
+
+
+def _accumulator(dtype: np.dtype) -> np.dtype | None:
+    """Exact sum type for the 2**k cells of a mean (``None``: no fast path for this type)."""
+    if dtype.kind == "f":
+        return np.dtype(np.float64)
+    if dtype.kind in "iu" and dtype.itemsize <= 4:
+        wide = 4 if dtype.itemsize <= 2 else 8
+        return np.dtype(f"{'u' if dtype.kind == 'u' else 'i'}{wide}")
+    return None
+
+
+def _even_mean(data: np.ndarray, axes: tuple[int, ...]) -> np.ndarray | None:
+    """The mean of a block whose sizes along ``axes`` are even, or ``None`` when the general
+    path is needed (odd sizes, other types, NaN present).
+
+    Works one sub-block of the leading non-reduced axes at a time with reused scratch arrays,
+    adding neighbours pairwise from the fastest axis (contiguous adds after the first), in an
+    exact accumulator: float64 for floats, a wider integer for integers, which are rounded
+    half to even with shifts.
+    """
+    acc = _accumulator(data.dtype)
+    if acc is None or not axes or any(data.shape[a] % 2 for a in axes):
+        return None
+    lead = min(axes)
+    inner_axes = sorted((a - lead for a in axes), reverse=True)
+    sub_shape = data.shape[lead:]
+    scratch = []
+    shape = list(sub_shape)
+    for a in inner_axes:
+        shape[a] //= 2
+        scratch.append(np.empty(shape, acc))
+    out = np.empty((*data.shape[:lead], *shape), data.dtype)
+    k = len(axes)
+    bit = np.empty(shape, acc) if acc.kind in "iu" else None
+    for idx in np.ndindex(*data.shape[:lead]):
+        cur = data[idx]
+        for a, buf in zip(inner_axes, scratch):
+            lo = tuple(slice(0, None, 2) if i == a else slice(None) for i in range(cur.ndim))
+            hi = tuple(slice(1, None, 2) if i == a else slice(None) for i in range(cur.ndim))
+            np.add(cur[lo], cur[hi], out=buf, dtype=acc)
+            cur = buf
+        total = scratch[-1]
+        if bit is None:
+            np.multiply(total, 0.5**k, out=out[idx], casting="same_kind")
+        else:  # round(total / 2**k), ties to even: (total + 2**(k-1) - 1 + odd(quotient)) >> k
+            np.right_shift(total, k, out=bit)
+            np.bitwise_and(bit, 1, out=bit)
+            total += (1 << (k - 1)) - 1
+            total += bit
+            total >>= k
+            out[idx] = total
+    if out.dtype.kind == "f" and np.isnan(out).any():
+        return None
+    return out
 
 
 def _to_dtype(out: np.ndarray, dtype: np.dtype, method: str) -> np.ndarray:
