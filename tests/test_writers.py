@@ -27,6 +27,8 @@ import pytest
 import xarray as xr
 import zarr
 from dask.delayed import Delayed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import xzaro
 from xzaro.codecs import (
@@ -47,6 +49,7 @@ from xzaro.writers import (
     writer_for,
 )
 from xzaro.writers.layout import array_meta
+from xzaro.writers.tiles import from_tiles, tile_grid, to_tiles
 
 try:
     import zarr_matrix as zm
@@ -688,6 +691,64 @@ def test_shard_writer_blocks_of_whole_shards() -> None:
     assert_same(xzaro.open_array(store)[...], data)
     with pytest.raises(AlignmentError):  # a shard is the unit, not an inner chunk
         w.write_block(data[0:2, 0:3], (0, 0))
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks", "shards", "zarr_format"),
+    [
+        ((10, 7), (4, 3), None, 2),
+        ((10, 7), (4, 3), None, 3),
+        ((9, 16, 13), (2, 5, 4), (4, 10, 12), 3),  # ragged shards: some inner chunks beyond
+        ((3, 48, 64), (3, 8, 8), (3, 48, 56), 3),
+    ],
+)
+def test_write_tiles_stores_what_write_block_stores(
+    tmp_path: Path, shape: Any, chunks: Any, shards: Any, zarr_format: int
+) -> None:
+    """Chunk-major tiles (as the streaming writer holds frames) give byte-identical objects;
+    fill-only chunks and shards are skipped the same way."""
+    data = sample("uint16", shape, seed="tiles")
+    data[: chunks[0]] = 0  # a fill-only layer: inner chunks (and perhaps shards) not stored
+    meta = _meta(shape, chunks, shards, zarr_format=zarr_format, dtype="uint16", fill=0)
+    by_block, by_tiles = MemoryStore(), MemoryStore()
+    writer_for(by_block, "a", meta).write_block(data, (0,) * len(shape))
+    w = writer_for(by_tiles, "a", meta)
+    tiles = to_tiles(data, chunks, 0)
+    np.testing.assert_array_equal(from_tiles(tiles, shape), data)
+    unit = meta.storage_shape
+    per = tuple(u // c for u, c in zip(unit, chunks))
+    # two blocks of whole stored objects along axis 0
+    split = per[0] * max(1, tiles.shape[0] // per[0] // 2)
+    w.write_tiles(tiles[:split], (0,) * len(shape))
+    if split < tiles.shape[0]:
+        w.write_tiles(tiles[split:], (split, *(0,) * (len(shape) - 1)))
+    assert by_tiles.data == by_block.data
+    if per[0] > 1:  # one inner chunk of a shard is not a stored object
+        with pytest.raises(AlignmentError):
+            w.write_tiles(tiles[1:2], (1, *(0,) * (len(shape) - 1)))
+    with pytest.raises(ValueError, match="are not chunks"):
+        w.write_tiles(data, (0,) * len(shape))
+    write_metadata(by_tiles, "a", meta)
+    root = _to_dir(by_tiles, tmp_path / "t.zarr")
+    assert_same(zarr_read(root, "a"), data, "zarr")
+
+
+@given(
+    shape=st.lists(st.integers(1, 9), min_size=1, max_size=3),
+    data=st.data(),
+)
+@settings(max_examples=60, deadline=None)
+def test_tiles_round_trip(shape: list[int], data: Any) -> None:
+    chunk = tuple(data.draw(st.integers(1, n + 2)) for n in shape)
+    block = np.arange(math.prod(shape), dtype=np.int32).reshape(shape)
+    tiles = to_tiles(block, chunk, -1)
+    assert tiles.shape == (*tile_grid(tuple(shape), chunk), *chunk)
+    np.testing.assert_array_equal(from_tiles(tiles, tuple(shape)), block)
+    for index in np.ndindex(*tiles.shape[: len(shape)]):
+        region = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, chunk))
+        piece = block[region]
+        np.testing.assert_array_equal(tiles[index][tuple(map(slice, piece.shape))], piece)
+        assert (tiles[index] == -1).sum() == math.prod(chunk) - piece.size
 
 
 # ----------------------------------------------------------------------------------------------

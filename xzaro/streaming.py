@@ -33,8 +33,9 @@ from xzaro.meta import GroupMeta, ZaroMeta
 from xzaro.stores import Store, open_store
 from xzaro.writers.compression import BloscCompressionParams
 from xzaro.writers.layout import array_meta
-from xzaro.writers.multiscale import coarsen_array
+from xzaro.writers.multiscale import coarsen_tiles
 from xzaro.writers.store_array import write_metadata
+from xzaro.writers.tiles import copy_into_tiles, tile_grid
 from xzaro.writers.writer import Writer, writer_for
 
 __all__ = [
@@ -164,6 +165,14 @@ class _Level:
     meta: ZaroMeta  # with the append extent of the data written so far
     writer: Writer
     spatial_axes: tuple[int, ...]  # axes halved from the level below
+    row_shape: tuple[int, ...]  # one row: the row extent along the append dimension
+    free: list[np.ndarray] = field(default_factory=list)  # row buffers ready for reuse
+
+    @property
+    def tiles_shape(self) -> tuple[int, ...]:
+        """Shape of a row held chunk by chunk (see :mod:`xzaro.writers.tiles`)."""
+        chunk = self.meta.chunk_shape
+        return (*tile_grid(self.row_shape, chunk), *chunk)
 
 
 class StorageInterface(abc.ABC):
@@ -252,10 +261,10 @@ class Zarr(StorageInterface):
         """Capabilities, with the frame-buffer memory bound for the current settings."""
         nbytes = 0
         if self._props is not None and self._shape is not None and self._dtype is not None:
-            levels = self._level_shapes()
-            row = self._row_extent()
-            per = sum(math.prod(s[1:]) for s in levels) * row * self._dtype.itemsize
-            nbytes = per * (MAX_PENDING_ROWS + 1)
+            levels = self._new_levels(None)
+            per = [math.prod(level.tiles_shape) * self._dtype.itemsize for level in levels]
+            # The row being filled and the queued rows at level 0; coarser levels per queued row.
+            nbytes = per[0] * (MAX_PENDING_ROWS + 1) + sum(per[1:]) * MAX_PENDING_ROWS
         return StorageCapabilities(
             chunking=True,
             sharding=self.zarr_format == 3,
@@ -464,22 +473,14 @@ class Zarr(StorageInterface):
             for key in existing:
                 store.delete(key)
         self._store = store
-        shapes = self._level_shapes()
-        axes = self._coarsened_axes()
-        self._levels = []
-        for i, shape in enumerate(shapes):
-            meta = self._level_meta(i, shape, 0)
-            writer_meta = replace(meta, shape=(_WRITER_EXTENT, *meta.shape[1:]))
-            self._levels.append(
-                _Level(meta, writer_for(store, str(i), writer_meta), axes if i else ())
-            )
+        self._levels = self._new_levels(store)
         self._write_all_metadata(0)
         self._frames = 0  # frames taken
-        self._per_t = math.prod(shapes[0][1:-2])  # frames per append-dimension step
+        shape = self._levels[0].row_shape
+        self._per_t = math.prod(shape[1:-2])  # frames per append-dimension step
         self._row_frames = self._row_extent() * self._per_t
         self._row_index = 0  # rows handed to the queue
-        self._free: list[np.ndarray] = []  # row buffers written and ready for reuse
-        self._buffer = self._new_buffer()
+        self._buffer = self._new_buffer(self._levels[0])
         # Rows are written concurrently (one shard row is often a single stored object, encoded
         # on one thread); metadata only ever covers the contiguous prefix of written rows.
         self._executor = ThreadPoolExecutor(MAX_PENDING_ROWS, thread_name_prefix="zarr-stream")
@@ -490,15 +491,45 @@ class Zarr(StorageInterface):
         self._error: BaseException | None = None
         self._running = True
 
-    def _new_buffer(self) -> np.ndarray:
-        """A row buffer: a recycled one when a written row has freed it (fresh memory costs a
-        page fault per page, more than copying the frames in), else a new one. Every frame
-        slot is written before the row is flushed; ``stop`` zeroes the unused tail."""
+    def _new_levels(self, store: Store | None) -> list[_Level]:
+        """Every level's metadata, writer (when ``store`` is given) and row geometry."""
+        axes = self._coarsened_axes()
+        levels = []
+        for i, shape in enumerate(self._level_shapes()):
+            meta = self._level_meta(i, shape, 0)
+            writer_meta = replace(meta, shape=(_WRITER_EXTENT, *meta.shape[1:]))
+            writer = writer_for(store, str(i), writer_meta) if store is not None else None
+            row_shape = (self._row_extent(), *shape[1:])
+            levels.append(_Level(meta, writer, axes if i else (), row_shape))  # type: ignore[arg-type]
+        return levels
+
+    def _new_buffer(self, level: _Level) -> np.ndarray:
+        """A row buffer of ``level``, chunk by chunk: a recycled one when a written row has
+        freed it (fresh memory costs a page fault per page, more than copying the frames in),
+        else a new zeroed one. Padding beyond the array's edges is never written and stays
+        zero (the fill value); every frame slot is written before the row is flushed (``stop``
+        zeroes the unused tail)."""
         with self._lock:
-            if self._free:
-                return self._free.pop()
-        shape = (self._row_extent(), *self._levels[0].meta.shape[1:])
-        return np.empty(shape, dtype=self._dtype)
+            if level.free:
+                return level.free.pop()
+        # np.empty, then zeroed: numpy asks for huge pages on large empty arrays, np.zeros
+        # (calloc) does not, and a small-page fault per 4 KiB costs ten times the copying.
+        buffer = np.empty(level.tiles_shape, dtype=self._dtype)
+        buffer.fill(0)
+        return buffer
+
+    def _frame_tiles(self, position: int) -> np.ndarray:
+        """The view of the row buffer that frame ``position`` (within the row) is tiled into:
+        ``(chunks along y, chunks along x, chunk y, chunk x)``."""
+        level = self._levels[0]
+        chunk = level.meta.chunk_shape
+        step, rest = divmod(position, self._per_t)
+        middle = np.unravel_index(rest, level.row_shape[1:-2]) if self._per_t > 1 else ()
+        at = (step, *(int(j) for j in middle))
+        grid = tuple(j // c for j, c in zip(at, chunk))
+        within = tuple(j % c for j, c in zip(at, chunk))
+        full = (slice(None), slice(None))
+        return self._buffer[(*grid, *full, *within, *full)]
 
     def _write_all_metadata(self, extent: int) -> None:
         assert self._store is not None
@@ -541,18 +572,13 @@ class Zarr(StorageInterface):
             raise StreamingError(
                 f"frames have dtype {data.dtype}, the reserved pixel type is {self._dtype}"
             )
-        frame_shape = data.shape[1:]
-        taken = 0
-        while taken < len(data):
-            flat = self._buffer.reshape(-1, *frame_shape)  # a view: the buffer is contiguous
+        for frame in data:
             pos = self._frames % self._row_frames
-            n = min(len(data) - taken, self._row_frames - pos)
-            flat[pos : pos + n] = data[taken : taken + n]
-            taken += n
-            self._frames += n
-            if pos + n == self._row_frames:
+            copy_into_tiles(frame, self._frame_tiles(pos))
+            self._frames += 1
+            if pos + 1 == self._row_frames:
                 self._flush_row()
-        return taken
+        return len(data)
 
     def _flush_row(self) -> None:
         """Queue the current row (blocking while the queue is full) and start a new one."""
@@ -566,18 +592,26 @@ class Zarr(StorageInterface):
         future.add_done_callback(lambda _: self._slots.release())
         self._futures = [f for f in self._futures if not f.done()] + [future]
         self._row_index += 1
-        self._buffer = self._new_buffer()
+        self._buffer = self._new_buffer(self._levels[0])
 
     def _write_row(self, buffer: np.ndarray, index: int) -> None:
         try:
-            origin_t = index * self._row_extent()
-            data = buffer
+            first = index * self._row_extent() // self._levels[0].meta.chunk_shape[0]
+            tiles, below = buffer, self._levels[0]
+            held: list[tuple[_Level, np.ndarray]] = []
             for level in self._levels:
                 if level.spatial_axes:
-                    data = _coarsen_row(data, level.spatial_axes)
-                level.writer.write_block(data, (origin_t, *(0,) * (data.ndim - 1)))
+                    coarse = self._new_buffer(level)
+                    coarsen_tiles(
+                        tiles, below.row_shape, level.spatial_axes, coarse, level.row_shape
+                    )
+                    tiles = coarse
+                held.append((level, tiles))
+                level.writer.write_tiles(tiles, (first, *(0,) * (len(level.row_shape) - 1)))
+                below = level
             with self._lock:
-                self._free.append(buffer)
+                for level, tiles in held:
+                    level.free.append(tiles)
                 self._done_rows.add(index)
                 before = self._contiguous
                 while self._contiguous in self._done_rows:
@@ -600,8 +634,9 @@ class Zarr(StorageInterface):
             return
         try:
             if self._frames % self._row_frames:
-                flat = self._buffer.reshape(self._row_frames, -1)
-                flat[self._frames % self._row_frames :] = 0  # padding: the fill value
+                blank = np.zeros(self._shape, self._dtype)  # padding: the fill value
+                for pos in range(self._frames % self._row_frames, self._row_frames):
+                    copy_into_tiles(blank, self._frame_tiles(pos))
                 self._flush_row()
             self._executor.shutdown(wait=True)
             self._raise_background_error()
@@ -631,12 +666,6 @@ class ZarrV3(Zarr):
     :class:`~xzaro.writers.writer.ShardWriter` per level and OME-NGFF 0.5 under ``ome``."""
 
     zarr_format = 3
-
-
-def _coarsen_row(data: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """2x mean along ``axes`` (never axis 0), one append step at a time to bound memory."""
-    sub = tuple(a - 1 for a in axes)
-    return np.stack([coarsen_array(data[t], sub, "mean") for t in range(data.shape[0])])
 
 
 def _local_path(uri: str) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,15 +158,30 @@ class ShardingCodec(ArrayBytesCodec):
     def encode_parts(self, arr: np.ndarray, spec: ChunkSpec) -> list[bytes | memoryview]:
         """A whole shard as its consecutive parts (chunks and index), not yet joined."""
         assert spec.shape is not None
+
+        def inner_chunk(idx: tuple[int, ...]) -> np.ndarray:
+            region = tuple(slice(j * c, (j + 1) * c) for j, c in zip(idx, self.chunk_shape))
+            return arr[region]
+
+        return self.encode_chunks(inner_chunk, spec)
+
+    def encode_chunks(
+        self, inner_chunk: Callable[[tuple[int, ...]], np.ndarray | None], spec: ChunkSpec
+    ) -> list[bytes | memoryview]:
+        """A shard of ``spec.shape`` as its parts, from ``inner_chunk(index)``: the inner chunk
+        at that grid index within the shard, or ``None`` when it is not stored (beyond the
+        array's end). Inner chunks holding only the fill value are not stored either."""
+        assert spec.shape is not None
         cps = self.chunks_per_shard(spec.shape)
         inner = self.inner_pipeline(spec.dtype, spec.fill_value)
-        fill_chunk = fill_array(self.chunk_shape, spec.dtype, spec.fill_value)
+        fill = fill_array((), spec.dtype, spec.fill_value)
         index = np.full((int(np.prod(cps)), 2), EMPTY, dtype=np.uint64)
 
         def encode_inner(idx: tuple[int, ...]) -> bytes | memoryview | None:
-            region = tuple(slice(j * c, (j + 1) * c) for j, c in zip(idx, self.chunk_shape))
-            chunk = np.require(arr[region], requirements="C")
-            return None if is_fill(chunk, fill_chunk) else inner.encode(chunk)
+            chunk = inner_chunk(idx)
+            if chunk is None or is_fill(chunk, fill):
+                return None
+            return inner.encode(np.require(chunk, requirements="C"))
 
         # Inner chunks encode in parallel (inline when already on a pool thread).
         blobs = concurrent_map(encode_inner, list(itertools.product(*map(range, cps))))
@@ -184,23 +200,35 @@ class ShardingCodec(ArrayBytesCodec):
 _UINT_VIEW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
-def is_fill(chunk: np.ndarray, fill_chunk: np.ndarray) -> bool:
-    """Whether ``chunk`` equals the fill chunk bit for bit (NaN == NaN), without copies.
+#: Elements compared per step when checking a chunk against a non-zero fill value.
+_FILL_STEP = 1 << 18
+
+
+def is_fill(chunk: np.ndarray, fill: np.ndarray) -> bool:
+    """Whether every element of ``chunk`` equals ``fill`` (a 0-d array of the same dtype) bit
+    for bit (NaN == NaN), without materialising a fill chunk.
 
     The first element decides most chunks that hold data at once.
     """
-    if chunk.shape != fill_chunk.shape:
-        return False
     if chunk.dtype.hasobject:
-        return bool(np.all(chunk == fill_chunk))
+        return bool(np.all(chunk == fill[()]))
     if chunk.size == 0:
         return True
     view = _UINT_VIEW.get(chunk.dtype.itemsize)
-    if view is None or not (chunk.flags.c_contiguous and fill_chunk.flags.c_contiguous):
-        return chunk.tobytes() == fill_chunk.tobytes()
-    a = chunk.reshape(-1).view(view)
-    b = fill_chunk.reshape(-1).view(view)
-    return bool(a[0] == b[0]) and bool(np.array_equal(a, b))
+    if view is None or chunk.dtype != fill.dtype:
+        return chunk.tobytes() == fill.tobytes() * chunk.size
+    bits = chunk.view(view)
+    value = fill.view(view)[()]
+    if bits.flat[0] != value:
+        return False
+    if value == 0:
+        return not bits.any()
+    if not bits.flags.c_contiguous:
+        return bool(np.all(bits == value))
+    flat = bits.reshape(-1)
+    return all(
+        bool(np.all(flat[i : i + _FILL_STEP] == value)) for i in range(0, flat.size, _FILL_STEP)
+    )
 
 
 def check_index(index: np.ndarray, size: int) -> None:

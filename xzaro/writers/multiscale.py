@@ -471,3 +471,59 @@ def open_multiscale(url: Any, **kwargs: Any) -> list[Any]:
     return [
         xr.open_dataset(url, engine="zaro", group=f"{base}/{n}".strip("/"), **kwargs) for n in names
     ]
+
+
+def coarsen_tiles(
+    src: np.ndarray,
+    src_shape: tuple[int, ...],
+    axes: tuple[int, ...],
+    dst: np.ndarray,
+    dst_shape: tuple[int, ...],
+) -> None:
+    """The 2x mean along ``axes`` of a chunk-major block, into a chunk-major block.
+
+    ``src`` holds a block of ``src_shape`` as tiles (see :mod:`xzaro.writers.tiles`); ``dst``
+    receives its mean, of ``dst_shape`` (halved, rounded up, along ``axes``), as tiles of its own
+    chunk shape, which is the source's except where a level is smaller than one chunk. ``dst``
+    must hold the fill value (zero) wherever no source tile lands. When the source chunks are
+    even along ``axes``, every source tile is reduced on its own (in parallel, no copy of the
+    block); an odd edge replicates its last cell, which makes the mean that of the cells that
+    exist. Odd chunk sizes go through the natural layout.
+    """
+    from xzaro.concurrency import concurrent_map
+    from xzaro.writers.tiles import copy_into_tiles, from_tiles
+
+    ndim = len(src_shape)
+    chunk, dst_chunk = src.shape[ndim:], dst.shape[ndim:]
+    if any(chunk[a] % 2 for a in axes):
+        natural = from_tiles(src, src_shape)
+        lead = min(axes)
+        coarse = np.empty(dst_shape, src.dtype)
+        for idx in np.ndindex(*src_shape[:lead]):
+            coarse[idx] = coarsen_array(natural[idx], tuple(a - lead for a in axes), "mean")
+        copy_into_tiles(coarse, dst)
+        return
+
+    def reduce(index: tuple[int, ...]) -> None:
+        tile = src[index]
+        for a in axes:
+            real = src_shape[a] - index[a] * chunk[a]
+            if real < chunk[a] and real % 2:
+                if tile is src[index]:
+                    tile = tile.copy()
+                edge = [slice(None)] * ndim
+                edge[a] = slice(real - 1, real)
+                fill = list(edge)
+                fill[a] = slice(real, real + 1)
+                tile[tuple(fill)] = tile[tuple(edge)]
+        coarse = coarsen_array(tile, axes, "mean")
+        target, region = [], []
+        for a in range(ndim):
+            start = index[a] * (chunk[a] // 2 if a in axes else chunk[a])
+            length = min(coarse.shape[a], dst_shape[a] - start)
+            target.append(start // dst_chunk[a])
+            offset = start % dst_chunk[a]
+            region.append((slice(offset, offset + length), slice(0, length)))
+        dst[tuple(target)][tuple(r[0] for r in region)] = coarse[tuple(r[1] for r in region)]
+
+    concurrent_map(reduce, list(np.ndindex(*src.shape[:ndim])))

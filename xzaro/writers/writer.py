@@ -48,9 +48,7 @@ class Writer:
 
     def _init(self) -> None:
         self._pipeline = pipeline_for(self.meta)
-        self._empty = fill_array(
-            self.meta.storage_shape, self.meta.dtype, self.meta.fill_value_or_default
-        )
+        self._fill = fill_array((), self.meta.dtype, self.meta.fill_value_or_default)
 
     def __getstate__(self) -> dict:
         return {"store": self.store, "path": self.path, "meta": self.meta}
@@ -102,6 +100,51 @@ class Writer:
             self.store.set_many(items)
         return len(items)
 
+    def write_tiles(self, tiles: np.ndarray, first: tuple[int, ...]) -> int:
+        """Encode and store a block given chunk by chunk; returns the number of objects written.
+
+        ``tiles`` has shape ``(*counts, *meta.chunk_shape)``: ``tiles[i]`` is the chunk (the
+        inner chunk of a sharded array) at grid index ``first + i``, C-contiguous and padded with
+        the fill value beyond the array's end, so no chunk is copied before it is encoded. The
+        block must cover whole stored objects, as for :meth:`write_block`.
+        """
+        ndim = self.meta.ndim
+        counts, chunk = tiles.shape[:ndim], self.meta.chunk_shape
+        if tiles.ndim != 2 * ndim or tiles.shape[ndim:] != chunk:
+            raise ValueError(f"tiles of shape {tiles.shape} are not chunks of {chunk}")
+        if tiles.dtype != self.meta.dtype:
+            raise ValueError(f"tiles have dtype {tiles.dtype}, the array has {self.meta.dtype}")
+        self.check_aligned(
+            tuple(f * c for f, c in zip(first, chunk)),
+            tuple(
+                min(n * c, size - f * c)
+                for n, c, f, size in zip(counts, chunk, first, self.meta.shape)
+            ),
+        )
+        per = tuple(u // c for u, c in zip(self.unit, chunk))  # chunks per stored object
+        objects = itertools.product(
+            *(range(f // p, -(-(f + n) // p)) for f, n, p in zip(first, counts, per))
+        )
+
+        def encode(index: tuple[int, ...]) -> tuple[str, bytes | memoryview | Parts] | None:
+            data = self._encode_tiles(tiles, first, index, per)
+            return None if data is None else (self.key(index), data)
+
+        items = [item for item in concurrent_map(encode, list(objects)) if item is not None]
+        if items:
+            self.store.set_many(items)
+        return len(items)
+
+    def _encode_tiles(
+        self,
+        tiles: np.ndarray,
+        first: tuple[int, ...],
+        index: tuple[int, ...],
+        per: tuple[int, ...],
+    ) -> bytes | memoryview | Parts | None:
+        """Encode the stored object at grid ``index`` from the tiles (one chunk per object)."""
+        return self.encode_unit(tiles[tuple(i - f for i, f in zip(index, first))])
+
     def _padded(self, data: np.ndarray) -> np.ndarray:
         data = np.asarray(data)  # a 0-d block indexes to a numpy scalar
         if data.shape == self.unit:
@@ -113,7 +156,7 @@ class Writer:
                 np.copyto(scratch, data)
                 return scratch
             return np.ascontiguousarray(data)
-        padded = self._empty.copy()
+        padded = fill_array(self.unit, self.meta.dtype, self.meta.fill_value_or_default)
         padded[tuple(slice(0, n) for n in data.shape)] = data
         return padded
 
@@ -121,7 +164,7 @@ class Writer:
         """Encode one stored object (edge objects come trimmed and are padded with the fill
         value); ``None`` when it holds only the fill value and is not written."""
         data = self._padded(data)
-        if is_fill(data, self._empty):
+        if is_fill(data, self._fill):
             return None
         return self._pipeline.encode(data)
 
@@ -147,13 +190,37 @@ class ShardWriter(Writer):
 
     def encode_unit(self, data: np.ndarray) -> bytes | memoryview | Parts | None:
         data = self._padded(data)
-        if is_fill(data, self._empty):
+        if is_fill(data, self._fill):
             return None
         # The shard's parts go to the store as they are: a local store writes them with one
         # writev, so a shard is never joined into one more copy in memory.
         sharding = self.meta.sharding
         assert sharding is not None  # checked in __init__
         return Parts(sharding.encode_parts(data, self._pipeline.spec))
+
+    def _encode_tiles(
+        self,
+        tiles: np.ndarray,
+        first: tuple[int, ...],
+        index: tuple[int, ...],
+        per: tuple[int, ...],
+    ) -> bytes | memoryview | Parts | None:
+        sharding = self.meta.sharding
+        assert sharding is not None  # checked in __init__
+        counts = tiles.shape[: self.meta.ndim]
+        grid = tuple(-(-size // c) for size, c in zip(self.meta.shape, self.meta.chunk_shape))
+
+        def inner_chunk(j: tuple[int, ...]) -> np.ndarray | None:
+            chunk = tuple(i * p + k for i, p, k in zip(index, per, j))
+            at = tuple(c - f for c, f in zip(chunk, first))
+            if any(c >= g for c, g in zip(chunk, grid)) or any(
+                a < 0 or a >= n for a, n in zip(at, counts)
+            ):
+                return None  # beyond the array's end: not stored
+            return tiles[at]
+
+        parts = sharding.encode_chunks(inner_chunk, self._pipeline.spec)
+        return Parts(parts) if len(parts) > 1 else None  # only an index: every chunk is fill
 
 
 def writer_for(store: Store, path: str, meta: ZaroMeta) -> Writer:
