@@ -599,6 +599,7 @@ class Zarr(StorageInterface):
             first = index * self._row_extent() // self._levels[0].meta.chunk_shape[0]
             tiles, below = buffer, self._levels[0]
             held: list[tuple[_Level, np.ndarray]] = []
+            items = []
             for level in self._levels:
                 if level.spatial_axes:
                     coarse = self._new_buffer(level)
@@ -607,11 +608,16 @@ class Zarr(StorageInterface):
                     )
                     tiles = coarse
                 held.append((level, tiles))
-                level.writer.write_tiles(tiles, (first, *(0,) * (len(level.row_shape) - 1)))
+                origin = (first, *(0,) * (len(level.row_shape) - 1))
+                items += level.writer.encode_tiles(tiles, origin)
                 below = level
+            if self._levels[0].writer.copies_on_encode:
+                self._release(held)  # compressed: the buffers may be refilled while storing
+                held = []
+            assert self._store is not None
+            self._store.set_many(items)
+            self._release(held)
             with self._lock:
-                for level, tiles in held:
-                    level.free.append(tiles)
                 self._done_rows.add(index)
                 before = self._contiguous
                 while self._contiguous in self._done_rows:
@@ -622,6 +628,12 @@ class Zarr(StorageInterface):
         except BaseException as e:
             self._error = self._error or e
             raise
+
+    def _release(self, held: list[tuple[_Level, np.ndarray]]) -> None:
+        """Hand row buffers back for reuse."""
+        with self._lock:
+            for level, tiles in held:
+                level.free.append(tiles)
 
     def _raise_background_error(self) -> None:
         if self._error is not None:

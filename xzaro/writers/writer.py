@@ -108,6 +108,21 @@ class Writer:
         the fill value beyond the array's end, so no chunk is copied before it is encoded. The
         block must cover whole stored objects, as for :meth:`write_block`.
         """
+        items = self.encode_tiles(tiles, first)
+        if items:
+            self.store.set_many(items)
+        return len(items)
+
+    @property
+    def copies_on_encode(self) -> bool:
+        """Whether encoded objects are new memory (a compressor ran), so the block they came
+        from may be reused before they are stored; uncompressed objects may be views of it."""
+        return bool(self._pipeline.bytes_bytes)
+
+    def encode_tiles(
+        self, tiles: np.ndarray, first: tuple[int, ...]
+    ) -> list[tuple[str, bytes | memoryview | Parts]]:
+        """The ``(key, value)`` objects :meth:`write_tiles` stores (fill-only ones left out)."""
         ndim = self.meta.ndim
         counts, chunk = tiles.shape[:ndim], self.meta.chunk_shape
         if tiles.ndim != 2 * ndim or tiles.shape[ndim:] != chunk:
@@ -130,10 +145,7 @@ class Writer:
             data = self._encode_tiles(tiles, first, index, per)
             return None if data is None else (self.key(index), data)
 
-        items = [item for item in concurrent_map(encode, list(objects)) if item is not None]
-        if items:
-            self.store.set_many(items)
-        return len(items)
+        return [item for item in concurrent_map(encode, list(objects)) if item is not None]
 
     def _encode_tiles(
         self,
