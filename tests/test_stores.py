@@ -433,3 +433,21 @@ def test_errors_pickle_with_context() -> None:
     clone = pickle.loads(pickle.dumps(err))
     assert isinstance(clone, ZaroError)
     assert (clone.url, clone.key) == ("s3://b/x", "c/0")
+
+
+@pytest.mark.parametrize("threshold", [1, 2**62])
+def test_local_parts_are_written_whole_in_parallel_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: int
+) -> None:
+    """A shard given as parts lands byte for byte, whether its parts go out on several threads
+    (pwritev at their offsets) or in one writev."""
+    from xzaro.stores import fsspec_store
+    from xzaro.stores.base import Parts
+
+    monkeypatch.setattr(fsspec_store, "PARALLEL_WRITE_BYTES", threshold)
+    parts = [os.urandom(n) for n in (7, 4096, 1, 65536, 333, 12)]
+    store = open_store(str(tmp_path / "s"), mode="w")
+    store.set("c/0", Parts(parts))
+    assert (tmp_path / "s" / "c" / "0").read_bytes() == b"".join(parts)
+    store.set("c/1", Parts([memoryview(parts[1])]))
+    assert (tmp_path / "s" / "c" / "1").read_bytes() == parts[1]

@@ -415,6 +415,52 @@ def test_reader_mid_acquisition(tmp_path: Path) -> None:
         check_readers(url, "0", data, tensorstore=False)
 
 
+@pytest.mark.parametrize("cls", [ZarrV2, ZarrV3])
+def test_stream_to_s3(s3_server: dict[str, Any], cls: type) -> None:
+    """An S3 URI (moto server on 127.0.0.1): readable mid-acquisition, every level right."""
+    bucket = s3_server["make_bucket"](f"stream-{cls.zarr_format}")
+    url = f"s3://{bucket}/acq.zarr"
+    options = s3_server["storage_options"]
+    data = frames_of(21, 40, 48, np.uint16, seed=3)
+    v3 = cls is ZarrV3
+    props = StorageProperties(
+        uri=url,
+        storage_options=options,
+        acquisition_dimensions=dims3(48, 40, 16, 16, 4, x=2 if v3 else 0, y=2 if v3 else 0),
+        enable_multiscale=True,
+        compression=BloscCompressionParams("lz4", 1, "shuffle"),
+    )
+    s = cls(props)
+    s.reserve_image_shape((40, 48), np.uint16)
+    s.start()
+    assert xzaro.open_array(url, "0", storage_options=options).shape == (0, 40, 48)
+    s.append(data[:9])  # two rows of 4 handed over
+    deadline = time.monotonic() + 20
+    while (
+        xzaro.open_array(url, "0", storage_options=options).shape[0] < 8
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    mid = xzaro.open_array(url, "0", storage_options=options)
+    assert mid.shape == (8, 40, 48)
+    np.testing.assert_array_equal(mid[...], data[:8])
+    s.append(data[9:])
+    s.stop()
+    level = data
+    for i in range(3):  # 40x48, 20x24, 10x12
+        if i:
+            level = coarsen_array(level, (1, 2), "mean")
+        np.testing.assert_array_equal(
+            xzaro.open_array(url, str(i), storage_options=options)[...], level
+        )
+        z = zarr.open_array(url, path=str(i), mode="r", storage_options=options)
+        np.testing.assert_array_equal(z[...], level)
+    again = cls(props)  # the store exists and overwrite is false
+    again.reserve_image_shape((40, 48), np.uint16)
+    with pytest.raises(StreamingError, match="overwrite"):
+        again.start()
+
+
 def test_frames_are_never_cast(tmp_path: Path) -> None:
     s = ZarrV2(
         StorageProperties(

@@ -1154,6 +1154,14 @@ def test_dataarray_and_datatree_accessors(tmp_path: Path) -> None:
         assert_same(got["a"].values, tree["a"].values)
 
 
+def _mean2x2(a: np.ndarray) -> np.ndarray:
+    """numpy's 2x2 mean (float64); odd edges average the cells that exist."""
+    pad = np.pad(
+        a.astype(np.float64), [(0, a.shape[0] % 2), (0, a.shape[1] % 2)], constant_values=np.nan
+    )
+    return np.nanmean(pad.reshape(pad.shape[0] // 2, 2, pad.shape[1] // 2, 2), axis=(1, 3))
+
+
 def test_distributed_local_cluster_v3_sharded(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     path = tmp_path / "s.zarr"
@@ -1179,6 +1187,27 @@ def test_distributed_local_cluster_v3_sharded(tmp_path: Path) -> None:
         )
         assert written > 0
         assert len(client.scheduler_info()["workers"]) == 2
+        # A multiscale pyramid from the same workers: levels are coarsened there too.
+        pyramid = tmp_path / "p.zarr"
+        rng = np.random.default_rng(5)
+        field = rng.normal(0, 100, (40, 30)).astype(np.float32)
+        field[3, 4] = np.nan  # a missing cell: the mean of the others
+        counts = rng.integers(0, 65536, (40, 30), dtype=np.uint16)
+        image = xr.Dataset({"f": (("y", "x"), field), "i": (("y", "x"), counts)})
+        image.chunk({"y": 7, "x": 11}).zaro.to_store(
+            pyramid,
+            chunks={"y": 8, "x": 8},
+            shards={"y": 16, "x": 16},
+            multiscale=xzaro.Multiscale(dims=("y", "x")),
+        )
+    level_f, level_i = field, counts
+    for level in range(4):  # 40x30, 20x15, 10x8, 5x4: the first to fit in one 8x8 chunk
+        if level:
+            level_f = _mean2x2(level_f).astype(np.float32)
+            level_i = np.rint(_mean2x2(level_i)).astype(np.uint16)
+        assert_same(zarr_read(pyramid, f"{level}/f"), level_f, f"f level {level}")
+        assert_same(zarr_read(pyramid, f"{level}/i"), level_i, f"i level {level}")
+    assert not (pyramid / "4").exists()
     for name, expected in (("f", data), ("i", ints)):
         assert_same(zarr_read(path, name), expected, f"{name} zarr-python")
         assert zarr.open_array(str(path), path=name, mode="r").shards == (10, 15)
@@ -1257,3 +1286,14 @@ def test_write_to_s3(s3_server: dict[str, Any], layout: str) -> None:
     ds.isel(y=slice(0, 2)).zaro.to_store(url, mode="a", append_dim="y", storage_options=options)
     expected = np.concatenate([ds.v.values, ds.v.values[:2]])
     assert_same(zarr_read(url, "v", storage_options=options), expected, "after append")
+
+
+def test_shards_are_capped_at_the_array_extent(tmp_path: Path) -> None:
+    """A shard larger than the array holds all of it (in whole chunks), as a coarse pyramid
+    level needs; zarr-python reads the result."""
+    data = sample("int16", (5, 21), seed="cap")
+    ds = xr.Dataset({"v": (("y", "x"), data)})
+    ds.zaro.to_store(tmp_path / "s.zarr", chunks={"y": 8, "x": 4}, shards={"y": 64, "x": 64})
+    meta = xzaro.open_array(tmp_path / "s.zarr", "v").meta
+    assert meta.chunk_shape == (5, 4) and meta.shard_shape == (5, 24)
+    assert_same(zarr_read(tmp_path / "s.zarr", "v"), data)

@@ -529,7 +529,8 @@ class Zarr(StorageInterface):
         grid = tuple(j // c for j, c in zip(at, chunk))
         within = tuple(j % c for j, c in zip(at, chunk))
         full = (slice(None), slice(None))
-        return self._buffer[(*grid, *full, *within, *full)]
+        index: tuple[int | slice, ...] = (*grid, *full, *within, *full)
+        return self._buffer[index]
 
     def _write_all_metadata(self, extent: int) -> None:
         assert self._store is not None
@@ -646,7 +647,8 @@ class Zarr(StorageInterface):
             return
         try:
             if self._frames % self._row_frames:
-                blank = np.zeros(self._shape, self._dtype)  # padding: the fill value
+                assert self._shape is not None
+                blank = np.zeros(self._shape, self._buffer.dtype)  # padding: the fill value
                 for pos in range(self._frames % self._row_frames, self._row_frames):
                     copy_into_tiles(blank, self._frame_tiles(pos))
                 self._flush_row()

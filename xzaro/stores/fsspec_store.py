@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from xzaro.concurrency import concurrent_map
+from xzaro.concurrency import concurrent_map, default_workers
 from xzaro.errors import NodeNotFoundError, StoreError, ZaroError
 from xzaro.stores.base import BytesLike, Parts, RangeRequest, to_bytes
 
@@ -221,19 +221,51 @@ def _map_local(path: str) -> memoryview | bytes | None:
         return memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ))
 
 
+#: Objects of many parts at least this large are written by several threads at once.
+PARALLEL_WRITE_BYTES = 64 * 2**20
+
+
 def _write_all(fd: int, value: memoryview | Parts) -> None:
     if isinstance(value, Parts):
         views = [_as_bytes_view(p) for p in value]
         total = sum(v.nbytes for v in views)
-        done = os.writev(fd, views) if views else 0
-        if done == total:
+        if total >= PARALLEL_WRITE_BYTES and len(views) > 1:
+            # Copying into the page cache is CPU-bound: large shards go out on all threads.
+            groups, start = [], 0
+            for group in _balanced(views, default_workers()):
+                groups.append((group, start))
+                start += sum(v.nbytes for v in group)
+            concurrent_map(lambda g: _pwrite_all(fd, *g), groups)
             return
-        value = memoryview(value.join())[done:]  # a short writev: finish the rest plainly
-        done = 0
-    else:
-        done = 0
+        _pwrite_all(fd, views, 0)
+        return
+    done = 0
     while done < len(value):
         done += os.write(fd, value[done:])
+
+
+def _pwrite_all(fd: int, views: list[memoryview], offset: int) -> None:
+    """Write ``views`` back to back at ``offset``, finishing short writes."""
+    done = os.pwritev(fd, views, offset) if views else 0
+    total = sum(v.nbytes for v in views)
+    if done == total:
+        return
+    rest = memoryview(b"".join(views))
+    while done < total:  # a short write: finish the rest plainly
+        done += os.pwrite(fd, rest[done:], offset + done)
+
+
+def _balanced(views: list[memoryview], n: int) -> list[list[memoryview]]:
+    """``views`` cut into at most ``n`` consecutive groups of about equal size."""
+    total = sum(v.nbytes for v in views)
+    groups: list[list[memoryview]] = [[]]
+    size = 0
+    for view in views:
+        if groups[-1] and size >= total * len(groups) / n and len(groups) < n:
+            groups.append([])
+        groups[-1].append(view)
+        size += view.nbytes
+    return groups
 
 
 def _write_local(path: str, value: memoryview | Parts) -> None:

@@ -234,7 +234,12 @@ def plan_dataset(
                 if enc.get("shards") is not None:
                     shard_shape = tuple(int(s) for s in enc["shards"])
                 elif shard_sizes:
-                    shard_shape = tuple(shard_sizes.get(d, c) for d, c in zip(dims, chunk_shape))
+                    # Capped at the array's extent in whole chunks, so a small array (a coarse
+                    # pyramid level) gets the shard that holds all of it.
+                    shard_shape = tuple(
+                        min(shard_sizes.get(d, c), -(-max(1, int(n)) // c) * c)
+                        for d, c, n in zip(dims, chunk_shape, var.shape)
+                    )
             meta = array_meta(
                 shape=tuple(int(n) for n in var.shape),
                 dtype=var.dtype,
