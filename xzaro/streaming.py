@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from xzaro.concurrency import zeroed_buffer
 from xzaro.meta import GroupMeta, ZaroMeta
 from xzaro.stores import Store, open_store
 from xzaro.writers.compression import BloscCompressionParams
@@ -512,11 +513,7 @@ class Zarr(StorageInterface):
         with self._lock:
             if level.free:
                 return level.free.pop()
-        # np.empty, then zeroed: numpy asks for huge pages on large empty arrays, np.zeros
-        # (calloc) does not, and a small-page fault per 4 KiB costs ten times the copying.
-        buffer = np.empty(level.tiles_shape, dtype=self._dtype)
-        buffer.fill(0)
-        return buffer
+        return zeroed_buffer(level.tiles_shape, self._dtype)
 
     def _frame_tiles(self, position: int) -> np.ndarray:
         """The view of the row buffer that frame ``position`` (within the row) is tiled into:
