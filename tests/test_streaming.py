@@ -576,3 +576,80 @@ def test_partial_last_step_is_padded_with_fill_on_reused_buffers(tmp_path: Path,
     assert want.shape == (13, 3, 16, 24)
     assert not want[-1, 1:].any()
     check_readers(url, "0", want, tensorstore=False)
+
+
+def _store_files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in ("zarr.json", ".zarray", ".zattrs", ".zgroup")
+    }
+
+
+@pytest.mark.parametrize(
+    ("cls", "dims", "n", "fill_rows"),
+    [
+        (ZarrV2, dims3(50, 33, 16, 16, 4), 10, ()),
+        (ZarrV3, dims3(128, 96, 16, 12, 5, x=6, y=7, t=1), 7, ()),
+        (ZarrV3, dims3(40, 30, 16, 16, 4, x=2, t=2), 23, (0, 1, 2, 3)),
+        (
+            ZarrV3,
+            [
+                Dimension("x", "space", 48, 16, 2),
+                Dimension("y", "space", 20, 10, 1),
+                Dimension("z", "space", 5, 2, 2),
+                Dimension("c", "channel", 2, 1, 1),
+                Dimension("t", "time", 0, 3, 1),
+            ],
+            30,
+            (),
+        ),
+    ],
+)
+def test_direct_writes_store_what_buffered_rows_store(
+    tmp_path: Path, cls: type, dims: list[Dimension], n: int, fill_rows: tuple[int, ...]
+) -> None:
+    """Uncompressed frames written straight to their objects give the same store as rows
+    buffered and encoded: byte-identical objects, fill-only chunks left out of the index."""
+    h, w = dims[1].array_size_px, dims[0].array_size_px
+    data = frames_of(n, h, w, np.uint16, seed=11)
+    data[list(fill_rows)] = 0
+    urls = {}
+    for direct in (True, False):
+        urls[direct] = str(tmp_path / f"direct-{direct}.zarr")
+        s = cls(StorageProperties(uri=urls[direct], acquisition_dimensions=dims))
+        s.direct_writes = direct
+        s.reserve_image_shape((h, w), np.uint16)
+        with s:
+            assert (s._direct is not None) is direct
+            for f in data:
+                s.append(f)
+        if direct:
+            assert s.get_meta().buffer_bytes < data[0].nbytes * 2  # one frame, not a row
+    mids = tuple(d.array_size_px for d in reversed(dims[2:-1]))
+    check_readers(urls[True], "0", expected(data, mids), tensorstore=False)
+    direct, buffered = (_store_files(Path(urls[d])) for d in (True, False))
+    assert direct.keys() == buffered.keys()
+    if not fill_rows:
+        assert direct == buffered
+    else:  # a fill-only inner chunk: absent from both indexes, its bytes left in place here
+        for name in direct:
+            index = [
+                np.frombuffer(f[-4 - 16 * 4 : -4], "<u8") for f in (direct[name], buffered[name])
+            ]
+            assert ((index[0] == 2**64 - 1) == (index[1] == 2**64 - 1)).all()
+            assert len(direct[name]) >= len(buffered[name])
+
+
+def test_direct_writes_leave_no_partial_object_on_error(tmp_path: Path) -> None:
+    url = str(tmp_path / "err.zarr")
+    s = ZarrV2(StorageProperties(uri=url, acquisition_dimensions=dims3(32, 24, 16, 16, 8)))
+    s.reserve_image_shape((24, 32), np.uint16)
+    s.start()
+    s.append(frames_of(3, 24, 32))
+    assert any(p.name.endswith(".xzaro-tmp") for p in Path(url).rglob("*"))
+    with pytest.raises(StreamingError):
+        s.append(np.zeros((24, 32), np.uint8))  # refused, the stream goes on
+    s._direct.abort()  # what stop() does after a failure
+    assert not any(p.name.endswith(".xzaro-tmp") for p in Path(url).rglob("*"))
+    assert xzaro.open_array(url, "0").shape == (0, 24, 32)

@@ -33,6 +33,7 @@ from xzaro.concurrency import zeroed_buffer
 from xzaro.meta import GroupMeta, ZaroMeta
 from xzaro.stores import Store, open_store
 from xzaro.writers.compression import BloscCompressionParams
+from xzaro.writers.direct import FrameFileWriter
 from xzaro.writers.layout import array_meta
 from xzaro.writers.multiscale import coarsen_tiles
 from xzaro.writers.store_array import write_metadata
@@ -226,6 +227,9 @@ class Zarr(StorageInterface):
     """
 
     zarr_format: int = 0
+    #: Write uncompressed single-level streams to local disk frame by frame, without row
+    #: buffers (:class:`~xzaro.writers.direct.FrameFileWriter`).
+    direct_writes: bool = True
 
     def __init__(self, properties: StorageProperties | None = None) -> None:
         self._props: StorageProperties | None = None
@@ -263,9 +267,13 @@ class Zarr(StorageInterface):
         nbytes = 0
         if self._props is not None and self._shape is not None and self._dtype is not None:
             levels = self._new_levels(None)
+            if self._direct_eligible(None):  # one frame, tiled
+                nbytes = math.prod(_frame_tiles_shape(levels[0])) * self._dtype.itemsize
             per = [math.prod(level.tiles_shape) * self._dtype.itemsize for level in levels]
-            # The row being filled and the queued rows at level 0; coarser levels per queued row.
-            nbytes = per[0] * (MAX_PENDING_ROWS + 1) + sum(per[1:]) * MAX_PENDING_ROWS
+            if not nbytes:
+                # The row being filled and the queued rows at level 0; coarser levels per
+                # queued row.
+                nbytes = per[0] * (MAX_PENDING_ROWS + 1) + sum(per[1:]) * MAX_PENDING_ROWS
         return StorageCapabilities(
             chunking=True,
             sharding=self.zarr_format == 3,
@@ -481,7 +489,14 @@ class Zarr(StorageInterface):
         self._per_t = math.prod(shape[1:-2])  # frames per append-dimension step
         self._row_frames = self._row_extent() * self._per_t
         self._row_index = 0  # rows handed to the queue
-        self._buffer = self._new_buffer(self._levels[0])
+        self._direct: FrameFileWriter | None = None
+        if self._direct_eligible(store):
+            level = self._levels[0]
+            directory = os.path.join(store.root, "0")  # type: ignore[attr-defined]
+            self._direct = FrameFileWriter(directory, level.writer.meta)
+            self._buffer = zeroed_buffer(_frame_tiles_shape(level), self._dtype)
+        else:
+            self._buffer = self._new_buffer(self._levels[0])
         # Rows are written concurrently (one shard row is often a single stored object, encoded
         # on one thread); metadata only ever covers the contiguous prefix of written rows.
         self._executor = ThreadPoolExecutor(MAX_PENDING_ROWS, thread_name_prefix="zarr-stream")
@@ -491,6 +506,17 @@ class Zarr(StorageInterface):
         self._futures: list[Future] = []
         self._error: BaseException | None = None
         self._running = True
+
+    def _direct_eligible(self, store: Store | None) -> bool:
+        """Whether frames go straight to local files: uncompressed, one level, local disk."""
+        p = self.get()
+        local = getattr(store, "is_local", False) if store is not None else _local_path(p.uri)
+        return bool(
+            self.direct_writes
+            and local
+            and p.compression is None
+            and len(self._level_shapes()) == 1
+        )
 
     def _new_levels(self, store: Store | None) -> list[_Level]:
         """Every level's metadata, writer (when ``store`` is given) and row geometry."""
@@ -572,14 +598,33 @@ class Zarr(StorageInterface):
             )
         for frame in data:
             pos = self._frames % self._row_frames
-            copy_into_tiles(frame, self._frame_tiles(pos))
+            if self._direct is not None:
+                copy_into_tiles(frame, self._buffer)
+                self._direct.write_frame(self._buffer, self._position(self._frames))
+            else:
+                copy_into_tiles(frame, self._frame_tiles(pos))
             self._frames += 1
             if pos + 1 == self._row_frames:
                 self._flush_row()
         return len(data)
 
+    def _position(self, frame: int) -> tuple[int, ...]:
+        """Array position (append index, middle indices) of frame number ``frame``."""
+        step, rest = divmod(frame, self._per_t)
+        shape = self._levels[0].row_shape[1:-2]
+        middle = np.unravel_index(rest, shape) if self._per_t > 1 else ()
+        return (step, *(int(j) for j in middle))
+
     def _flush_row(self) -> None:
         """Queue the current row (blocking while the queue is full) and start a new one."""
+        if self._direct is not None:  # the row's objects are complete: move them into place
+            self._direct.finish(self._row_index)
+            self._row_index += 1
+            with self._lock:
+                self._contiguous = self._row_index
+                if self._running:
+                    self._write_all_metadata(self._contiguous * self._row_extent())
+            return
         buffer, index = self._buffer, self._row_index
         self._slots.acquire()
         try:
@@ -643,7 +688,9 @@ class Zarr(StorageInterface):
         if not self._running:
             return
         try:
-            if self._frames % self._row_frames:
+            if self._frames % self._row_frames and self._direct is not None:
+                self._flush_row()  # frames never written read as zeros: the fill value
+            elif self._frames % self._row_frames:
                 assert self._shape is not None
                 blank = np.zeros(self._shape, self._buffer.dtype)  # padding: the fill value
                 for pos in range(self._frames % self._row_frames, self._row_frames):
@@ -657,6 +704,8 @@ class Zarr(StorageInterface):
         finally:
             self._running = False
             self._executor.shutdown(wait=True)
+            if self._direct is not None:
+                self._direct.abort()  # after an error: no half-written object stays
             self._buffer = np.empty(0, dtype=self._dtype)
 
     @property
@@ -677,6 +726,12 @@ class ZarrV3(Zarr):
     :class:`~xzaro.writers.writer.ShardWriter` per level and OME-NGFF 0.5 under ``ome``."""
 
     zarr_format = 3
+
+
+def _frame_tiles_shape(level: _Level) -> tuple[int, ...]:
+    """One frame of ``level``, tiled: ``(chunks along y, chunks along x, chunk y, chunk x)``."""
+    tiles, n = level.tiles_shape, len(level.row_shape)
+    return (*tiles[n - 2 : n], *tiles[-2:])
 
 
 def _local_path(uri: str) -> str | None:
