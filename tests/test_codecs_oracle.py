@@ -860,3 +860,21 @@ def test_pipeline_for_meta(tmp_path: Path, fmt: int, kwargs: dict, key: str) -> 
     pipe = pipeline_for(a.meta)
     out = pipe.decode((tmp_path / key).read_bytes())
     assert_same(np.asarray(out, dtype="<i4"), data)
+
+
+@pytest.mark.parametrize("cname", ["lz4", "zstd", "blosclz", "zlib"])
+@pytest.mark.parametrize("shuffle", ["noshuffle", "shuffle", "bitshuffle"])
+@pytest.mark.parametrize("dtype", ["u1", "<u2", "<f4", "<f8", "V3"])
+def test_blosc_encode_into_makes_numcodecs_frames(cname: str, shuffle: str, dtype: str) -> None:
+    """Compressing into a caller's buffer gives the frame numcodecs makes, byte for byte."""
+    from xzaro.codecs.compression import BLOSC_MAX_OVERHEAD, BloscCodec
+
+    rng = np.random.default_rng(3)
+    raw = (rng.normal(0, 40, 3000) + 1000).astype("<f8").view("u1")[: 3 * 2000]
+    data = np.frombuffer(raw.tobytes(), dtype=np.dtype(dtype))
+    codec = BloscCodec(cname, 4, shuffle, None)
+    out = np.zeros(data.nbytes + BLOSC_MAX_OVERHEAD, np.uint8)
+    n = codec.encode_into(data, data.dtype.itemsize, out)
+    assert n is not None
+    assert bytes(out[:n]) == codec.encode_bytes(data, data.dtype.itemsize)
+    assert codec.encode_into(data, data.dtype.itemsize, out[: data.nbytes]) is None  # too small

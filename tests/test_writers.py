@@ -39,7 +39,9 @@ from xzaro.codecs import (
     ZlibCodec,
     ZstdCodec,
 )
+from xzaro.codecs.compression import BLOSC_MAX_OVERHEAD
 from xzaro.stores import MemoryStore
+from xzaro.stores.base import to_bytes
 from xzaro.writers import (
     AlignmentError,
     BloscCompressionParams,
@@ -723,6 +725,12 @@ def test_write_tiles_stores_what_write_block_stores(
     if split < tiles.shape[0]:
         w.write_tiles(tiles[split:], (split, *(0,) * (len(shape) - 1)))
     assert by_tiles.data == by_block.data
+    # Encoded into caller-owned bytes (as the streaming writer recycles them): the same objects.
+    slot = math.prod(chunks) * 2 + BLOSC_MAX_OVERHEAD
+    out = np.zeros((*tiles.shape[: len(shape)], slot), np.uint8)
+    items = w.encode_tiles(tiles, (0,) * len(shape), out)
+    assert {key: to_bytes(value) for key, value in items} == by_block.data
+    assert out.any() == bool(items)  # the compressed chunks went there
     if per[0] > 1:  # one inner chunk of a shard is not a stored object
         with pytest.raises(AlignmentError):
             w.write_tiles(tiles[1:2], (1, *(0,) * (len(shape) - 1)))

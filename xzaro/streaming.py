@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from xzaro.codecs.compression import BLOSC_MAX_OVERHEAD
 from xzaro.concurrency import zeroed_buffer
 from xzaro.meta import GroupMeta, ZaroMeta
 from xzaro.stores import Store, open_store
@@ -169,12 +170,23 @@ class _Level:
     spatial_axes: tuple[int, ...]  # axes halved from the level below
     row_shape: tuple[int, ...]  # one row: the row extent along the append dimension
     free: list[np.ndarray] = field(default_factory=list)  # row buffers ready for reuse
+    allocated: int = 0  # row buffers in existence
+    encoded_free: list[np.ndarray] = field(default_factory=list)  # the same for encoded rows
+    encoded_allocated: int = 0
 
     @property
     def tiles_shape(self) -> tuple[int, ...]:
         """Shape of a row held chunk by chunk (see :mod:`xzaro.writers.tiles`)."""
         chunk = self.meta.chunk_shape
         return (*tile_grid(self.row_shape, chunk), *chunk)
+
+    @property
+    def encoded_shape(self) -> tuple[int, ...]:
+        """Bytes receiving a row's compressed chunks: one slot per chunk, large enough for
+        any chunk Blosc may produce."""
+        chunk = self.meta.chunk_shape
+        slot = math.prod(chunk) * self.meta.dtype.itemsize + BLOSC_MAX_OVERHEAD
+        return (*tile_grid(self.row_shape, chunk), slot)
 
 
 class StorageInterface(abc.ABC):
@@ -239,6 +251,7 @@ class Zarr(StorageInterface):
         self._store: Store | None = None
         self._levels: list[_Level] = []
         self._lock = threading.Lock()
+        self._released = threading.Condition(self._lock)
         if properties is not None:
             self.set(properties)
 
@@ -271,9 +284,15 @@ class Zarr(StorageInterface):
                 nbytes = math.prod(_frame_tiles_shape(levels[0])) * self._dtype.itemsize
             per = [math.prod(level.tiles_shape) * self._dtype.itemsize for level in levels]
             if not nbytes:
-                # The row being filled and the queued rows at level 0; coarser levels per
-                # queued row.
-                nbytes = per[0] * (MAX_PENDING_ROWS + 1) + sum(per[1:]) * MAX_PENDING_ROWS
+                # The row being filled and the queued rows at level 0 (a compressed row hands
+                # its buffer back once encoded); coarser levels per queued row.
+                compressed = self.get().compression is not None
+                rows = MAX_PENDING_ROWS + (0 if compressed else 1)
+                nbytes = per[0] * rows + sum(per[1:]) * MAX_PENDING_ROWS
+                if compressed:  # the queued rows' compressed chunks
+                    nbytes += MAX_PENDING_ROWS * sum(
+                        math.prod(level.encoded_shape) for level in levels
+                    )
         return StorageCapabilities(
             chunking=True,
             sharding=self.zarr_format == 3,
@@ -536,10 +555,33 @@ class Zarr(StorageInterface):
         else a new zeroed one. Padding beyond the array's edges is never written and stays
         zero (the fill value); every frame slot is written before the row is flushed (``stop``
         zeroes the unused tail)."""
-        with self._lock:
+        with self._released:
+            while not level.free and level.allocated >= self._buffer_limit(level):
+                self._released.wait()
             if level.free:
                 return level.free.pop()
+            level.allocated += 1
         return zeroed_buffer(level.tiles_shape, self._dtype)
+
+    def _new_encoded(self, level: _Level) -> np.ndarray:
+        """Bytes for one row's compressed chunks of ``level``, recycled like row buffers (one
+        per queued row): fresh memory for every compressed chunk cost more system time in page
+        faults than the compression itself took."""
+        with self._released:
+            while not level.encoded_free and level.encoded_allocated >= MAX_PENDING_ROWS:
+                self._released.wait()
+            if level.encoded_free:
+                return level.encoded_free.pop()
+            level.encoded_allocated += 1
+        return zeroed_buffer(level.encoded_shape, np.uint8)
+
+    def _buffer_limit(self, level: _Level) -> int:
+        """Row buffers a level may have: one per queued row, plus the row being filled at
+        level 0 unless a compressed row hands its buffer back once encoded (the encoder is the
+        bottleneck then, and a third buffer would only cost memory)."""
+        if level is not self._levels[0]:
+            return MAX_PENDING_ROWS
+        return MAX_PENDING_ROWS + (0 if self.get().compression is not None else 1)
 
     def _frame_tiles(self, position: int) -> np.ndarray:
         """The view of the row buffer that frame ``position`` (within the row) is tiled into:
@@ -638,10 +680,12 @@ class Zarr(StorageInterface):
         self._buffer = self._new_buffer(self._levels[0])
 
     def _write_row(self, buffer: np.ndarray, index: int) -> None:
+        held: list[tuple[_Level, np.ndarray]] = [(self._levels[0], buffer)]
+        encoded: list[tuple[_Level, np.ndarray]] = []
+        compressed = self.get().compression is not None
         try:
             first = index * self._row_extent() // self._levels[0].meta.chunk_shape[0]
             tiles, below = buffer, self._levels[0]
-            held: list[tuple[_Level, np.ndarray]] = []
             items = []
             for level in self._levels:
                 if level.spatial_axes:
@@ -650,16 +694,18 @@ class Zarr(StorageInterface):
                         tiles, below.row_shape, level.spatial_axes, coarse, level.row_shape
                     )
                     tiles = coarse
-                held.append((level, tiles))
+                    held.append((level, tiles))
                 origin = (first, *(0,) * (len(level.row_shape) - 1))
-                items += level.writer.encode_tiles(tiles, origin)
+                out = self._new_encoded(level) if compressed else None
+                if out is not None:
+                    encoded.append((level, out))
+                items += level.writer.encode_tiles(tiles, origin, out)
                 below = level
             if self._levels[0].writer.copies_on_encode:
                 self._release(held)  # compressed: the buffers may be refilled while storing
                 held = []
             assert self._store is not None
             self._store.set_many(items)
-            self._release(held)
             with self._lock:
                 self._done_rows.add(index)
                 before = self._contiguous
@@ -671,12 +717,16 @@ class Zarr(StorageInterface):
         except BaseException as e:
             self._error = self._error or e
             raise
+        finally:
+            self._release(held)  # also after a failure: nobody may wait for them forever
+            self._release(encoded, encoded=True)
 
-    def _release(self, held: list[tuple[_Level, np.ndarray]]) -> None:
-        """Hand row buffers back for reuse."""
-        with self._lock:
+    def _release(self, held: list[tuple[_Level, np.ndarray]], encoded: bool = False) -> None:
+        """Hand row buffers (or encoded rows) back for reuse."""
+        with self._released:
             for level, tiles in held:
-                level.free.append(tiles)
+                (level.encoded_free if encoded else level.free).append(tiles)
+            self._released.notify_all()
 
     def _raise_background_error(self) -> None:
         if self._error is not None:

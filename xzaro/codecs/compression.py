@@ -7,6 +7,7 @@ silently reshape data.
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from dataclasses import dataclass
@@ -165,6 +166,70 @@ class BloscCodec(BytesBytesCodec):
                 arr, self.cname.encode(), self.clevel, _SHUFFLE_IDS[self.shuffle], self.blocksize
             )
         )
+
+    def encode_into(self, data: Any, typesize: int | None, out: np.ndarray) -> int | None:
+        """Compress ``data`` into ``out`` (bytes, at least ``len(data) + 16`` of them) and
+        return the frame's size, the same frame :meth:`encode_bytes` makes; ``None`` when
+        numcodecs' Blosc library cannot be called this way (use :meth:`encode_bytes`).
+
+        Writing into a buffer the caller reuses saves a fresh allocation, and its page faults,
+        per chunk.
+        """
+        compress = _blosc_compress_ctx()
+        raw = memoryview(data).cast("B")
+        if compress is None or out.nbytes < raw.nbytes + BLOSC_MAX_OVERHEAD:
+            return None
+        size = self.typesize or typesize or 1
+        if size <= 1 or raw.nbytes % size:
+            size = 1  # as encode_bytes: the frame's typesize is the element size it compressed
+        source = np.frombuffer(raw, dtype=np.uint8)
+        n = compress(
+            self.clevel,
+            _SHUFFLE_IDS[self.shuffle],
+            size,
+            raw.nbytes,
+            source.ctypes.data,
+            out.ctypes.data,
+            out.nbytes,
+            self.cname.encode(),
+            self.blocksize,
+            1,
+        )
+        return int(n) if n > 0 else None
+
+
+#: Bytes Blosc may add to a chunk it cannot compress.
+BLOSC_MAX_OVERHEAD = 16
+
+
+@functools.cache
+def _blosc_compress_ctx() -> Any:
+    """``blosc_compress_ctx`` of the c-blosc that numcodecs bundles (the library
+    :meth:`BloscCodec.encode_bytes` calls), or ``None`` where its extension does not export it.
+    ctypes releases the GIL during the call; the function keeps no global state."""
+    import ctypes
+
+    try:
+        from numcodecs import blosc
+
+        function = ctypes.CDLL(blosc.__file__).blosc_compress_ctx
+    except (ImportError, OSError, AttributeError):
+        return None
+    size_t = ctypes.c_size_t
+    function.argtypes = [
+        ctypes.c_int,
+        ctypes.c_int,
+        size_t,
+        size_t,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        size_t,
+        ctypes.c_char_p,
+        size_t,
+        ctypes.c_int,
+    ]
+    function.restype = ctypes.c_int
+    return function
 
 
 @register

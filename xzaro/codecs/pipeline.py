@@ -97,11 +97,13 @@ class CodecPipeline:
             return out
         return arr
 
-    def encode(self, arr: np.ndarray) -> bytes | memoryview:
+    def encode(self, arr: np.ndarray, out: np.ndarray | None = None) -> bytes | memoryview:
         """Encode one chunk of the pipeline's shape and dtype.
 
         Returns the encoded bytes, or a byte view of them where making ``bytes`` would only copy
-        (an uncompressed chunk): stores and concatenation accept either.
+        (an uncompressed chunk): stores and concatenation accept either. ``out`` (uint8) may
+        receive the result instead, when a single Blosc compressor ends the chain; the result
+        is then a view of it.
         """
         if arr.shape != self.spec.shape:
             raise ValueError(f"chunk has shape {arr.shape}, expected {self.spec.shape}")
@@ -109,6 +111,10 @@ class CodecPipeline:
             arr = codec.encode_array(arr, spec)
         buf: Any = self.array_bytes.encode_from_array(arr, self.bytes_spec)
         typesize = self.bytes_spec.dtype.itemsize
+        if out is not None and len(self.bytes_bytes) == 1 and self.bytes_bytes[0].name == "blosc":
+            n = self.bytes_bytes[0].encode_into(buf, typesize, out)
+            if n is not None:
+                return out.data[:n]
         for codec in self.bytes_bytes:
             if codec.name == "blosc":
                 buf = codec.encode_bytes(buf, typesize)

@@ -166,11 +166,16 @@ class ShardingCodec(ArrayBytesCodec):
         return self.encode_chunks(inner_chunk, spec)
 
     def encode_chunks(
-        self, inner_chunk: Callable[[tuple[int, ...]], np.ndarray | None], spec: ChunkSpec
+        self,
+        inner_chunk: Callable[[tuple[int, ...]], np.ndarray | None],
+        spec: ChunkSpec,
+        out: Callable[[tuple[int, ...]], np.ndarray] | None = None,
     ) -> list[bytes | memoryview]:
         """A shard of ``spec.shape`` as its parts, from ``inner_chunk(index)``: the inner chunk
         at that grid index within the shard, or ``None`` when it is not stored (beyond the
-        array's end). Inner chunks holding only the fill value are not stored either."""
+        array's end). Inner chunks holding only the fill value are not stored either.
+        ``out(index)`` may give a byte buffer for each encoded inner chunk (see
+        :meth:`CodecPipeline.encode`)."""
         assert spec.shape is not None
         cps = self.chunks_per_shard(spec.shape)
         inner = self.inner_pipeline(spec.dtype, spec.fill_value)
@@ -181,7 +186,8 @@ class ShardingCodec(ArrayBytesCodec):
             chunk = inner_chunk(idx)
             if chunk is None or is_fill(chunk, fill):
                 return None
-            return inner.encode(np.require(chunk, requirements="C"))
+            target = out(idx) if out is not None else None
+            return inner.encode(np.require(chunk, requirements="C"), target)
 
         # Inner chunks encode in parallel (inline when already on a pool thread).
         blobs = concurrent_map(encode_inner, list(itertools.product(*map(range, cps))))

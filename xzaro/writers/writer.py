@@ -120,9 +120,14 @@ class Writer:
         return bool(self._pipeline.bytes_bytes)
 
     def encode_tiles(
-        self, tiles: np.ndarray, first: tuple[int, ...]
+        self, tiles: np.ndarray, first: tuple[int, ...], out: np.ndarray | None = None
     ) -> list[tuple[str, bytes | memoryview | Parts]]:
-        """The ``(key, value)`` objects :meth:`write_tiles` stores (fill-only ones left out)."""
+        """The ``(key, value)`` objects :meth:`write_tiles` stores (fill-only ones left out).
+
+        ``out`` (uint8, shape ``(*counts, n)`` with ``n`` the chunk's size plus
+        :data:`~xzaro.codecs.compression.BLOSC_MAX_OVERHEAD`) may receive each chunk's encoded
+        bytes, which the objects then refer to: a caller that reuses it saves an allocation per
+        chunk."""
         ndim = self.meta.ndim
         counts, chunk = tiles.shape[:ndim], self.meta.chunk_shape
         if tiles.ndim != 2 * ndim or tiles.shape[ndim:] != chunk:
@@ -142,7 +147,7 @@ class Writer:
         )
 
         def encode(index: tuple[int, ...]) -> tuple[str, bytes | memoryview | Parts] | None:
-            data = self._encode_tiles(tiles, first, index, per)
+            data = self._encode_tiles(tiles, first, index, per, out)
             return None if data is None else (self.key(index), data)
 
         return [item for item in concurrent_map(encode, list(objects)) if item is not None]
@@ -153,9 +158,11 @@ class Writer:
         first: tuple[int, ...],
         index: tuple[int, ...],
         per: tuple[int, ...],
+        out: np.ndarray | None,
     ) -> bytes | memoryview | Parts | None:
         """Encode the stored object at grid ``index`` from the tiles (one chunk per object)."""
-        return self.encode_unit(tiles[tuple(i - f for i, f in zip(index, first))])
+        at = tuple(i - f for i, f in zip(index, first))
+        return self.encode_unit(tiles[at], None if out is None else out[at])
 
     def _padded(self, data: np.ndarray) -> np.ndarray:
         data = np.asarray(data)  # a 0-d block indexes to a numpy scalar
@@ -172,13 +179,16 @@ class Writer:
         padded[tuple(slice(0, n) for n in data.shape)] = data
         return padded
 
-    def encode_unit(self, data: np.ndarray) -> bytes | memoryview | Parts | None:
+    def encode_unit(
+        self, data: np.ndarray, out: np.ndarray | None = None
+    ) -> bytes | memoryview | Parts | None:
         """Encode one stored object (edge objects come trimmed and are padded with the fill
-        value); ``None`` when it holds only the fill value and is not written."""
+        value); ``None`` when it holds only the fill value and is not written. ``out`` may
+        receive the encoded bytes (see :meth:`CodecPipeline.encode`)."""
         data = self._padded(data)
         if is_fill(data, self._fill):
             return None
-        return self._pipeline.encode(data)
+        return self._pipeline.encode(data, out)
 
 
 class ChunkWriter(Writer):
@@ -200,7 +210,10 @@ class ShardWriter(Writer):
             raise ValueError("ShardWriter needs an array whose only codec is sharding_indexed")
         super().__init__(store, path, meta)
 
-    def encode_unit(self, data: np.ndarray) -> bytes | memoryview | Parts | None:
+    def encode_unit(
+        self, data: np.ndarray, out: np.ndarray | None = None
+    ) -> bytes | memoryview | Parts | None:
+        # ``out`` is not used: a whole shard's inner chunks get buffers through encode_tiles.
         data = self._padded(data)
         if is_fill(data, self._fill):
             return None
@@ -216,6 +229,7 @@ class ShardWriter(Writer):
         first: tuple[int, ...],
         index: tuple[int, ...],
         per: tuple[int, ...],
+        out: np.ndarray | None,
     ) -> bytes | memoryview | Parts | None:
         sharding = self.meta.sharding
         assert sharding is not None  # checked in __init__
@@ -231,7 +245,13 @@ class ShardWriter(Writer):
                 return None  # beyond the array's end: not stored
             return tiles[at]
 
-        parts = sharding.encode_chunks(inner_chunk, self._pipeline.spec)
+        def target(j: tuple[int, ...]) -> np.ndarray:
+            assert out is not None
+            return out[tuple(i * p + k - f for i, p, k, f in zip(index, per, j, first))]
+
+        parts = sharding.encode_chunks(
+            inner_chunk, self._pipeline.spec, None if out is None else target
+        )
         return Parts(parts) if len(parts) > 1 else None  # only an index: every chunk is fill
 
 
