@@ -196,7 +196,7 @@ def main() -> None:
                         if result and (best is None or result["seconds"] < best["seconds"]):
                             cells[lib] = result
 
-                x, a = cells["xzaro"], cells["acquire-zarr"]
+                x, a = cells.get("xzaro"), cells.get("acquire-zarr")
                 ratio = f"{a['seconds'] / x['seconds']:.2f}" if x and a else "n/a"
                 xf, af = _cell(x, frames), _cell(a, frames)
                 codec = "lz4" if lz4 else "raw"
