@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from xzaro.concurrency import thread_pool
 from xzaro.errors import MetadataError, NodeExistsError, NodeNotFoundError
 from xzaro.hierarchy import NodeIndex
 from xzaro.meta import (
@@ -473,6 +474,23 @@ def prepare_store(
     return counts, finalize
 
 
+def compute_writes(*tasks: Any, **kwargs: Any) -> tuple:
+    """``dask.compute(*tasks)``; under Dask's default threaded scheduler, on xzaro's own pool.
+
+    Write tasks encode their chunks on that pool; from a pool thread they encode inline, so a
+    task never waits for other threads while Dask's threads and the pool fight over the same
+    cores (measured: plain writes 1.3x, pyramids 1.2x faster). Other schedulers (a distributed
+    client, processes, synchronous) are used as configured.
+    """
+    import dask
+    import dask.threaded
+    from dask.base import get_scheduler
+
+    if get_scheduler(collections=list(tasks)) is dask.threaded.get:
+        kwargs = {"scheduler": "threads", "pool": thread_pool(), **kwargs}
+    return dask.compute(*tasks, **kwargs)
+
+
 def to_store(
     dataset: Any, url: Any, *, compute: bool = True, progress: bool = False, **kwargs: Any
 ) -> Any:
@@ -487,5 +505,5 @@ def to_store(
         from dask.diagnostics import ProgressBar
 
         with ProgressBar():
-            return task.compute()
-    return task.compute()
+            return compute_writes(task)[0]
+    return compute_writes(task)[0]

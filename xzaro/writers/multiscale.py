@@ -358,6 +358,7 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
     from xzaro.writers.dataset import (
         _delete_below,
         _existing,
+        compute_writes,
         prepare_store,
         write_consolidated,
     )
@@ -452,7 +453,7 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
         return dask.delayed(finalize)(*tasks)
     # Unoptimized, in one call: blockwise fusion would copy a coarsening step into every level
     # built on it and compute it again there.
-    return finalize(*dask.compute(*tasks, optimize_graph=False))
+    return finalize(*compute_writes(*tasks, optimize_graph=False))
 
 
 def open_multiscale(url: Any, **kwargs: Any) -> list[Any]:
