@@ -83,13 +83,22 @@ DASK_BLOCK = (64, 512, 512)  # 64 MiB Dask blocks: whole V2 chunks and whole V3 
 # WRITERS, a factory ``(case, workdir, ds, ref) -> WriterRun`` to FACTORIES (see xzaro_writer for
 # the shape) and, if wanted, a Ratio to RATIOS. run_case times, verifies and tabulates every
 # column in WRITERS the same way; a factory raising Unavailable shows the column as ``n/a``.
-WRITERS: tuple[str, ...] = ("floor", "xzaro", "zarr", "tensorstore", "pyr_floor", "pyramid")
+WRITERS: tuple[str, ...] = (
+    "floor",
+    "xzaro",
+    "zarr",
+    "tensorstore",
+    "pyr_floor",
+    "pyr_work",
+    "pyramid",
+)
 RATIOS: tuple[Ratio, ...] = (
     Ratio("xzaro/floor %", "xzaro", "floor", percent=True),
     Ratio("xzaro/zarr", "xzaro", "zarr"),
     Ratio("xzaro/tensorstore", "xzaro", "tensorstore"),
     Ratio("pyramid/xzaro", "pyramid", "xzaro"),
     Ratio("pyramid/pyr_floor %", "pyramid", "pyr_floor", percent=True),
+    Ratio("pyramid/pyr_work %", "pyramid", "pyr_work", percent=True),
 )
 #: Levels of the pyramid column (level 0 plus three 2x2 means along y, x).
 PYRAMID_LEVELS = 4
@@ -322,6 +331,25 @@ def _half_mean(a: np.ndarray) -> np.ndarray:
     return a.reshape(z, y // 2, 2, x // 2, 2).mean(axis=(2, 4), dtype=np.float64).astype(a.dtype)
 
 
+def _pairwise_mean(a: np.ndarray) -> np.ndarray:
+    """2x2 mean over (y, x): neighbours added pairwise in float64, then scaled."""
+    pairs = np.add(a[:, :, 0::2], a[:, :, 1::2], dtype=np.float64)
+    total = np.add(pairs[:, 0::2], pairs[:, 1::2])
+    total *= 0.25
+    return total.astype(a.dtype)
+
+
+def _coarsened(below: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
+    """The next pyramid level, 16-plane slabs in parallel."""
+    above = np.empty((below.shape[0], below.shape[1] // 2, below.shape[2] // 2), below.dtype)
+
+    def slab(z: int) -> None:
+        above[z : z + 16] = _pairwise_mean(below[z : z + 16])
+
+    list(pool.map(slab, range(0, below.shape[0], 16)))
+    return above
+
+
 def floor_writer(
     case: Case,
     workdir: Path,
@@ -329,11 +357,14 @@ def floor_writer(
     ref: np.ndarray,
     pool: ThreadPoolExecutor,
     levels: int = 1,
+    coarsen: bool = False,
 ) -> WriterRun:
     """numcodecs Blosc on every (inner) chunk from memory, on all cores; nothing written.
 
     With ``levels`` > 1, the chunks of every pyramid level (computed beforehand, untimed) are
-    encoded: the floor of a pyramid writer, which also has to compute those levels.
+    encoded: the floor of a pyramid writer, which also has to compute those levels. With
+    ``coarsen``, the timed run also computes levels 1 and up from level 0 (numpy 2x2 means in
+    float64, pairwise, in 16-plane slabs on all cores) and copies their chunks out.
     """
     import numcodecs
 
@@ -359,7 +390,21 @@ def floor_writer(
                 pieces.append(piece)
 
     def run() -> list[bytes]:
-        return list(pool.map(codec.encode, pieces))
+        if not coarsen:
+            return list(pool.map(codec.encode, pieces))
+        computed = [ref]
+        for _ in range(1, levels):
+            computed.append(_coarsened(computed[-1], pool))
+
+        def encode(i: int) -> bytes:
+            level, box = boxes[i]
+            if level == 0:
+                return codec.encode(pieces[i])
+            piece = np.zeros(inner(level), dtype=DTYPE)
+            piece[tuple(slice(0, b.stop - b.start) for b in box)] = computed[level][box]
+            return codec.encode(piece)
+
+        return list(pool.map(encode, range(len(boxes))))
 
     def verify(encoded: list[bytes]) -> str | None:
         for (level, box), blob in zip(boxes, encoded):
@@ -420,9 +465,11 @@ def run_case(
     for name in writers:
         timings[name] = Timing(nbytes=ref.nbytes)
         try:
-            if name in ("floor", "pyr_floor"):
-                levels = PYRAMID_LEVELS if name == "pyr_floor" else 1
-                runs[name] = floor_writer(case, workdir, ds, ref, pool, levels)
+            if name in ("floor", "pyr_floor", "pyr_work"):
+                levels = 1 if name == "floor" else PYRAMID_LEVELS
+                runs[name] = floor_writer(
+                    case, workdir, ds, ref, pool, levels, coarsen=name == "pyr_work"
+                )
             else:
                 runs[name] = FACTORIES[name](case, workdir, ds, ref)
         except Unavailable as exc:
