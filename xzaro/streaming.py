@@ -1,11 +1,13 @@
 """Streaming frame writer: append camera frames to a chunked (V2) or sharded (V3) OME-Zarr store.
 
-Frames are copied into a buffer holding one *row* of stored objects along the append (slowest)
-dimension: ``chunk_size_px`` of it for V2, one shard (``chunk_size_px * shard_size_chunks``) for
-V3, times every other non-x/y dimension. A full row is handed to a bounded background queue that
-coarsens it into every multiscale level and writes each level with its
-:class:`~xzaro.writers.writer.ChunkWriter` / :class:`~xzaro.writers.writer.ShardWriter`, so
-:meth:`StorageInterface.append` returns as soon as the frame is copied. Stored objects are written
+Frames are tiled into a buffer holding one *row* of stored objects along the append (slowest)
+dimension, chunk by chunk: ``chunk_size_px`` of it for V2, one shard (``chunk_size_px *
+shard_size_chunks``) for V3, times every other non-x/y dimension. A full row is handed to a
+bounded background queue that coarsens it into every multiscale level and writes each level with
+its :class:`~xzaro.writers.writer.ChunkWriter` / :class:`~xzaro.writers.writer.ShardWriter`, so
+:meth:`StorageInterface.append` returns as soon as the frame is copied. An uncompressed
+single-level stream to local disk needs no row: each frame goes straight to its place in the
+row's files (:class:`~xzaro.writers.direct.FrameFileWriter`). Stored objects are written
 once and never rewritten; metadata is written at :meth:`~StorageInterface.start`, rewritten after
 every written row (so a reader can open the store during the acquisition) and at
 :meth:`~StorageInterface.stop` with the true extent.
@@ -152,8 +154,10 @@ class StorageCapabilities:
     chunking, sharding, multiscale, s3
         Supported features (sharding: Zarr V3 only).
     buffer_bytes
-        Upper bound of the frame buffers (current row plus queued rows, all levels) for the
-        reserved image shape; 0 before ``reserve_image_shape`` and ``set``.
+        Upper bound of the frame buffers for the reserved image shape: the row being filled
+        and the queued rows of every level, plus the queued rows' compressed chunks; one frame
+        for an uncompressed single-level stream to local disk (written frame by frame). 0
+        before ``reserve_image_shape`` and ``set``.
     """
 
     chunking: bool

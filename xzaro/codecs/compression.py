@@ -177,7 +177,13 @@ class BloscCodec(BytesBytesCodec):
         """
         compress = _blosc_compress_ctx()
         raw = memoryview(data).cast("B")
-        if compress is None or out.nbytes < raw.nbytes + BLOSC_MAX_OVERHEAD:
+        if (
+            compress is None
+            or out.dtype != np.uint8
+            or not out.flags.c_contiguous
+            or not out.flags.writeable
+            or out.nbytes < raw.nbytes + BLOSC_MAX_OVERHEAD
+        ):
             return None
         size = self.typesize or typesize or 1
         if size <= 1 or raw.nbytes % size:
