@@ -167,16 +167,48 @@ class StorageCapabilities:
     buffer_bytes: int
 
 
+class _BufferPool:
+    """At most ``limit`` zeroed buffers of one shape, handed out and taken back.
+
+    Fresh memory costs a page fault per page, more than copying frames in or compressing into
+    it, so buffers are recycled; :meth:`take` waits while all of them are out. All pools of a
+    stream share one condition (``released``).
+    """
+
+    def __init__(
+        self, shape: tuple[int, ...], dtype: Any, limit: int, released: threading.Condition
+    ) -> None:
+        self.shape, self.dtype, self.limit = shape, np.dtype(dtype), limit
+        self.nbytes = math.prod(shape) * self.dtype.itemsize
+        self._released = released
+        self._free: list[np.ndarray] = []
+        self._allocated = 0
+
+    def take(self) -> np.ndarray:
+        """A free buffer, a new one while fewer than ``limit`` exist, else the next returned."""
+        with self._released:
+            while not self._free and self._allocated >= self.limit:
+                self._released.wait()
+            if self._free:
+                return self._free.pop()
+            self._allocated += 1
+        return zeroed_buffer(self.shape, self.dtype)
+
+    def give(self, buffer: np.ndarray) -> None:
+        """Take ``buffer`` back."""
+        with self._released:
+            self._free.append(buffer)
+            self._released.notify_all()
+
+
 @dataclass
 class _Level:
     meta: ZaroMeta  # with the append extent of the data written so far
     writer: Writer
     spatial_axes: tuple[int, ...]  # axes halved from the level below
     row_shape: tuple[int, ...]  # one row: the row extent along the append dimension
-    free: list[np.ndarray] = field(default_factory=list)  # row buffers ready for reuse
-    allocated: int = 0  # row buffers in existence
-    encoded_free: list[np.ndarray] = field(default_factory=list)  # the same for encoded rows
-    encoded_allocated: int = 0
+    rows: _BufferPool | None = None  # row buffers, chunk by chunk (tiles_shape)
+    encoded: _BufferPool | None = None  # a row's compressed chunks (encoded_shape)
 
     @property
     def tiles_shape(self) -> tuple[int, ...]:
@@ -286,17 +318,13 @@ class Zarr(StorageInterface):
             levels = self._new_levels(None)
             if self._direct_eligible(None):  # one frame, tiled
                 nbytes = math.prod(_frame_tiles_shape(levels[0])) * self._dtype.itemsize
-            per = [math.prod(level.tiles_shape) * self._dtype.itemsize for level in levels]
             if not nbytes:
-                # The row being filled and the queued rows at level 0 (a compressed row hands
-                # its buffer back once encoded); coarser levels per queued row.
-                compressed = self.get().compression is not None
-                rows = MAX_PENDING_ROWS + (0 if compressed else 1)
-                nbytes = per[0] * rows + sum(per[1:]) * MAX_PENDING_ROWS
-                if compressed:  # the queued rows' compressed chunks
-                    nbytes += MAX_PENDING_ROWS * sum(
-                        math.prod(level.encoded_shape) for level in levels
-                    )
+                nbytes = sum(
+                    pool.nbytes * pool.limit
+                    for level in levels
+                    for pool in (level.rows, level.encoded)
+                    if pool is not None
+                )
         return StorageCapabilities(
             chunking=True,
             sharding=self.zarr_format == 3,
@@ -519,7 +547,7 @@ class Zarr(StorageInterface):
             self._direct = FrameFileWriter(directory, level.writer.meta)
             self._buffer = zeroed_buffer(_frame_tiles_shape(level), self._dtype)
         else:
-            self._buffer = self._new_buffer(self._levels[0])
+            self._buffer = self._levels[0].rows.take()  # type: ignore[union-attr]
         # Rows are written concurrently (one shard row is often a single stored object, encoded
         # on one thread); metadata only ever covers the contiguous prefix of written rows.
         self._executor = ThreadPoolExecutor(MAX_PENDING_ROWS, thread_name_prefix="zarr-stream")
@@ -549,52 +577,26 @@ class Zarr(StorageInterface):
             meta = self._level_meta(i, shape, 0)
             writer_meta = replace(meta, shape=(_WRITER_EXTENT, *meta.shape[1:]))
             writer = writer_for(store, str(i), writer_meta) if store is not None else None
-            row_shape = (self._row_extent(), *shape[1:])
-            levels.append(_Level(meta, writer, axes if i else (), row_shape))  # type: ignore[arg-type]
+            level = _Level(meta, writer, axes if i else (), (self._row_extent(), *shape[1:]))  # type: ignore[arg-type]
+            # Row buffers: one per queued row, plus the row being filled at level 0 unless a
+            # compressed row hands its buffer back once encoded (the encoder is the bottleneck
+            # then, and a third buffer would only cost memory). Padding beyond the array's
+            # edges is never written and stays zero (the fill value).
+            compressed = self.get().compression is not None
+            limit = MAX_PENDING_ROWS + (1 if i == 0 and not compressed else 0)
+            level.rows = _BufferPool(level.tiles_shape, self._dtype, limit, self._released)
+            if compressed:  # one per queued row
+                level.encoded = _BufferPool(
+                    level.encoded_shape, np.uint8, MAX_PENDING_ROWS, self._released
+                )
+            levels.append(level)
         return levels
-
-    def _new_buffer(self, level: _Level) -> np.ndarray:
-        """A row buffer of ``level``, chunk by chunk: a recycled one when a written row has
-        freed it (fresh memory costs a page fault per page, more than copying the frames in),
-        else a new zeroed one. Padding beyond the array's edges is never written and stays
-        zero (the fill value); every frame slot is written before the row is flushed (``stop``
-        zeroes the unused tail)."""
-        with self._released:
-            while not level.free and level.allocated >= self._buffer_limit(level):
-                self._released.wait()
-            if level.free:
-                return level.free.pop()
-            level.allocated += 1
-        return zeroed_buffer(level.tiles_shape, self._dtype)
-
-    def _new_encoded(self, level: _Level) -> np.ndarray:
-        """Bytes for one row's compressed chunks of ``level``, recycled like row buffers (one
-        per queued row): fresh memory for every compressed chunk cost more system time in page
-        faults than the compression itself took."""
-        with self._released:
-            while not level.encoded_free and level.encoded_allocated >= MAX_PENDING_ROWS:
-                self._released.wait()
-            if level.encoded_free:
-                return level.encoded_free.pop()
-            level.encoded_allocated += 1
-        return zeroed_buffer(level.encoded_shape, np.uint8)
-
-    def _buffer_limit(self, level: _Level) -> int:
-        """Row buffers a level may have: one per queued row, plus the row being filled at
-        level 0 unless a compressed row hands its buffer back once encoded (the encoder is the
-        bottleneck then, and a third buffer would only cost memory)."""
-        if level is not self._levels[0]:
-            return MAX_PENDING_ROWS
-        return MAX_PENDING_ROWS + (0 if self.get().compression is not None else 1)
 
     def _frame_tiles(self, position: int) -> np.ndarray:
         """The view of the row buffer that frame ``position`` (within the row) is tiled into:
         ``(chunks along y, chunks along x, chunk y, chunk x)``."""
-        level = self._levels[0]
-        chunk = level.meta.chunk_shape
-        step, rest = divmod(position, self._per_t)
-        middle = np.unravel_index(rest, level.row_shape[1:-2]) if self._per_t > 1 else ()
-        at = (step, *(int(j) for j in middle))
+        chunk = self._levels[0].meta.chunk_shape
+        at = self._position(position)
         grid = tuple(j // c for j, c in zip(at, chunk))
         within = tuple(j % c for j, c in zip(at, chunk))
         full = (slice(None), slice(None))
@@ -681,32 +683,33 @@ class Zarr(StorageInterface):
         future.add_done_callback(lambda _: self._slots.release())
         self._futures = [f for f in self._futures if not f.done()] + [future]
         self._row_index += 1
-        self._buffer = self._new_buffer(self._levels[0])
+        self._buffer = self._levels[0].rows.take()  # type: ignore[union-attr]
 
     def _write_row(self, buffer: np.ndarray, index: int) -> None:
-        held: list[tuple[_Level, np.ndarray]] = [(self._levels[0], buffer)]
-        encoded: list[tuple[_Level, np.ndarray]] = []
-        compressed = self.get().compression is not None
+        assert self._levels[0].rows is not None
+        held: list[tuple[_BufferPool, np.ndarray]] = [(self._levels[0].rows, buffer)]
+        encoded: list[tuple[_BufferPool, np.ndarray]] = []
         try:
             first = index * self._row_extent() // self._levels[0].meta.chunk_shape[0]
             tiles, below = buffer, self._levels[0]
             items = []
             for level in self._levels:
                 if level.spatial_axes:
-                    coarse = self._new_buffer(level)
+                    assert level.rows is not None
+                    coarse = level.rows.take()
+                    held.append((level.rows, coarse))
                     coarsen_tiles(
                         tiles, below.row_shape, level.spatial_axes, coarse, level.row_shape
                     )
                     tiles = coarse
-                    held.append((level, tiles))
                 origin = (first, *(0,) * (len(level.row_shape) - 1))
-                out = self._new_encoded(level) if compressed else None
+                out = level.encoded.take() if level.encoded is not None else None
                 if out is not None:
-                    encoded.append((level, out))
+                    encoded.append((level.encoded, out))  # type: ignore[arg-type]
                 items += level.writer.encode_tiles(tiles, origin, out)
                 below = level
             if self._levels[0].writer.copies_on_encode:
-                self._release(held)  # compressed: the buffers may be refilled while storing
+                _give_back(held)  # compressed: the buffers may be refilled while storing
                 held = []
             assert self._store is not None
             self._store.set_many(items)
@@ -722,15 +725,7 @@ class Zarr(StorageInterface):
             self._error = self._error or e
             raise
         finally:
-            self._release(held)  # also after a failure: nobody may wait for them forever
-            self._release(encoded, encoded=True)
-
-    def _release(self, held: list[tuple[_Level, np.ndarray]], encoded: bool = False) -> None:
-        """Hand row buffers (or encoded rows) back for reuse."""
-        with self._released:
-            for level, tiles in held:
-                (level.encoded_free if encoded else level.free).append(tiles)
-            self._released.notify_all()
+            _give_back(held + encoded)  # also after a failure: nobody may wait for them forever
 
     def _raise_background_error(self) -> None:
         if self._error is not None:
@@ -780,6 +775,11 @@ class ZarrV3(Zarr):
     :class:`~xzaro.writers.writer.ShardWriter` per level and OME-NGFF 0.5 under ``ome``."""
 
     zarr_format = 3
+
+
+def _give_back(taken: list[tuple[_BufferPool, np.ndarray]]) -> None:
+    for pool, buffer in taken:
+        pool.give(buffer)
 
 
 def _frame_tiles_shape(level: _Level) -> tuple[int, ...]:

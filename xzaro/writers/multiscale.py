@@ -146,9 +146,11 @@ def _accumulator(dtype: np.dtype) -> np.dtype | None:
     return None
 
 
-def _even_mean(data: np.ndarray, axes: tuple[int, ...]) -> np.ndarray | None:
+def _even_mean(
+    data: np.ndarray, axes: tuple[int, ...], out: np.ndarray | None = None
+) -> np.ndarray | None:
     """The mean of a block whose sizes along ``axes`` are even, or ``None`` when the general
-    path is needed (odd sizes, other types, NaN present).
+    path is needed (odd sizes, other types, NaN present). ``out`` (any strides) may receive it.
 
     Works one sub-block of the leading non-reduced axes at a time with reused scratch arrays,
     adding neighbours pairwise from the fastest axis (contiguous adds after the first), in an
@@ -166,7 +168,8 @@ def _even_mean(data: np.ndarray, axes: tuple[int, ...]) -> np.ndarray | None:
     for a in inner_axes:
         shape[a] //= 2
         scratch.append(np.empty(shape, acc))
-    out = np.empty((*data.shape[:lead], *shape), data.dtype)
+    if out is None:
+        out = np.empty((*data.shape[:lead], *shape), data.dtype)
     k = len(axes)
     bit = np.empty(shape, acc) if acc.kind in "iu" else None
     for idx in np.ndindex(*data.shape[:lead]):
@@ -517,14 +520,23 @@ def coarsen_tiles(
                 fill = list(edge)
                 fill[a] = slice(real, real + 1)
                 tile[tuple(fill)] = tile[tuple(edge)]
-        coarse = coarsen_array(tile, axes, "mean")
+        half = tuple(c // 2 if a in axes else c for a, c in enumerate(chunk))
         target, region = [], []
         for a in range(ndim):
-            start = index[a] * (chunk[a] // 2 if a in axes else chunk[a])
-            length = min(coarse.shape[a], dst_shape[a] - start)
+            start = index[a] * half[a]
+            length = min(half[a], dst_shape[a] - start)
             target.append(start // dst_chunk[a])
             offset = start % dst_chunk[a]
             region.append((slice(offset, offset + length), slice(0, length)))
-        dst[tuple(target)][tuple(r[0] for r in region)] = coarse[tuple(r[1] for r in region)]
+        view = dst[tuple(target)][tuple(r[0] for r in region)]
+        # Straight into the destination when none of it is clipped (no temporary array).
+        if (
+            view.shape == half
+            and tile.dtype == dst.dtype
+            and _even_mean(tile, axes, view) is not None
+        ):
+            return
+        coarse = coarsen_array(tile, axes, "mean")
+        view[...] = coarse[tuple(r[1] for r in region)]
 
     concurrent_map(reduce, list(np.ndindex(*src.shape[:ndim])))
