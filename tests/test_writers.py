@@ -8,6 +8,7 @@ unsigned-integer views, so NaN payloads and -0.0 count; strings element by eleme
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -1122,6 +1123,45 @@ def test_compute_false_writes_nothing_until_computed(tmp_path: Path, layout: str
         assert_datasets_same(got, dataset("float32"))
     with xr.open_dataset(path, engine="zarr") as got:
         assert_datasets_same(got, dataset("float32"))
+
+
+@pytest.mark.parametrize("scheduler", [None, "threads", "synchronous"])
+def test_writes_run_where_dask_is_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheduler: str | None
+) -> None:
+    """Under Dask's threaded scheduler (the default) the write tasks run on xzaro's pool, where
+    they encode inline; another configured scheduler is used as it is."""
+    from xzaro.writers.writer import Writer
+
+    threads: list[str] = []
+    real = Writer.write_block
+
+    def recording(self: Any, *args: Any, **kwargs: Any) -> int:
+        threads.append(threading.current_thread().name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Writer, "write_block", recording)
+    ds = dataset("float32", dask_chunks={"y": 4})
+    with dask.config.set(scheduler=scheduler) if scheduler else contextlib.nullcontext():
+        ds.zaro.to_store(tmp_path / "s.zarr", chunks=CHUNKS)
+    # (in-memory coordinates are written from the calling thread in every case)
+    on_pool = [name for name in threads if name.startswith("xzaro")]
+    if scheduler == "synchronous":
+        assert set(threads) == {"MainThread"}
+    else:
+        assert on_pool and set(threads) - set(on_pool) <= {"MainThread"}
+    with xr.open_dataset(tmp_path / "s.zarr", engine="zaro") as got:
+        assert_datasets_same(got, dataset("float32"))
+
+
+def test_zeroed_buffer_is_writable_zeros() -> None:
+    from xzaro.concurrency import zeroed_buffer
+
+    for shape in [(3, 5), (9, 1024, 1024)]:  # below and above the mapped-buffer size
+        buf = zeroed_buffer(shape, np.uint16)
+        assert buf.shape == shape and buf.dtype == np.uint16 and not buf.any()
+        buf[(-1,) * len(shape)] = 7
+        assert buf.sum() == 7
 
 
 def test_compute_false_memory_store() -> None:
