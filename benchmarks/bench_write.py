@@ -325,12 +325,6 @@ def _chunk_boxes(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[tuple[
     ]
 
 
-def _half_mean(a: np.ndarray) -> np.ndarray:
-    """2x2 mean over (y, x) of even-sized planes, in float64, back to ``a``'s type."""
-    z, y, x = a.shape
-    return a.reshape(z, y // 2, 2, x // 2, 2).mean(axis=(2, 4), dtype=np.float64).astype(a.dtype)
-
-
 def _pairwise_mean(a: np.ndarray) -> np.ndarray:
     """2x2 mean over (y, x): neighbours added pairwise in float64, then scaled."""
     pairs = np.add(a[:, :, 0::2], a[:, :, 1::2], dtype=np.float64)
@@ -371,7 +365,7 @@ def floor_writer(
     codec = numcodecs.Blosc(case.cname, case.clevel, numcodecs.Blosc.SHUFFLE)
     arrays = [ref]
     while len(arrays) < levels:
-        arrays.append(_half_mean(arrays[-1]))
+        arrays.append(_pairwise_mean(arrays[-1]))
     boxes = [
         (level, box)
         for level, a in enumerate(arrays)

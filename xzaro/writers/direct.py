@@ -23,6 +23,7 @@ import numpy as np
 from xzaro.codecs.sharding import EMPTY
 from xzaro.meta import ZaroMeta
 from xzaro.stores.fsspec_store import TMP_SUFFIX
+from xzaro.writers.tiles import tile_grid
 
 
 class FrameFileWriter:
@@ -47,7 +48,7 @@ class FrameFileWriter:
         self.per = tuple(u // c for u, c in zip(self.unit, self.chunk))  # chunks per object
         self.chunk_bytes = math.prod(self.chunk) * meta.dtype.itemsize
         self.plane_bytes = self.chunk[-2] * self.chunk[-1] * meta.dtype.itemsize
-        self.grid = tuple(math.ceil(n / c) for n, c in zip(meta.shape, self.chunk))
+        self.grid = tile_grid(meta.shape, self.chunk)
         self._open: dict[tuple[int, ...], tuple[int, str, np.ndarray]] = {}
         self._slot_cache: dict[tuple[int, ...], np.ndarray] = {}
 

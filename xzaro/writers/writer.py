@@ -21,6 +21,7 @@ from xzaro.concurrency import concurrent_map, thread_buffer
 from xzaro.dtypes import fill_array
 from xzaro.meta import ZaroMeta
 from xzaro.stores.base import Parts, Store
+from xzaro.writers.tiles import tile_grid
 
 
 class AlignmentError(ValueError):
@@ -234,12 +235,15 @@ class ShardWriter(Writer):
         sharding = self.meta.sharding
         assert sharding is not None  # checked in __init__
         counts = tiles.shape[: self.meta.ndim]
-        grid = tuple(-(-size // c) for size, c in zip(self.meta.shape, self.meta.chunk_shape))
+        grid = tile_grid(self.meta.shape, self.meta.chunk_shape)
+
+        def tile_index(j: tuple[int, ...]) -> tuple[int, ...]:
+            """Where inner chunk ``j`` of this shard sits in ``tiles`` (and ``out``)."""
+            return tuple(i * p + k - f for i, p, k, f in zip(index, per, j, first))
 
         def inner_chunk(j: tuple[int, ...]) -> np.ndarray | None:
-            chunk = tuple(i * p + k for i, p, k in zip(index, per, j))
-            at = tuple(c - f for c, f in zip(chunk, first))
-            if any(c >= g for c, g in zip(chunk, grid)) or any(
+            at = tile_index(j)
+            if any(a + f >= g for a, f, g in zip(at, first, grid)) or any(
                 a < 0 or a >= n for a, n in zip(at, counts)
             ):
                 return None  # beyond the array's end: not stored
@@ -247,7 +251,7 @@ class ShardWriter(Writer):
 
         def target(j: tuple[int, ...]) -> np.ndarray:
             assert out is not None
-            return out[tuple(i * p + k - f for i, p, k, f in zip(index, per, j, first))]
+            return out[tile_index(j)]
 
         parts = sharding.encode_chunks(
             inner_chunk, self._pipeline.spec, None if out is None else target
