@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from servers import GCSServer, S3Server, StaticRangeServer, start_http_server
 
+# xarray's own zarr tests run through xzaro (test_xarray_suite.py): marks, expectations, report
+pytest_plugins = ["xarray_suite_plugin"]
+
 # --- object-store servers on 127.0.0.1 (see tests/servers.py) ------------------------------
 
 

@@ -877,6 +877,15 @@ def test_golden_store_reads_everywhere(name: str) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
+def _layout_for(ds: xr.Dataset, layout: str) -> dict[str, Any]:
+    """A layout's keywords with its shard sizes limited to the dataset's dimensions (a
+    ``shards=`` mapping naming a dimension the dataset lacks is refused)."""
+    opts = dict(LAYOUTS[layout])
+    if "shards" in opts:
+        opts["shards"] = {d: n for d, n in opts["shards"].items() if d in ds.dims}
+    return opts
+
+
 def _simple(n: int = 10, offset: int = 0, *, extra: bool = False) -> xr.Dataset:
     t = np.datetime64("2001-01-01", "ns") + (np.arange(n) + offset).astype("m8[D]")
     v = np.arange(offset, offset + n, dtype="float32")[:, None] * np.ones((1, 4), "float32")
@@ -893,10 +902,11 @@ def _simple(n: int = 10, offset: int = 0, *, extra: bool = False) -> xr.Dataset:
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_mode_w_minus_refuses_existing(tmp_path: Path, layout: str) -> None:
     path = tmp_path / "s.zarr"
-    _simple().zaro.to_store(path, **LAYOUTS[layout])
+    opts = _layout_for(_simple(), layout)
+    _simple().zaro.to_store(path, **opts)
     before = {k: (path / k).read_bytes() for k in files(path)}
     with pytest.raises(xzaro.NodeExistsError):
-        _simple(3).zaro.to_store(path, **LAYOUTS[layout])
+        _simple(3).zaro.to_store(path, **opts)
     with pytest.raises(xzaro.NodeExistsError):
         _simple(3).zaro.to_store(path, mode="w-", zarr_format=5 - LAYOUTS[layout]["zarr_format"])
     assert {k: (path / k).read_bytes() for k in files(path)} == before
@@ -912,10 +922,11 @@ def test_mode_w_minus_in_memory_store() -> None:
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_mode_w_replaces_and_removes_old_keys(tmp_path: Path, layout: str) -> None:
     path = tmp_path / "s.zarr"
-    _simple(12, extra=True).zaro.to_store(path, chunks={"t": 2}, **LAYOUTS[layout])
+    opts = _layout_for(_simple(12, extra=True), layout)
+    _simple(12, extra=True).zaro.to_store(path, chunks={"t": 2}, **opts)
     assert (path / "extra").is_dir()
     new = xr.Dataset({"v": (("t", "x"), np.full((3, 2), 7.5, "float32"))})
-    new.zaro.to_store(path, mode="w", chunks={"t": 2}, **LAYOUTS[layout])
+    new.zaro.to_store(path, mode="w", chunks={"t": 2}, **_layout_for(new, layout))
     left = files(path)
     assert not any(k.startswith(("extra/", "k/", "t/", "x/")) for k in left), left
     with xr.open_dataset(path, engine="zaro") as got:
@@ -1013,13 +1024,16 @@ def test_mode_r_plus_region(tmp_path: Path, layout: str, backing: str) -> None:
     tail.zaro.to_store(path, mode="r+", region={"t": slice(3 * unit, n)})
     expected[3 * unit :] = 9.0
     assert_same(zarr_read(path, "v"), expected, "zarr after the tail")
-    # misaligned regions are refused, and nothing changes
-    before = {k: (path / k).read_bytes() for k in files(path)}
-    for sl in (slice(1, 1 + unit), slice(unit, 2 * unit + 1), slice(unit - 1, n)):
-        bad = xr.Dataset({"v": (("t", "x"), np.zeros((sl.stop - sl.start, 4), "float32"))})
-        with pytest.raises(ValueError, match="align"):
-            bad.zaro.to_store(path, mode="r+", region={"t": sl})
-    assert {k: (path / k).read_bytes() for k in files(path)} == before
+    # regions that start or end inside a stored object merge with its stored values
+    for value, sl in enumerate((slice(1, 1 + unit), slice(unit, 2 * unit + 1), slice(unit - 1, n))):
+        part = xr.Dataset(
+            {"v": (("t", "x"), np.full((sl.stop - sl.start, 4), value + 100, "float32"))}
+        )
+        if backing == "dask":
+            part = part.chunk({"t": 1})
+        part.zaro.to_store(path, mode="r+", region={"t": sl})
+        expected[sl] = value + 100
+        assert_same(zarr_read(path, "v"), expected, f"zarr after the region {sl}")
 
 
 def test_mode_r_plus_needs_existing(tmp_path: Path) -> None:
@@ -1032,8 +1046,10 @@ def test_invalid_mode_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="mode"):
         ds.zaro.to_store(tmp_path / "a.zarr", mode="x")
     with pytest.raises(ValueError, match="append_dim"):
-        ds.zaro.to_store(tmp_path / "a.zarr", append_dim="t")
+        ds.zaro.to_store(tmp_path / "a.zarr", mode="w", append_dim="t")
     with pytest.raises(ValueError, match="region"):
+        ds.zaro.to_store(tmp_path / "a.zarr", mode="w-", region={"t": slice(0, 2)})
+    with pytest.raises(xzaro.NodeNotFoundError):  # region alone means mode "r+"
         ds.zaro.to_store(tmp_path / "a.zarr", region={"t": slice(0, 2)})
     with pytest.raises(ValueError, match="zarr_format"):
         ds.zaro.to_store(tmp_path / "a.zarr", zarr_format=4)
@@ -1109,14 +1125,18 @@ def test_no_temporary_files_left(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("layout", ["v2", "v3_sharded"])
-def test_compute_false_writes_nothing_until_computed(tmp_path: Path, layout: str) -> None:
+def test_compute_false_writes_the_template_at_once(tmp_path: Path, layout: str) -> None:
+    """As ``to_zarr(compute=False)``: the metadata and the in-memory variables are written at
+    once, the Dask-backed data when the returned object is computed."""
     path = tmp_path / "s.zarr"
     ds = dataset("float32", dask_chunks={"y": 4})
     task = ds.zaro.to_store(path, chunks=CHUNKS, compute=False, **LAYOUTS[layout])
     assert isinstance(task, Delayed)
-    assert not path.exists() or files(path) == []
-    with pytest.raises(xzaro.NodeNotFoundError):
-        xr.open_dataset(path, engine="zaro")
+    assert [k for k in data_keys(files(path)) if k.startswith("v/")] == []
+    template = zarr.open_group(path, mode="r")
+    assert_same(template["x"][...], ds.x.values, "the in-memory coordinate, written at once")
+    assert template["v"].shape == ds.v.shape
+    assert np.isnan(template["v"][...]).all()
     written = dask.compute(task)[0]
     assert written == len(data_keys(files(path)))
     with xr.open_dataset(path, engine="zaro") as got:
@@ -1166,8 +1186,9 @@ def test_zeroed_buffer_is_writable_zeros() -> None:
 
 def test_compute_false_memory_store() -> None:
     store = RecordingStore()
-    task = dataset("int16").zaro.to_store(store, compute=False)
-    assert store.data == {} and store.log == []
+    task = dataset("int16", dask_chunks={"y": 4}).zaro.to_store(store, compute=False)
+    assert "v/zarr.json" in store.data and "x/zarr.json" in store.data
+    assert not [k for k in store.data if k.startswith("v/c")]
     task.compute()
     assert_same(xzaro.open_array(store, "v")[...], dataset("int16").v.values)
 

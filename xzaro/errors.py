@@ -37,6 +37,9 @@ class ZaroError(Exception):
         self.field = field
         super().__init__(self._render())
 
+    def __str__(self) -> str:  # KeyError's own __str__ would quote the message
+        return self._render()
+
     def _render(self) -> str:
         where = []
         if self.url is not None:
@@ -57,6 +60,17 @@ def _rebuild(cls, message, url, key, field):
 
 class MetadataError(ZaroError, ValueError):
     """A metadata document is malformed, inconsistent or has an invalid value."""
+
+
+class MetadataTypeError(MetadataError, TypeError):
+    """A metadata, attribute or encoding value has the wrong type (a ``TypeError`` too, as
+    xarray raises for such values)."""
+
+
+class NameMismatchError(MetadataError, KeyError):
+    """A name or value the call or the metadata gives has no counterpart: encoding for a
+    variable the dataset lacks, coordinate values the store does not hold, an array without
+    dimension names (a ``KeyError`` too, as xarray raises for these)."""
 
 
 class UnsupportedError(MetadataError):

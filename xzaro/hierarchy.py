@@ -26,14 +26,11 @@ from xzaro.meta import (
     loads,
     node_from_json,
 )
+from xzaro.paths import join
 from xzaro.stores import Store, open_store
 
 Node = ZaroMeta | GroupMeta
 _NODE_DOCS = frozenset({V3_NODE, V2_ARRAY, V2_GROUP, V2_ATTRS, V2_CONSOLIDATED})
-
-
-def _join(*parts: str) -> str:
-    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
 
 
 class NodeIndex:
@@ -122,7 +119,7 @@ class NodeIndex:
         for key, value in meta.items():
             path, _, name = key.rpartition("/")
             if name in (V2_ARRAY, V2_GROUP):
-                attrs = meta.get(_join(path, V2_ATTRS)) or {}
+                attrs = meta.get(join(path, V2_ATTRS)) or {}
                 nodes[path] = (value, attrs, f"{V2_CONSOLIDATED}[{key!r}]")
         self.consolidated = nodes
         self.source = "V2 consolidated"
@@ -153,7 +150,7 @@ class NodeIndex:
         """Read the documents of many nodes in one batch and cache what they describe."""
         names = self._doc_names()
         todo = [p for p in paths if p not in self._cache and p != ""]
-        blobs = self.store.get_many([_join(p, n) for p in todo for n in names])
+        blobs = self.store.get_many([join(p, n) for p in todo for n in names])
         for i, path in enumerate(todo):
             docs = dict(zip(names, blobs[i * len(names) : (i + 1) * len(names)]))
             if any(d is not None for d in docs.values()):
@@ -164,22 +161,22 @@ class NodeIndex:
         if docs is None and path == "":
             docs = {n: self._root_docs.get(n) for n in names}
         elif docs is None:
-            docs = dict(zip(names, self.store.get_many([_join(path, n) for n in names])))
+            docs = dict(zip(names, self.store.get_many([join(path, n) for n in names])))
         node_doc = docs.get(V3_NODE)
         if node_doc is not None:
-            return self._parse(node_doc, _join(path, V3_NODE))
+            return self._parse(node_doc, join(path, V3_NODE))
         attrs = None
         attrs_doc = docs.get(V2_ATTRS)
         if attrs_doc is not None:
-            attrs = loads(attrs_doc, url=self.store.url, key=_join(path, V2_ATTRS))
+            attrs = loads(attrs_doc, url=self.store.url, key=join(path, V2_ATTRS))
             if not isinstance(attrs, dict):
                 raise MetadataError(
-                    ".zattrs must hold a JSON object", url=self.store.url, key=_join(path, V2_ATTRS)
+                    ".zattrs must hold a JSON object", url=self.store.url, key=join(path, V2_ATTRS)
                 )
         for name in (V2_ARRAY, V2_GROUP):
             doc = docs.get(name)
             if doc is not None:
-                return self._parse(doc, _join(path, name), attrs)
+                return self._parse(doc, join(path, name), attrs)
         formats = {None: "zarr.json, .zarray or .zgroup", 2: ".zarray or .zgroup", 3: "zarr.json"}[
             self.zarr_format
         ]
@@ -205,11 +202,11 @@ class NodeIndex:
         else:
             below = [k[len(prefix) :] for k in self.store.list(path)]
             candidates = sorted({k.split("/")[0] for k in below if "/" in k})
-        self._fetch_nodes([_join(path, name) for name in candidates])
+        self._fetch_nodes([join(path, name) for name in candidates])
         children: dict[str, Node] = {}
         for name in candidates:
             try:
-                children[name] = self.get(_join(path, name))
+                children[name] = self.get(join(path, name))
             except NodeNotFoundError:
                 continue  # a prefix that is not a node, such as V3's "c" chunk prefix
         return children
@@ -237,7 +234,7 @@ class ZaroGroup:
         return ZaroGroup(self.index, meta, path)
 
     def __getitem__(self, name: str) -> ZaroArray | ZaroGroup:
-        path = _join(self.path, name)
+        path = join(self.path, name)
         try:
             meta = self.index.get(path)
         except NodeNotFoundError:
@@ -248,7 +245,7 @@ class ZaroGroup:
         if not isinstance(name, str):
             return False
         try:
-            self.index.get(_join(self.path, name))
+            self.index.get(join(self.path, name))
         except NodeNotFoundError:
             return False
         return True
@@ -256,7 +253,7 @@ class ZaroGroup:
     def members(self) -> dict[str, ZaroArray | ZaroGroup]:
         """The direct children by name."""
         return {
-            name: self._node(_join(self.path, name), meta)
+            name: self._node(join(self.path, name), meta)
             for name, meta in self.index.children(self.path).items()
         }
 

@@ -10,6 +10,7 @@ object the region covers, decoded in parallel.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -22,7 +23,15 @@ from xarray.core.variable import Variable
 
 from xzaro.array import ZaroArray
 from xzaro.backends.read_unit import ReadUnit, read_unit_shape
-from xzaro.errors import MetadataError, NodeNotFoundError
+from xzaro.codecs import (
+    ARRAY_ARRAY,
+    ARRAY_BYTES,
+    BYTES_BYTES,
+    Codec,
+    V3CodecLike,
+    v2_codec_json,
+)
+from xzaro.errors import MetadataError, NameMismatchError, NodeNotFoundError
 from xzaro.hierarchy import NodeIndex, ZaroGroup, open_index
 from xzaro.log import info
 from xzaro.meta import GroupMeta, ZaroMeta
@@ -35,7 +44,7 @@ class ZaroBackendArray(BackendArray):
     """A lazily indexed Zarr array for xarray: outer indexing, thread-safe, small to pickle."""
 
     def __init__(self, array: ZaroArray) -> None:
-        self.array = array
+        self.zaro_array = array
         self.shape = array.shape
         self.dtype = array.dtype
 
@@ -45,7 +54,7 @@ class ZaroBackendArray(BackendArray):
         )
 
     def _getitem(self, key: tuple) -> np.ndarray:
-        return np.asarray(self.array.oindex[key])
+        return np.asarray(self.zaro_array.oindex[key])
 
     async def async_getitem(self, key: indexing.ExplicitIndexer) -> np.ndarray:
         return await asyncio.to_thread(self.__getitem__, key)
@@ -68,8 +77,8 @@ def _dimension_names(meta: ZaroMeta, url: str, path: str) -> tuple[str, ...]:
     if isinstance(dimrefs, list) and len(dimrefs) == meta.ndim:
         return tuple(str(d).rsplit("/", 1)[-1] for d in dimrefs)
     field = "dimension_names" if meta.zarr_format == 3 else "_ARRAY_DIMENSIONS"
-    raise MetadataError(
-        f"the array has no {field}, which xarray needs to name its dimensions",
+    raise NameMismatchError(
+        f"the array has no {field}, which is required for xarray to determine variable dimensions",
         url=url,
         key=path,
         field=field,
@@ -85,6 +94,82 @@ def _decode_fill_attribute(value: Any, dtype: np.dtype) -> Any:
         return FillValueCoder.decode(value, kind)
     except (TypeError, ValueError):
         return value
+
+
+def _numcodecs_object(entry: dict) -> Any:
+    """A V2 ``filters``/``compressor`` entry as the numcodecs object zarr-python gives."""
+    import numcodecs
+
+    try:
+        return numcodecs.get_codec(dict(entry))
+    except (ValueError, KeyError, TypeError):  # numcodecs cannot build it: its JSON, which
+        return dict(entry)  # to_zarr takes too
+
+
+def _canonical_json(doc: Mapping) -> Any:
+    try:
+        doc = json.loads(json.dumps(doc))
+    except (TypeError, ValueError):
+        return doc
+    if isinstance(doc, dict) and not doc.get("configuration"):
+        doc.pop("configuration", None)
+    return doc
+
+
+class CodecJSON(dict):
+    """A V3 codec's JSON (``{"name": ..., "configuration": {...}}``) as ``engine="zaro"`` puts it
+    in ``encoding``.
+
+    A plain ``dict`` to ``to_zarr`` and ``to_store``, and equal to a zarr-python codec object
+    with the same JSON (``engine="zarr"`` gives those objects; xzaro does not import zarr).
+    """
+
+    @classmethod
+    def of(cls, codec: Codec) -> CodecJSON:
+        """The JSON of an xzaro codec."""
+        return cls(codec.to_json())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, V3CodecLike) and not isinstance(other, Mapping):
+            other = other.to_dict()
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return bool(_canonical_json(self) == _canonical_json(other))
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def codec_encoding_of(meta: ZaroMeta) -> dict[str, Any]:
+    """``compressors``, ``filters`` (and, for V3, ``serializer``) as ``engine="zarr"`` gives them.
+
+    V2: the stored ``filters`` and ``compressor`` as numcodecs objects, exactly as zarr-python
+    (a string array's ``vlen-utf8`` is a filter there too). V3: each codec's V3 JSON as a
+    :class:`CodecJSON` (the form of zarr-python's ``codec.to_dict()``, which ``to_zarr``
+    accepts and which compares equal to zarr-python's codec object), split as zarr-python
+    splits the chain (a sharded array's inner chain). Either goes back into ``to_zarr`` (for
+    the same format, as with ``engine="zarr"``) or ``to_store`` (for either format).
+    """
+    if meta.zarr_format == 2:
+        if meta.raw:
+            filters, compressor = meta.raw.get("filters"), meta.raw.get("compressor")
+        else:
+            filters, compressor = v2_codec_json(meta.codecs)
+        return {
+            "compressors": () if compressor is None else (_numcodecs_object(compressor),),
+            "filters": tuple(_numcodecs_object(f) for f in filters or ()),
+        }
+    sharding = meta.sharding
+    chain = sharding.codecs if sharding is not None else meta.codecs
+    kinds = [c.kind for c in chain]
+    return {
+        "compressors": tuple(CodecJSON.of(c) for c, k in zip(chain, kinds) if k == BYTES_BYTES),
+        "filters": tuple(CodecJSON.of(c) for c, k in zip(chain, kinds) if k == ARRAY_ARRAY),
+        "serializer": next(CodecJSON.of(c) for c, k in zip(chain, kinds) if k == ARRAY_BYTES),
+    }
 
 
 class ZaroDataStore(AbstractDataStore):
@@ -171,6 +256,7 @@ class ZaroDataStore(AbstractDataStore):
             "zarr_format": meta.zarr_format,
             "codecs": meta.describe_codecs(),
             "fill_value": meta.fill_value,
+            **codec_encoding_of(meta),
         }
         if self.use_zarr_fill_value_as_mask:
             if meta.fill_value is not None:

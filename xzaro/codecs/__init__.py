@@ -11,6 +11,7 @@ from xzaro.codecs.base import (
     BYTES_BYTES,
     ChunkSpec,
     Codec,
+    V3CodecLike,
     codec_from_json,
 )
 from xzaro.codecs.compression import BloscCodec, Crc32cCodec, GzipCodec, ZlibCodec, ZstdCodec
@@ -33,6 +34,7 @@ __all__ = [
     "NumcodecsCodec",
     "ShardingCodec",
     "TransposeCodec",
+    "V3CodecLike",
     "VLenBytesCodec",
     "VLenUTF8Codec",
     "ZlibCodec",

@@ -7,7 +7,7 @@ arrays are mapped onto the same chain (see :mod:`xzaro.meta`), so one decode pat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -118,6 +118,14 @@ class BytesBytesCodec(Codec):
     def encode_bytes(self, data: Any) -> bytes:
         """Encode ``data``."""
         raise NotImplementedError
+
+
+@runtime_checkable
+class V3CodecLike(Protocol):
+    """A foreign codec object that gives its V3 JSON, as zarr-python's codecs do."""
+
+    def to_dict(self) -> Any:
+        """``{"name": ..., "configuration": {...}}``."""
 
 
 _REGISTRY: dict[str, type[Codec]] = {}

@@ -155,7 +155,7 @@ def _split_protocol(url: str) -> tuple[str | None, str]:
 def _open_local(url: str, path: str, options: dict[str, Any], mode: str) -> FsspecStore:
     local = os.path.abspath(os.path.expanduser(path))
     if mode in ("r", "r+") and not os.path.exists(local):
-        raise NodeNotFoundError(f"no such local path: {local}", url=url)
+        raise NodeNotFoundError(f"no such local path (No such file or directory): {local}", url=url)
     store = FsspecStore(local, options)
     info("opened %s with %s", store.url, "local")
     return store

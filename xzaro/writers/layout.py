@@ -11,6 +11,8 @@ import numpy as np
 
 from xzaro.chunk_keys import ChunkKeyEncoding
 from xzaro.codecs import (
+    ARRAY_ARRAY,
+    ARRAY_BYTES,
     BloscCodec,
     BytesCodec,
     Codec,
@@ -19,7 +21,8 @@ from xzaro.codecs import (
     VLenBytesCodec,
     VLenUTF8Codec,
 )
-from xzaro.dtypes import default_fill_value
+from xzaro.dtypes import OBJECT, default_fill_value
+from xzaro.errors import MetadataError
 from xzaro.meta import ZaroMeta
 from xzaro.writers.compression import BloscCompressionParams
 
@@ -92,7 +95,23 @@ def _compression_codecs(compressor: Compressor, dtype: np.dtype) -> list[Codec]:
     ]
 
 
-def _serializer(dtype: np.dtype, zarr_format: int) -> Codec:
+def storage_dtype(dtype: Any, zarr_format: int) -> np.dtype:
+    """The dtype an array of ``dtype`` is stored with.
+
+    numpy 2's ``StringDType`` is stored as variable-length UTF-8 strings (an object array, the
+    V3 ``string`` data type), as zarr-python 3 does; V3 arrays are little-endian (the ``bytes``
+    codec, not the data type, carries the byte order).
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "T":
+        return OBJECT
+    if zarr_format == 3 and dtype.byteorder == ">":
+        return dtype.newbyteorder("<")
+    return dtype
+
+
+def default_serializer(dtype: np.dtype, zarr_format: int) -> Codec:
+    """The array->bytes codec used when the caller names none (``dtype`` as stored)."""
     if dtype.kind == "O":
         return VLenUTF8Codec()
     if dtype.kind in "SV" or dtype.itemsize <= 1:
@@ -113,17 +132,35 @@ def array_meta(
     compressor: Compressor,
     fill_value: Any,
     attributes: dict,
+    filters: Sequence[Codec] = (),
+    serializer: Codec | None = None,
 ) -> ZaroMeta:
-    """The metadata of an array about to be written."""
-    dtype = np.dtype(dtype)
-    if zarr_format == 3 and dtype.byteorder == ">":
-        dtype = dtype.newbyteorder("<")
-    inner: list[Codec] = [_serializer(dtype, zarr_format), *_compression_codecs(compressor, dtype)]
+    """The metadata of an array about to be written.
+
+    The codec chain is ``filters`` (array->array), ``serializer`` (array->bytes; by default
+    ``bytes``, or ``vlen-utf8`` for strings) and ``compressor``; in a sharded V3 array it is the
+    chain of each inner chunk. V2 stores the filters in ``.zarray``'s ``filters`` (see
+    :func:`xzaro.writers.codec_spec.codec_encoding` for what each format can hold).
+    """
+    dtype = storage_dtype(dtype, zarr_format)
+    for f in filters:
+        if f.kind != ARRAY_ARRAY:
+            raise MetadataError(f"filter {f.name!r} is not an array->array codec", field="filters")
+    if serializer is None:
+        serializer = default_serializer(dtype, zarr_format)
+    elif serializer.kind != ARRAY_BYTES:
+        raise MetadataError(
+            f"serializer {serializer.name!r} is not an array->bytes codec", field="serializer"
+        )
+    if dtype.kind == "O" and not isinstance(serializer, (VLenUTF8Codec, VLenBytesCodec)):
+        raise MetadataError(
+            f"object (string) arrays need a variable-length serializer, not {serializer.name!r}",
+            field="serializer",
+        )
+    inner: list[Codec] = [*filters, serializer, *_compression_codecs(compressor, dtype)]
     if zarr_format == 2:
         if shard_shape is not None:
             raise ValueError("shards need zarr_format=3")
-        if dtype.kind == "O" and not isinstance(inner[0], (VLenUTF8Codec, VLenBytesCodec)):
-            raise ValueError("object arrays need a variable-length codec")
         return ZaroMeta(
             2,
             shape,

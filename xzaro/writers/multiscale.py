@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import sys
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +33,11 @@ class Multiscale:
     Parameters
     ----------
     levels
-        Number of levels including level 0; ``None`` continues until a level fits in one chunk.
+        Number of levels including level 0; ``None`` continues until a level fits in one
+        stored chunk. Every level is stored with level 0's chunks (and shards), capped at its
+        size: ``chunks=``/``shards=`` (or per-variable ``encoding``), else those the data was
+        read with, else about 4 MiB in square tiles along ``dims``, never the Dask chunks. A
+        pyramid of one level by default, or of fewer levels than asked, warns.
     dims
         Dimensions to coarsen; default: the two fastest spatial dimensions by name
         (``x``/``y``/``lon``/``lat``/``longitude``/``latitude``), else the last two.
@@ -253,8 +260,194 @@ def _even_chunks(chunks: tuple[int, ...], size: int) -> tuple[int, ...]:
     return tuple(min(step, size - i) for i in range(0, size, step))
 
 
-def _fits_one_chunk(dataset: Any, dims: tuple[str, ...], chunks: dict[str, int]) -> bool:
-    return all(dataset.sizes[d] <= max(1, chunks.get(d, 1)) for d in dims if d in dataset.sizes)
+#: Pyramid tiles are cut in multiples of this along the coarsened dimensions.
+_TILE_STEP = 16
+#: Encoding keys that describe how a source was stored, not how the pyramid is to be stored.
+_LAYOUT_KEYS = ("chunks", "shards", "preferred_chunks")
+
+Layout = tuple[tuple[int, ...], tuple[int, ...] | None]
+
+
+def _tile_edge(budget: int, k: int) -> int:
+    """The largest edge whose ``k``-th power fits ``budget``, in multiples of ``_TILE_STEP``."""
+    edge = max(1, round(budget ** (1 / k)))
+    while edge > 1 and edge**k > budget:
+        edge -= 1
+    while (edge + 1) ** k <= budget:
+        edge += 1
+    return edge - edge % _TILE_STEP if edge >= _TILE_STEP else edge
+
+
+def pyramid_chunks(shape: tuple[int, ...], itemsize: int, axes: tuple[int, ...]) -> tuple[int, ...]:
+    """Default stored chunks of a pyramid variable, about ``DEFAULT_CHUNK_BYTES`` each.
+
+    The coarsened ``axes`` share one square (or cubic) tile edge, a multiple of 16, unless a
+    dimension is smaller than it; dimensions after the first coarsened one stay whole (bands);
+    the budget left over goes to the leading dimensions, fastest first, so that a small image
+    of many time steps is not cut into tiny objects. Without ``axes``, the writer's default.
+    """
+    from xzaro.writers.layout import DEFAULT_CHUNK_BYTES, auto_chunks
+
+    if not axes:
+        return auto_chunks(shape, itemsize)
+    chunks = [max(1, int(n)) for n in shape]
+    budget = max(1, DEFAULT_CHUNK_BYTES // max(1, itemsize))
+    first = min(axes)
+    for i in range(first, len(shape)):
+        if i not in axes:
+            budget = max(1, budget // chunks[i])
+    coarse = sorted(axes, key=lambda a: chunks[a])
+    for j, a in enumerate(coarse):
+        edge = _tile_edge(budget, len(coarse) - j)
+        if chunks[a] <= edge:
+            budget = max(1, budget // chunks[a])
+            continue
+        for b in coarse[j:]:  # all at least as long as ``a``, so longer than the edge
+            chunks[b] = edge
+        budget = max(1, budget // edge ** (len(coarse) - j))
+        break
+    for i in reversed(range(first)):
+        chunks[i] = min(chunks[i], budget)
+        budget = max(1, budget // chunks[i])
+    return tuple(chunks)
+
+
+def pyramid_layouts(
+    dataset: Any,
+    dims: tuple[str, ...],
+    chunks: Any,
+    shards: Any,
+    encoding: Mapping[Hashable, Mapping],
+    zarr_format: int,
+) -> dict[Hashable, Layout]:
+    """Level 0's stored chunks and shards of every variable; every level keeps them, capped.
+
+    As a plain write decides them, except that Dask chunks never do (a Dask array in one
+    block would be stored, and its pyramid stopped, as one chunk). Chunks: the variable's
+    ``encoding`` entry; else the ``chunks`` argument for the dimensions it names, and for the
+    others the chunks the variable was read with, else the main (largest) data variable's
+    chunk along that dimension, else :func:`pyramid_chunks`. Shards (Zarr V3): the
+    ``encoding`` entry, else the ``shards`` argument, else those the variable was read with
+    when they hold whole chunks.
+    """
+    from xzaro.writers.encoding import call_sizes, parse_sizes
+
+    variables = dict(dataset.variables)
+    main = max(
+        (n for n in dataset.data_vars if variables[n].ndim),
+        key=lambda n: variables[n].size,
+        default=None,
+    )
+    by_dim: dict[str, int] = {}
+    layouts: dict[Hashable, Layout] = {}
+    for name in ([main] if main is not None else []) + [n for n in variables if n != main]:
+        var = variables[name]
+        vdims = tuple(str(d) for d in var.dims)
+        shape = tuple(int(n) for n in var.shape)
+        own = encoding.get(name) or {}
+        chunk = parse_sizes(own.get("chunks"), shape, vdims, "chunks", strict=True)
+        if chunk is None:
+            axes = tuple(i for i, d in enumerate(vdims) if d in dims)
+            base = dict(zip(vdims, pyramid_chunks(shape, var.dtype.itemsize, axes)))
+            base.update((d, c) for d, c in by_dim.items() if d in base)
+            read = parse_sizes(var.encoding.get("chunks"), shape, vdims, "chunks", strict=False)
+            base.update(zip(vdims, read or ()))
+            base.update(call_sizes(chunks, vdims, shape, "chunks"))
+            chunk = tuple(base[d] for d in vdims)
+        shard = None
+        if zarr_format == 3 and shape:
+            called = call_sizes(shards, vdims, shape, "shards")
+            read = parse_sizes(var.encoding.get("shards"), shape, vdims, "shards", strict=False)
+            if "shards" in own:
+                shard = parse_sizes(own["shards"], shape, vdims, "shards", strict=True)
+            elif called:
+                shard = tuple(called.get(d, c) for d, c in zip(vdims, chunk))
+            elif read is not None and all(s % c == 0 for s, c in zip(read, chunk)):
+                shard = read
+        layouts[name] = (chunk, shard)
+        stored = level_encoding(layouts[name], shape)
+        if shard is not None and any(s % c for s, c in zip(stored["shards"], stored["chunks"])):
+            raise ValueError(
+                f"shards {stored['shards']} of {name!r} must be whole multiples of its chunks "
+                f"{stored['chunks']} (dimensions {list(vdims)})"
+            )
+        if name == main:
+            by_dim = dict(zip(vdims, chunk))
+    return layouts
+
+
+def level_encoding(layout: Layout, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """``chunks`` (and ``shards``) of one level: chunks capped at its shape, shards at the
+    whole chunks that cover it, so they stay whole multiples of the chunks."""
+    if not shape:
+        return {}
+    chunk = tuple(max(1, min(c, n)) for c, n in zip(layout[0], shape))
+    out = {"chunks": chunk}
+    if layout[1] is not None:
+        out["shards"] = tuple(
+            min(s, -(-max(1, n) // c) * c) for s, c, n in zip(layout[1], chunk, shape)
+        )
+    return out
+
+
+def _with_layout(dataset: Any, layouts: dict[Hashable, Layout]) -> Any:
+    """A shallow copy of one level whose variables carry its chunks and shards in their
+    encoding, in place of those they were read with (their other encoding stays)."""
+    out = dataset.copy(deep=False)
+    for name, var in out.variables.items():
+        enc = {k: v for k, v in var.encoding.items() if k not in _LAYOUT_KEYS}
+        var.encoding = {**enc, **level_encoding(layouts[name], var.shape)}
+    return out
+
+
+def _one_chunk_sizes(
+    dataset: Any, dims: tuple[str, ...], layouts: dict[Hashable, Layout]
+) -> dict[str, int]:
+    """Per pyramid dimension, the stored chunk length of the largest variable along it."""
+    out = {}
+    for d in dims:
+        holders = [n for n in dataset.data_vars if d in dataset.variables[n].dims] or [
+            n for n, v in dataset.variables.items() if d in v.dims
+        ]
+        name = max(holders, key=lambda n: dataset.variables[n].size)
+        out[d] = layouts[name][0][list(dataset.variables[name].dims).index(d)]
+    return out
+
+
+def _outside_xzaro() -> int:
+    """The ``stacklevel`` of the first caller outside this package, for the caller's warning
+    to point at the user's code, whichever accessor it came through."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_if_short(
+    spec: Multiscale, dims: tuple[str, ...], sizes: dict, chunk: dict, n_levels: int
+) -> None:
+    """A ``UserWarning`` when the pyramid has one level by default, or fewer than asked."""
+    import warnings
+
+    def show(sizes: dict) -> str:
+        return ", ".join(f"{d}={n}" for d, n in sizes.items())
+
+    if spec.levels is None and n_levels == 1:
+        warnings.warn(
+            f"multiscale: only level 0 is written: the image ({show(sizes)}) fits in one stored "
+            f"chunk ({show(chunk)}); pass multiscale=Multiscale(levels=n) for n levels, or "
+            "smaller chunks= for more levels by default",
+            UserWarning,
+            stacklevel=_outside_xzaro(),
+        )
+    elif spec.levels is not None and n_levels < spec.levels:
+        warnings.warn(
+            f"multiscale: {n_levels} levels are written, not {spec.levels}: level {n_levels - 1} "
+            f"is one cell along {show(dict.fromkeys(dims, 1))}; ask for at most {n_levels}",
+            UserWarning,
+            stacklevel=_outside_xzaro(),
+        )
 
 
 def _axis_type(name: str) -> str | None:
@@ -357,15 +550,16 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
     """Write a pyramid; ``kwargs`` are :func:`xzaro.writers.dataset.to_store`'s."""
     from xzaro.errors import NodeExistsError
     from xzaro.hierarchy import NodeIndex
+    from xzaro.paths import check_group_path, join
     from xzaro.stores import open_store
+    from xzaro.writers.compute import compute_writes
     from xzaro.writers.dataset import (
-        _delete_below,
-        _existing,
-        compute_writes,
+        delete_below,
+        existing_index,
         prepare_store,
         write_consolidated,
     )
-    from xzaro.writers.layout import per_dim, storage_chunks
+    from xzaro.writers.encoding import check_call_sizes, check_user_encoding
     from xzaro.writers.store_array import write_metadata
 
     spec = Multiscale() if multiscale is True else multiscale
@@ -375,59 +569,70 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
     missing = [d for d in dims if d not in dataset.dims]
     if missing:
         raise ValueError(f"multiscale dims {missing} are not dimensions of the dataset")
-    mode = kwargs.pop("mode", "w-")
-    group = kwargs.pop("group", "").strip("/")
+    mode = kwargs.pop("mode", None) or "w-"
+    group = kwargs.pop("group", "")
     compute = kwargs.pop("compute", True)
     consolidated = kwargs.pop("consolidated", True)
+    progress = kwargs.pop("progress", False)
     for unsupported in ("region", "append_dim"):
         if kwargs.pop(unsupported, None) is not None:
             raise ValueError(f"{unsupported} cannot be combined with multiscale")
     if mode not in ("w-", "w"):
         raise ValueError("a multiscale pyramid is written with mode 'w-' or 'w'")
+    zarr_format = kwargs.get("zarr_format") or 3
+    chunks, shards = kwargs.pop("chunks", None), kwargs.pop("shards", None)
     store = open_store(url, kwargs.get("storage_options"), mode="w")
-    if mode == "w":
-        _delete_below(store, group)
-    elif _existing(store, group, None) is not None:
+    group = check_group_path(group, url=store.url)
+    encoding = check_user_encoding(
+        kwargs.pop("encoding", None), list(dataset.variables), url=store.url
+    )
+    check_call_sizes(chunks, dataset.sizes, "chunks")
+    check_call_sizes(shards, dataset.sizes, "shards")
+    layouts = pyramid_layouts(dataset, dims, chunks, shards, encoding, zarr_format)
+    if mode == "w-" and existing_index(store, group, None) is not None:
         raise NodeExistsError(
             "mode 'w-' refuses to overwrite existing data (use mode='w')",
             url=store.url,
             key=group or "/",
         )
-    # Every level is stored with level 0's chunk shape (capped by its size).
-    main = max(dataset.data_vars.values(), key=lambda v: v.size)
-    main_dims = tuple(str(d) for d in main.dims)
-    chunk_shape = storage_chunks(
-        main, main_dims, per_dim(kwargs.get("chunks"), main_dims, "chunks"), {}
-    )
-    chunk_sizes = dict(zip(main_dims, chunk_shape))
-    kwargs["chunks"] = {**chunk_sizes, **(per_dim(kwargs.get("chunks"), main_dims, "chunks") or {})}
 
     levels = [dataset]
+    stop = _one_chunk_sizes(dataset, dims, layouts)
     while spec.levels is None or len(levels) < spec.levels:
-        if spec.levels is None and _fits_one_chunk(levels[-1], dims, chunk_sizes):
+        extent = {d: levels[-1].sizes[d] for d in dims}
+        if all(n <= 1 for n in extent.values()):
             break
-        if all(levels[-1].sizes[d] <= 1 for d in dims):
+        if spec.levels is None and all(extent[d] <= stop[d] for d in dims):
             break
         levels.append(coarsen_dataset(levels[-1], dims, spec.method))
+    _warn_if_short(spec, dims, {d: dataset.sizes[d] for d in dims}, stop, len(levels))
     info("multiscale: %d levels along %s (%s)", len(levels), dims, spec.method)
 
     # One graph for all levels, so each coarsening step is computed once and shared by the
     # level that stores it and the level built from it.
-    kwargs.pop("progress", None)
-    plans = [
-        prepare_store(
-            level,
-            store,
-            group=f"{group}/{i}" if group else str(i),
-            mode="w-",
-            consolidated=False,
-            **kwargs,
+    plans = []
+    for i, level in enumerate(levels):
+        level = _with_layout(level, layouts)
+        # An encoding= entry replaces what its variable carries, so it gets the layout too.
+        level_enc = {
+            name: {**enc, **level_encoding(layouts[name], level.variables[name].shape)}
+            for name, enc in encoding.items()
+        }
+        plans.append(
+            prepare_store(
+                level,
+                store,
+                group=join(group, str(i)),
+                mode="w" if i == 0 else "w-",
+                consolidated=False,
+                encoding=level_enc,
+                **kwargs,
+            )
         )
-        for i, level in enumerate(levels)
-    ]
+        if i == 0 and mode == "w":  # level 0 has checked every name and encoding
+            delete_below(store, group)
     sizes = [len(counts) for counts, _ in plans]
     tasks = [count for counts, _ in plans for count in counts]
-    zarr_format = kwargs.get("zarr_format", 3)
 
     def finalize(*written: Any) -> int:
         from xzaro.meta import GroupMeta
@@ -456,7 +661,7 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
         return dask.delayed(finalize)(*tasks)
     # Unoptimized, in one call: blockwise fusion would copy a coarsening step into every level
     # built on it and compute it again there.
-    return finalize(*compute_writes(*tasks, optimize_graph=False))
+    return finalize(*compute_writes(*tasks, progress=progress, optimize_graph=False))
 
 
 def open_multiscale(url: Any, **kwargs: Any) -> list[Any]:

@@ -11,27 +11,24 @@ from typing import Any
 import numpy as np
 
 from xzaro.meta import V2_ARRAY, V2_ATTRS, V2_GROUP, V3_NODE, GroupMeta, ZaroMeta, dumps
+from xzaro.paths import join
 from xzaro.stores.base import Store
 from xzaro.writers.writer import writer_for
-
-
-def _key(path: str, name: str) -> str:
-    return f"{path.strip('/')}/{name}" if path.strip("/") else name
 
 
 def write_metadata(store: Store, path: str, meta: ZaroMeta | GroupMeta) -> None:
     """Write a node's metadata (``zarr.json``, or ``.zarray``/``.zgroup`` and ``.zattrs``)."""
     if meta.zarr_format == 3:
-        store.set(_key(path, V3_NODE), dumps(meta.to_json()))
+        store.set(join(path, V3_NODE), dumps(meta.to_json()))
         return
     if isinstance(meta, ZaroMeta):
-        store.set(_key(path, V2_ARRAY), dumps(meta.to_json()))
+        store.set(join(path, V2_ARRAY), dumps(meta.to_json()))
         attrs = meta.attributes_json()
     else:
-        store.set(_key(path, V2_GROUP), dumps(meta.to_json()))
+        store.set(join(path, V2_GROUP), dumps(meta.to_json()))
         attrs = dict(meta.attributes)
     if attrs:
-        store.set(_key(path, V2_ATTRS), dumps(attrs))
+        store.set(join(path, V2_ATTRS), dumps(attrs))
 
 
 def write_array(store: Store, path: str, meta: ZaroMeta, data: Any) -> int:

@@ -3,8 +3,9 @@
 A writer takes blocks aligned with its array's stored objects (chunks for ``ChunkWriter``,
 shards for ``ShardWriter``), splits them into those objects, encodes each through the codec
 layer on the shared thread pool, and writes them with one batched ``set_many``. Objects holding
-only the fill value are not written (a missing object reads as the fill value), so no two blocks
-ever touch the same object and nothing is ever read back and rewritten.
+only the fill value are not written (a missing object reads as the fill value); where objects may
+already exist (writing into a stored array), such an object is deleted instead, so the old bytes
+never survive. ``write_empty_chunks=True`` writes them like any other object.
 """
 
 from __future__ import annotations
@@ -39,12 +40,27 @@ class Writer:
         Where the array lives.
     meta
         Its metadata (shape, dtype, chunk/shard shape, codecs, fill value, key encoding).
+    write_empty_chunks
+        Write objects that hold only the fill value instead of leaving them out.
+    overwrite
+        Objects may already exist (a write into a stored array): one that now holds only the
+        fill value is deleted rather than left out, so its old bytes do not survive.
     """
 
-    def __init__(self, store: Store, path: str, meta: ZaroMeta) -> None:
+    def __init__(
+        self,
+        store: Store,
+        path: str,
+        meta: ZaroMeta,
+        *,
+        write_empty_chunks: bool = False,
+        overwrite: bool = False,
+    ) -> None:
         self.store = store
         self.path = path.strip("/")
         self.meta = meta
+        self.write_empty_chunks = bool(write_empty_chunks)
+        self.overwrite = bool(overwrite)
         self._init()
 
     def _init(self) -> None:
@@ -52,10 +68,18 @@ class Writer:
         self._fill = fill_array((), self.meta.dtype, self.meta.fill_value_or_default)
 
     def __getstate__(self) -> dict:
-        return {"store": self.store, "path": self.path, "meta": self.meta}
+        return {
+            "store": self.store,
+            "path": self.path,
+            "meta": self.meta,
+            "write_empty_chunks": self.write_empty_chunks,
+            "overwrite": self.overwrite,
+        }
 
     def __setstate__(self, state: dict) -> None:
         self.store, self.path, self.meta = state["store"], state["path"], state["meta"]
+        self.write_empty_chunks = state.get("write_empty_chunks", False)
+        self.overwrite = state.get("overwrite", False)
         self._init()
 
     @property
@@ -78,7 +102,8 @@ class Writer:
                 )
 
     def write_block(self, block: Any, origin: tuple[int, ...] | None = None) -> int:
-        """Encode and store an aligned block; returns the number of objects written."""
+        """Encode and store an aligned block; returns the number of objects written (with
+        ``overwrite``, deleted fill-only objects count too)."""
         block = np.asarray(block)
         origin = tuple(origin or (0,) * self.meta.ndim)
         if block.dtype != self.meta.dtype:
@@ -88,18 +113,22 @@ class Writer:
         counts = tuple(math.ceil(n / u) for n, u in zip(block.shape, self.unit))
         indices = list(itertools.product(*(range(f, f + c) for f, c in zip(first, counts))))
 
-        def encode(index: tuple[int, ...]) -> tuple[str, bytes | memoryview | Parts] | None:
+        def encode(index: tuple[int, ...]) -> tuple[str, bytes | memoryview | Parts | None]:
             local = tuple(
                 slice(i * u - o, min((i + 1) * u - o, n))
                 for i, u, o, n in zip(index, self.unit, origin, block.shape)
             )
-            data = self.encode_unit(block[local])
-            return None if data is None else (self.key(index), data)
+            return self.key(index), self.encode_unit(block[local])
 
-        items = [item for item in concurrent_map(encode, indices) if item is not None]
+        encoded = concurrent_map(encode, indices)
+        items = [(key, data) for key, data in encoded if data is not None]
         if items:
             self.store.set_many(items)
-        return len(items)
+        if not self.overwrite:
+            return len(items)
+        stale = [key for key, data in encoded if data is None]
+        concurrent_map(self.store.delete, stale)
+        return len(items) + len(stale)
 
     def write_tiles(self, tiles: np.ndarray, first: tuple[int, ...]) -> int:
         """Encode and store a block given chunk by chunk; returns the number of objects written.
@@ -187,7 +216,7 @@ class Writer:
         value); ``None`` when it holds only the fill value and is not written. ``out`` may
         receive the encoded bytes (see :meth:`CodecPipeline.encode`)."""
         data = self._padded(data)
-        if is_fill(data, self._fill):
+        if not self.write_empty_chunks and is_fill(data, self._fill):
             return None
         return self._pipeline.encode(data, out)
 
@@ -195,10 +224,10 @@ class Writer:
 class ChunkWriter(Writer):
     """Every chunk goes to its own object (V2 keys, or the V3 chunk key encoding)."""
 
-    def __init__(self, store: Store, path: str, meta: ZaroMeta) -> None:
+    def __init__(self, store: Store, path: str, meta: ZaroMeta, **options: bool) -> None:
         if meta.sharding is not None:
             raise ValueError("a sharded array is written with ShardWriter")
-        super().__init__(store, path, meta)
+        super().__init__(store, path, meta, **options)
 
 
 class ShardWriter(Writer):
@@ -206,17 +235,17 @@ class ShardWriter(Writer):
     index; inner chunks holding only the fill value are not stored (2^64-1 in the index) and a
     shard holding only the fill value is not written."""
 
-    def __init__(self, store: Store, path: str, meta: ZaroMeta) -> None:
+    def __init__(self, store: Store, path: str, meta: ZaroMeta, **options: bool) -> None:
         if meta.sharding is None:
             raise ValueError("ShardWriter needs an array whose only codec is sharding_indexed")
-        super().__init__(store, path, meta)
+        super().__init__(store, path, meta, **options)
 
     def encode_unit(
         self, data: np.ndarray, out: np.ndarray | None = None
     ) -> bytes | memoryview | Parts | None:
         # ``out`` is not used: a whole shard's inner chunks get buffers through encode_tiles.
         data = self._padded(data)
-        if is_fill(data, self._fill):
+        if not self.write_empty_chunks and is_fill(data, self._fill):
             return None
         # The shard's parts go to the store as they are: a local store writes them with one
         # writev, so a shard is never joined into one more copy in memory.
@@ -259,10 +288,8 @@ class ShardWriter(Writer):
         return Parts(parts) if len(parts) > 1 else None  # only an index: every chunk is fill
 
 
-def writer_for(store: Store, path: str, meta: ZaroMeta) -> Writer:
-    """The writer that matches an array's layout."""
-    return (
-        ShardWriter(store, path, meta)
-        if meta.sharding is not None
-        else ChunkWriter(store, path, meta)
-    )
+def writer_for(store: Store, path: str, meta: ZaroMeta, **options: bool) -> Writer:
+    """The writer that matches an array's layout; ``options`` are :class:`Writer`'s
+    ``write_empty_chunks`` and ``overwrite``."""
+    cls = ShardWriter if meta.sharding is not None else ChunkWriter
+    return cls(store, path, meta, **options)
