@@ -31,6 +31,8 @@ import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
+from xzaro.compat import xarray_encodes_per_zarr_format
+
 try:
     import xarray_cases as xc
     import zarr_matrix as zm
@@ -939,6 +941,8 @@ def test_load_async(stores: xc.Built, name: str) -> None:
         if not var._in_memory:
             arr = backend_array(var)
             assert type(arr).async_getitem is not BackendArray.async_getitem
+    if not xarray_encodes_per_zarr_format() and any(v.dtype == bool for v in ds.variables.values()):
+        pytest.skip("xarray < 2026.9 stores booleans as int8 and cannot load those asynchronously")
 
     async def main() -> xr.Dataset:
         return await ds.load_async()

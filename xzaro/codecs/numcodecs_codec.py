@@ -113,7 +113,11 @@ class NumcodecsCodec(Codec):
         try:
             numcodecs.get_codec({"id": codec_id, **config})
         except Exception as e:
-            unknown = isinstance(e, KeyError) or type(e).__name__ == "UnknownCodecError"
+            unknown = (
+                isinstance(e, KeyError)
+                or type(e).__name__ == "UnknownCodecError"
+                or str(e).startswith("codec not available")  # numcodecs < 0.15.1
+            )
             if unknown:
                 raise UnsupportedError(
                     f"unknown codec {codec_id!r} (not in numcodecs' registry)",

@@ -538,7 +538,8 @@ def prepare_store(
     if user_encoding:
         dataset = dataset.copy()
         for name, enc in user_encoding.items():
-            dataset[name].encoding = dict(enc)
+            if name in dataset.variables:  # a region write leaves the indexes out
+                dataset[name].encoding = dict(enc)
     variables, attrs = encode_variables(dataset, fmt)
 
     plans: list[PlannedArray] = []
