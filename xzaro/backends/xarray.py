@@ -85,8 +85,9 @@ def _dimension_names(meta: ZaroMeta, url: str, path: str) -> tuple[str, ...]:
     )
 
 
-def _decode_fill_attribute(value: Any, dtype: np.dtype) -> Any:
-    """xarray stores ``_FillValue`` of V3 arrays with its own JSON encoding."""
+def decode_fill_attribute(value: Any, dtype: np.dtype) -> Any:
+    """A V3 array's ``_FillValue`` attribute decoded (xarray stores it with its own JSON
+    encoding); a value it cannot decode is returned as it is."""
     from xarray.backends.zarr import FillValueCoder
 
     kind = "string" if dtype.kind == "O" else dtype
@@ -262,7 +263,7 @@ class ZaroDataStore(AbstractDataStore):
             if meta.fill_value is not None:
                 attrs["_FillValue"] = meta.fill_value
         elif "_FillValue" in attrs:
-            attrs["_FillValue"] = _decode_fill_attribute(attrs["_FillValue"], meta.dtype)
+            attrs["_FillValue"] = decode_fill_attribute(attrs["_FillValue"], meta.dtype)
         data = indexing.LazilyIndexedArray(ZaroBackendArray(array))
         return Variable(dims, data, attrs, encoding)
 

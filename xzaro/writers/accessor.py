@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xzaro.writers.dataset import UNSET, to_store
+from xzaro.writers.dataset import to_store
+from xzaro.writers.encoding import UNSET
 from xzaro.writers.layout import Compressor, Sizes
 
 _DATAARRAY_VARIABLE = "__xarray_dataarray_variable__"
@@ -258,7 +259,8 @@ class DataTreeAccessor:
         from xzaro.paths import check_group_path, check_name
         from xzaro.stores import open_store
         from xzaro.writers.compute import compute_writes
-        from xzaro.writers.dataset import MODES, delete_below, existing_index, write_consolidated
+        from xzaro.writers.dataset import MODES
+        from xzaro.writers.store_array import delete_below, existing_index, write_consolidated
 
         if not isinstance(compute, (bool, np.bool_)):
             raise TypeError(f"compute must be True or False, got {compute!r}")

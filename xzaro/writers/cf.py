@@ -56,9 +56,9 @@ def with_stored_encoding(dataset: Any, existing: NodeIndex, group: str) -> Any:
             if key in meta.attributes:
                 value = meta.attributes[key]
                 if key == "_FillValue" and meta.zarr_format == 3:
-                    from xzaro.backends.xarray import _decode_fill_attribute
+                    from xzaro.backends.xarray import decode_fill_attribute
 
-                    value = _decode_fill_attribute(value, meta.dtype)
+                    value = decode_fill_attribute(value, meta.dtype)
                 enc[key] = value
         if meta.zarr_format == 2 and meta.fill_value is not None and "_FillValue" not in enc:
             enc["_FillValue"] = meta.fill_value

@@ -13,7 +13,12 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from xzaro.chunk_keys import ChunkKeyEncoding
 from xzaro.errors import MetadataError, MetadataTypeError, NameMismatchError
+from xzaro.writers.codec_spec import CODEC_KEYS, codec_encoding
+from xzaro.writers.layout import DEFAULT_COMPRESSOR, auto_chunks
 
 #: Keys xarray's CF coders consume while encoding a variable.
 CF_KEYS = frozenset(
@@ -208,3 +213,112 @@ def check_call_sizes(value: Any, dataset_dims: Mapping[str, int], what: str) -> 
                 f"{list(dataset_dims)}",
                 field=what,
             )
+
+
+class _Unset:
+    """The default of an argument the caller did not give."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: ``compressor=`` not given: the variable's own encoding, else the default, decides.
+UNSET: Any = _Unset()
+
+
+def codec_kwargs(
+    enc: Mapping[str, Any],
+    *,
+    strict: bool,
+    compressor: Any,
+    zarr_format: int,
+    dtype: np.dtype,
+    name: str,
+) -> dict[str, Any]:
+    """The codecs of a new array: from the caller's encoding, else the ``compressor=``
+    argument, else the encoding the variable carries, else the default."""
+    given = {k: enc[k] for k in CODEC_KEYS if k in enc}
+    kwargs: dict[str, Any] = {}
+    if given and (strict or compressor is UNSET):
+        kwargs = codec_encoding(
+            given, zarr_format=zarr_format, dtype=dtype, name=name, strict=strict
+        )
+    if "compressor" not in kwargs:
+        kwargs["compressor"] = DEFAULT_COMPRESSOR if compressor is UNSET else compressor
+    return kwargs
+
+
+def chunk_shape_for(
+    var: Any,
+    dims: tuple[str, ...],
+    enc: Mapping[str, Any],
+    strict: bool,
+    call: dict[str, int],
+) -> tuple[int, ...]:
+    """Stored chunk shape: the caller's encoding, then ``chunks=``, then the chunks the
+    variable was read with, then its Dask chunks, then about 4 MiB."""
+    shape = tuple(int(n) for n in var.shape)
+    from_enc = parse_sizes(enc.get("chunks"), shape, dims, "chunks", strict=strict)
+    if strict and from_enc is not None:
+        base = list(from_enc)
+    else:
+        base = list(auto_chunks(shape, var.dtype.itemsize))
+        dask_chunks = var.data.chunks if hasattr(var.data, "dask") else None
+        if from_enc is not None:
+            base = list(from_enc)
+        elif dask_chunks is not None:
+            base = [max(1, c[0]) if c else 1 for c in dask_chunks]
+        for i, dim in enumerate(dims):
+            if dim in call:
+                base[i] = call[dim]
+    return tuple(max(1, min(c, max(1, n))) for c, n in zip(base, shape))
+
+
+def shard_shape_for(
+    var: Any,
+    dims: tuple[str, ...],
+    enc: Mapping[str, Any],
+    strict: bool,
+    call: dict[str, int],
+    chunk_shape: tuple[int, ...],
+    *,
+    name: str,
+    url: str,
+) -> tuple[int, ...] | None:
+    """Stored shard shape (V3): the caller's encoding, then ``shards=`` (capped at the array's
+    extent in whole chunks), then the shards the variable was read with when they still hold
+    whole chunks."""
+    shape = tuple(int(n) for n in var.shape)
+    from_enc = parse_sizes(enc.get("shards"), shape, dims, "shards", strict=strict)
+    if strict and from_enc is not None:
+        return from_enc
+    if call:
+        return tuple(
+            min(call.get(d, c), -(-max(1, n) // c) * c) for d, c, n in zip(dims, chunk_shape, shape)
+        )
+    if from_enc is None:
+        return None
+    if all(s % c == 0 for s, c in zip(from_enc, chunk_shape)):
+        return from_enc
+    enc_chunks = parse_sizes(enc.get("chunks"), shape, dims, "chunks", strict=False)
+    if enc_chunks is not None and tuple(min(c, max(1, n)) for c, n in zip(enc_chunks, shape)) == (
+        chunk_shape
+    ):
+        # The variable's own encoding pairs these shards with these chunks: a contradiction.
+        raise MetadataError(
+            f"encoding shards {from_enc} are not whole multiples of the chunks {chunk_shape}",
+            url=url,
+            key=name,
+            field="shards",
+        )
+    return None  # chunks chosen by the call: the carried shards no longer fit them
+
+
+def chunk_key_encoding_for(value: Any, zarr_format: int) -> ChunkKeyEncoding:
+    """A ``chunk_key_encoding`` encoding entry (V3 JSON, a name, or a mapping)."""
+    ckey = ChunkKeyEncoding.from_json(value)
+    if zarr_format == 2 and ckey.name != "v2":
+        raise MetadataError(
+            "Zarr V2 arrays use the 'v2' chunk key encoding", field="chunk_key_encoding"
+        )
+    return ckey

@@ -553,14 +553,14 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
     from xzaro.paths import check_group_path, join
     from xzaro.stores import open_store
     from xzaro.writers.compute import compute_writes
-    from xzaro.writers.dataset import (
+    from xzaro.writers.dataset import prepare_store
+    from xzaro.writers.encoding import check_call_sizes, check_user_encoding
+    from xzaro.writers.store_array import (
         delete_below,
         existing_index,
-        prepare_store,
         write_consolidated,
+        write_metadata,
     )
-    from xzaro.writers.encoding import check_call_sizes, check_user_encoding
-    from xzaro.writers.store_array import write_metadata
 
     spec = Multiscale() if multiscale is True else multiscale
     if not isinstance(spec, Multiscale):

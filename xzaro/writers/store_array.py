@@ -1,7 +1,7 @@
-"""Write an in-memory numpy array, or a group, as Zarr V2 or V3 objects in a store.
+"""Write metadata documents, in-memory arrays and groups into a store; find and remove nodes.
 
 Metadata is written after the data it describes, so a store never promises chunks that are not
-there yet.
+there yet; consolidated metadata is written after every node's own document.
 """
 
 from __future__ import annotations
@@ -10,7 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from xzaro.meta import V2_ARRAY, V2_ATTRS, V2_GROUP, V3_NODE, GroupMeta, ZaroMeta, dumps
+from xzaro.errors import NodeNotFoundError
+from xzaro.hierarchy import NodeIndex
+from xzaro.meta import (
+    V2_ARRAY,
+    V2_ATTRS,
+    V2_CONSOLIDATED,
+    V2_GROUP,
+    V3_NODE,
+    GroupMeta,
+    ZaroMeta,
+    dumps,
+)
 from xzaro.paths import join
 from xzaro.stores.base import Store
 from xzaro.writers.writer import writer_for
@@ -47,3 +58,57 @@ def write_array(store: Store, path: str, meta: ZaroMeta, data: Any) -> int:
 def write_group(store: Store, path: str, meta: GroupMeta) -> None:
     """Write a group's metadata."""
     write_metadata(store, path, meta)
+
+
+def write_consolidated(store: Store, root: str, index: NodeIndex) -> None:
+    """Write consolidated metadata of every node below ``root`` (V2 ``.zmetadata`` or the
+    ``consolidated_metadata`` of the root ``zarr.json``)."""
+    from xzaro.hierarchy import ZaroGroup
+
+    root_meta = index.get(root)
+    if not isinstance(root_meta, GroupMeta):
+        return
+    nodes: dict[str, ZaroMeta | GroupMeta] = {}
+    for rel, node in ZaroGroup(index, root_meta, root).walk():
+        nodes[rel] = node.meta
+    if root_meta.zarr_format == 2:
+        metadata: dict[str, Any] = {V2_GROUP: root_meta.to_json()}
+        if root_meta.attributes:
+            metadata[V2_ATTRS] = dict(root_meta.attributes)
+        for rel, meta in nodes.items():
+            doc_name = V2_ARRAY if isinstance(meta, ZaroMeta) else V2_GROUP
+            metadata[f"{rel}/{doc_name}"] = meta.to_json()
+            attrs = meta.attributes_json() if isinstance(meta, ZaroMeta) else meta.attributes
+            if attrs:
+                metadata[f"{rel}/{V2_ATTRS}"] = attrs
+        store.set(
+            join(root, V2_CONSOLIDATED),
+            dumps({"metadata": metadata, "zarr_consolidated_format": 1}),
+        )
+        return
+    doc = root_meta.to_json()
+    doc["consolidated_metadata"] = {
+        "kind": "inline",
+        "must_understand": False,
+        "metadata": {rel: meta.to_json() for rel, meta in nodes.items()},
+    }
+    store.set(join(root, V3_NODE), dumps(doc))
+
+
+def existing_index(store: Store, path: str, zarr_format: int | None) -> NodeIndex | None:
+    """The store's node index (documents, not consolidated metadata) when ``path`` holds a
+    node, else ``None``."""
+    try:
+        index = NodeIndex(store, consolidated=False, zarr_format=zarr_format)
+        index.get(path)
+    except NodeNotFoundError:
+        return None
+    return index
+
+
+def delete_below(store: Store, path: str) -> None:
+    """Remove every key below ``path`` (the whole store for ``""``)."""
+    from xzaro.concurrency import concurrent_map
+
+    keys = store.list(path)
+    concurrent_map(store.delete, keys)
