@@ -32,19 +32,7 @@ DEFAULT_CHUNK_BYTES = 4 * 2**20
 DEFAULT_COMPRESSOR = BloscCompressionParams("zstd", 5, "shuffle")
 
 Compressor = BloscCompressionParams | Codec | Sequence[Codec] | None
-Sizes = Mapping[str, int] | Sequence[int] | None
-
-
-def per_dim(sizes: Sizes, dims: tuple[str, ...], what: str) -> dict[str, int] | None:
-    """A chunks/shards argument (mapping by dimension, or a tuple) as a mapping."""
-    if sizes is None:
-        return None
-    if isinstance(sizes, Mapping):
-        return {str(k): int(v) for k, v in sizes.items() if k in dims}
-    sizes = tuple(sizes)
-    if len(sizes) != len(dims):
-        return None  # a tuple sizes the variables with that many dimensions only
-    return dict(zip(dims, (int(s) for s in sizes)))
+Sizes = Mapping[str, int] | Sequence[int] | int | None
 
 
 def auto_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
@@ -57,27 +45,6 @@ def auto_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
         rest = nbytes // chunks[dim]
         chunks[dim] = max(1, DEFAULT_CHUNK_BYTES // max(1, rest))
     return tuple(chunks)
-
-
-def storage_chunks(
-    var: Any, dims: tuple[str, ...], chunks: dict[str, int] | None, encoding: Mapping
-) -> tuple[int, ...]:
-    """Stored chunk shape: explicit encoding, then the ``chunks`` argument, then the Dask
-    chunks, then an automatic choice."""
-    shape = tuple(int(n) for n in var.shape)
-    if encoding.get("chunks") is not None:
-        enc = tuple(int(c) for c in encoding["chunks"])
-        if len(enc) != len(shape):
-            raise ValueError(f"encoding chunks {enc} do not match the shape {shape}")
-        return tuple(max(1, min(c, max(1, n))) for c, n in zip(enc, shape))
-    base = list(auto_chunks(shape, var.dtype.itemsize))
-    dask_chunks = getattr(var.data, "chunks", None) if hasattr(var.data, "dask") else None
-    if dask_chunks is not None:
-        base = [max(1, c[0]) if c else 1 for c in dask_chunks]
-    for i, dim in enumerate(dims):
-        if chunks and dim in chunks:
-            base[i] = chunks[dim] if chunks[dim] > 0 else shape[i]
-    return tuple(max(1, min(c, max(1, n))) for c, n in zip(base, shape))
 
 
 def _compression_codecs(compressor: Compressor, dtype: np.dtype) -> list[Codec]:
