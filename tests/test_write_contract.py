@@ -505,3 +505,27 @@ def test_shards_that_contradict_chunks_in_one_encoding_are_refused(tmp_path: Pat
     ds["v"].encoding.update(chunks=(2, 2), shards=(5, 5))
     with pytest.raises(MetadataError, match="multiples"):
         ds.zaro.to_store(tmp_path / "s.zarr")
+
+
+@pytest.mark.parametrize("compute", [True, False])
+def test_work_shared_by_variables_runs_once(tmp_path: Path, compute: bool) -> None:
+    """Variables derived from one Dask source compute it once per block, so a source that is
+    not deterministic still gives them consistent values."""
+    import dask.array as da
+
+    calls: list[int] = []
+
+    def expensive(block: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return block + np.random.default_rng().random(block.shape)  # differs on each call
+
+    src = da.zeros((40,), chunks=10).map_blocks(expensive, meta=np.array((), dtype=float))
+    ds = xr.Dataset({"a": ("t", src), "b": ("t", src * 2), "c": ("t", src + 3)})
+    path = tmp_path / "s.zarr"
+    result = ds.zaro.to_store(path, chunks={"t": 10}, compute=compute)
+    if not compute:
+        result.compute()
+    assert len(calls) == 4
+    group = zarr.open_group(path, mode="r")
+    np.testing.assert_array_equal(group["b"][...], 2 * group["a"][...])
+    np.testing.assert_array_equal(group["c"][...], group["a"][...] + 3)

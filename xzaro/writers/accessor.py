@@ -258,7 +258,7 @@ class DataTreeAccessor:
         from xzaro.hierarchy import NodeIndex
         from xzaro.paths import check_group_path, check_name
         from xzaro.stores import open_store
-        from xzaro.writers.compute import compute_writes
+        from xzaro.writers.compute import compute_writes, delayed_after
         from xzaro.writers.dataset import MODES
         from xzaro.writers.store_array import delete_below, existing_index, write_consolidated
 
@@ -323,7 +323,7 @@ class DataTreeAccessor:
             left = {id(node): node.write_template() for node, _, _ in last_first}
             if consolidated:
                 write_consolidated(store, "", NodeIndex(store, consolidated=False))
-            return self._one_delayed(finalize, [t for node in prepared for t in left[id(node)]])
+            return delayed_after(finalize, [t for node in prepared for t in left[id(node)]])
         for node in prepared:
             node.begin()
         tasks = [task for node in prepared for task in node.tasks]
@@ -419,27 +419,6 @@ class DataTreeAccessor:
         scratch = MemoryStore()
         scratch.url = url
         return scratch
-
-    @staticmethod
-    def _one_delayed(finalize: Any, tasks: list[Any]) -> Any:
-        """``dask.delayed(finalize)(*tasks)``, its Dask tasks passed as one collection: Dask
-        optimizes a delayed call's arguments one by one, which would copy work shared between
-        nodes into each of them."""
-        import dask
-        import dask.array as da
-
-        lazy = [i for i, task in enumerate(tasks) if hasattr(task, "dask")]
-        if not lazy:
-            return dask.delayed(finalize)(*tasks)
-        # a task may compute to a Python int, which ``stack`` cannot index
-        counts = da.stack([tasks[i].map_blocks(np.asarray, dtype=np.int64) for i in lazy])
-        eager = {i: task for i, task in enumerate(tasks) if i not in lazy}
-
-        def run(computed: Any) -> int:
-            values = {**eager, **dict(zip(lazy, computed))}
-            return finalize(*(values[i] for i in range(len(tasks))))
-
-        return dask.delayed(run)(counts)
 
 
 def register() -> None:

@@ -88,3 +88,28 @@ def _compute_on_client(client: Any, tasks: tuple, kwargs: dict[str, Any]) -> tup
     finally:
         for future in futures:
             future.release()
+
+
+def delayed_after(finalize: Any, tasks: list[Any]) -> Any:
+    """``dask.delayed(finalize)(*results)``, where ``tasks`` are Dask arrays (or values already
+    computed), passed to Dask as ONE collection.
+
+    Dask optimizes the collections given as arguments to a delayed call one by one, which
+    copies the work they share into each of them: three variables derived from one source
+    would compute it three times (and a source that is not deterministic would give them
+    different values)."""
+    import dask
+    import dask.array as da
+    import numpy as np
+
+    lazy = [i for i, task in enumerate(tasks) if hasattr(task, "dask")]
+    if not lazy:
+        return dask.delayed(finalize)(*tasks)
+    counts = da.stack([tasks[i].map_blocks(np.asarray, dtype=np.int64) for i in lazy])
+    eager = {i: task for i, task in enumerate(tasks) if i not in lazy}
+
+    def run(computed: Any) -> Any:
+        values = {**eager, **dict(zip(lazy, computed))}
+        return finalize(*(values[i] for i in range(len(tasks))))
+
+    return dask.delayed(run)(counts)

@@ -25,7 +25,7 @@ from xzaro.paths import check_group_path, check_name, join
 from xzaro.stores import Store, open_store
 from xzaro.writers.blocks import as_dask, check_alignment, store_block
 from xzaro.writers.cf import encode_variables, fill_and_attrs, with_stored_encoding
-from xzaro.writers.compute import compute_writes
+from xzaro.writers.compute import compute_writes, delayed_after
 from xzaro.writers.encoding import (
     UNSET,
     call_sizes,
@@ -652,13 +652,12 @@ def to_store(
     dataset: Any, url: Any, *, compute: bool = True, progress: bool = False, **kwargs: Any
 ) -> Any:
     """Write a dataset to a Zarr store; see :meth:`DatasetAccessor.to_store`."""
-    import dask
 
     if not isinstance(compute, (bool, np.bool_)):
         raise TypeError(f"compute must be True or False, got {compute!r}")
     prepared = prepare_store(dataset, url, **kwargs)
     if not compute:
-        return dask.delayed(prepared.finalize)(*prepared.write_template())
+        return delayed_after(prepared.finalize, prepared.write_template())
     prepared.begin()
-    task = dask.delayed(prepared.finalize)(*prepared.tasks)
-    return compute_writes(task, progress=progress)[0]
+    # One computation of every variable's task: work they share runs once.
+    return prepared.finalize(*compute_writes(*prepared.tasks, progress=progress))

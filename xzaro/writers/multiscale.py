@@ -552,7 +552,7 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
     from xzaro.hierarchy import NodeIndex
     from xzaro.paths import check_group_path, join
     from xzaro.stores import open_store
-    from xzaro.writers.compute import compute_writes
+    from xzaro.writers.compute import compute_writes, delayed_after
     from xzaro.writers.dataset import prepare_store
     from xzaro.writers.encoding import check_call_sizes, check_user_encoding
     from xzaro.writers.store_array import (
@@ -655,10 +655,8 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
             write_consolidated(store, group, NodeIndex(store, consolidated=False))
         return int(sum(written))
 
-    import dask
-
     if not compute:
-        return dask.delayed(finalize)(*tasks)
+        return delayed_after(finalize, tasks)
     # Unoptimized, in one call: blockwise fusion would copy a coarsening step into every level
     # built on it and compute it again there.
     return finalize(*compute_writes(*tasks, progress=progress, optimize_graph=False))
