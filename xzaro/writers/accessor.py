@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from xzaro.writers.dataset import to_store
@@ -259,15 +258,21 @@ class DataTreeAccessor:
         from xzaro.paths import check_group_path, check_name
         from xzaro.stores import open_store
         from xzaro.writers.compute import compute_writes, delayed_after
-        from xzaro.writers.dataset import MODES
+        from xzaro.writers.dataset import checked_mode
         from xzaro.writers.store_array import delete_below, existing_index, write_consolidated
 
-        if not isinstance(compute, (bool, np.bool_)):
-            raise TypeError(f"compute must be True or False, got {compute!r}")
-        if mode is None:
-            mode = "a" if append_dim is not None else "r+" if region is not None else "w-"
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        mode = checked_mode(
+            mode,
+            zarr_format,
+            append_dim,
+            region,
+            compute=compute,
+            consolidated=consolidated,
+            write_empty_chunks=write_empty_chunks,
+            safe_chunks=safe_chunks,
+            align_chunks=align_chunks,
+            write_inherited_coords=write_inherited_coords,
+        )
         store = open_store(url, storage_options, mode="w")
         root = check_group_path(group, url=store.url)
         nodes = self._node_datasets(write_inherited_coords)

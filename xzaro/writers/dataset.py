@@ -263,7 +263,7 @@ class PreparedWrite:
         return [task if is_lazy else next(done) for task, is_lazy in zip(self.tasks, lazy)]
 
 
-def _checked_mode(
+def checked_mode(
     mode: str | None,
     zarr_format: Any,
     append_dim: str | None,
@@ -463,7 +463,7 @@ def prepare_store(
 
     if not isinstance(dataset, xr.Dataset):
         raise TypeError(f"to_store writes an xarray Dataset, got {type(dataset).__name__}")
-    mode = _checked_mode(
+    mode = checked_mode(
         mode,
         zarr_format,
         append_dim,

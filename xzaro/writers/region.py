@@ -45,61 +45,45 @@ def resolve_region(
     """The region as slices by dimension: ``"auto"`` (every dimension), or a mapping whose
     values are slices or ``"auto"``; an ``"auto"`` dimension is located by its coordinate's
     values among the stored ones (they must be found, in order and contiguous)."""
-    if isinstance(region, str):
-        if region != "auto":
-            raise MetadataError(
-                f"region must be a dict of dimension names to slices, or 'auto'; got {region!r}",
-                url=store.url,
-                key=group or "/",
-                field="region",
-            )
+
+    def error(cls: type[MetadataError], message: str) -> MetadataError:
+        return cls(message, url=store.url, key=group or "/", field="region")
+
+    if isinstance(region, str) and region == "auto":
         region = dict.fromkeys(dataset.dims, "auto")
     if not isinstance(region, Mapping):
-        raise MetadataTypeError(
-            f"region must be a dict of dimension names to slices, or 'auto'; got {region!r}",
-            url=store.url,
-            key=group or "/",
-            field="region",
+        kind = MetadataError if isinstance(region, str) else MetadataTypeError
+        raise error(
+            kind, f"region must be a dict of dimension names to slices, or 'auto'; got {region!r}"
         )
     resolved: dict[str, slice] = {}
     for dim, value in region.items():
         if dim not in dataset.dims:
-            raise MetadataError(
+            raise error(
+                MetadataError,
                 f"all keys in ``region`` are not in Dataset dimensions: {dim!r} is not one of "
                 f"{list(dataset.dims)}",
-                url=store.url,
-                key=group or "/",
-                field="region",
             )
         if isinstance(value, str) and value == "auto":
             resolved[str(dim)] = _auto_slice(str(dim), dataset, stored, store, group)
             continue
         if not isinstance(value, slice):
-            raise MetadataTypeError(
-                f"all values in ``region`` must be slice objects (or 'auto'), got "
+            raise error(
+                MetadataTypeError,
+                "all values in ``region`` must be slice objects (or 'auto'), got "
                 f"region[{dim!r}] = {value!r}",
-                url=store.url,
-                key=group or "/",
-                field="region",
             )
         if value.step not in (None, 1):
-            raise MetadataError(
+            raise error(
+                MetadataError,
                 f"step on all slices in ``region`` must be 1 or None, got region[{dim!r}] = "
                 f"{value}",
-                url=store.url,
-                key=group or "/",
-                field="region",
             )
-        for bound in (value.start, value.stop):
-            if bound is not None and (
-                isinstance(bound, bool) or not isinstance(bound, (int, np.integer))
-            ):
-                raise MetadataTypeError(
-                    f"region[{dim!r}] = {value}: bounds must be integers",
-                    url=store.url,
-                    key=group or "/",
-                    field="region",
-                )
+        if any(
+            b is not None and (isinstance(b, bool) or not isinstance(b, (int, np.integer)))
+            for b in (value.start, value.stop)
+        ):
+            raise error(MetadataTypeError, f"region[{dim!r}] = {value}: bounds must be integers")
         resolved[str(dim)] = value
     return resolved
 
