@@ -291,9 +291,12 @@ def fill_value_to_json(value: Any, dtype: np.dtype, *, zarr_format: int) -> Any:
 
 
 def default_fill_value(dtype: np.dtype) -> Any:
-    """What a chunk that was never written reads as when the metadata gives no fill value."""
+    """What a chunk that was never written reads as when the metadata gives no fill value
+    (V2 ``null``): zero, except ``NaT`` for datetimes and timedeltas, as zarr-python reads it."""
     if dtype == OBJECT:
         return None
+    if dtype.kind in "mM":
+        return np.array("NaT", dtype=dtype)[()]
     return np.zeros((), dtype=dtype)[()]
 
 
