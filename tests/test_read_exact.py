@@ -41,3 +41,35 @@ def test_v2_datetime_variable_with_null_fill_through_xarray(tmp_path: Path) -> N
             values = ds.t.values
             assert values[0] == np.datetime64("2001-01-01")
             assert np.isnat(values[2:]).all(), engine
+
+
+@pytest.mark.parametrize(("fill", "expected"), [(0, "0"), (1.5, "1.5"), (True, "True")])
+def test_v2_string_array_with_a_number_as_fill_value(
+    tmp_path: Path, fill: object, expected: str
+) -> None:
+    """zarrs' test data stores ``"fill_value": 0`` for a vlen-utf8 array; zarr-python reads
+    never-written chunks as ``"0"``. A number must never appear inside a string array."""
+    import json
+
+    path = tmp_path / "s.zarr"
+    arr = zarr.create_array(path, shape=(4,), chunks=(2,), dtype=str, zarr_format=2, fill_value="")
+    arr[:2] = np.array(["a", "b"], dtype=object)
+    doc = json.loads((path / ".zarray").read_text())
+    doc["fill_value"] = fill
+    (path / ".zarray").write_text(json.dumps(doc))
+    got = xzaro.open_array(path)[...]
+    assert list(got) == ["a", "b", expected, expected]
+    assert list(got) == list(zarr.open_array(path, mode="r")[...])
+
+
+def test_v2_string_array_with_a_list_as_fill_value_is_refused(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "s.zarr"
+    zarr.create_array(path, shape=(4,), chunks=(2,), dtype=str, zarr_format=2, fill_value="")
+    doc = json.loads((path / ".zarray").read_text())
+    doc["fill_value"] = [1, 2]
+    (path / ".zarray").write_text(json.dumps(doc))
+    with pytest.raises(xzaro.MetadataError, match="fill_value") as info:
+        xzaro.open_array(path)
+    assert info.value.field == "fill_value" and info.value.url is not None

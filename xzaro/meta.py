@@ -26,6 +26,7 @@ from xzaro.codecs import (
     ShardingCodec,
     TransposeCodec,
     VLenBytesCodec,
+    VLenUTF8Codec,
     codec_from_json,
     codec_from_v2,
     v2_codec_json,
@@ -388,7 +389,9 @@ def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | N
         for c in (codec_from_json(d, allow_unsafe=allow_unsafe, **ctx) for d in doc["codecs"])
         if c is not None
     )
-    fill = _object_fill(parse_fill_value(doc["fill_value"], dtype, zarr_format=3, **ctx), codecs)
+    fill = _object_fill(
+        parse_fill_value(doc["fill_value"], dtype, zarr_format=3, **ctx), codecs, ctx
+    )
 
     dims = doc.get("dimension_names")
     if dims is not None:
@@ -422,13 +425,24 @@ def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | N
     return meta
 
 
-def _object_fill(fill: Any, codecs: Any) -> Any:
-    """A bytes array's fill value is stored base64-encoded (``""`` is ``b""``)."""
+def _object_fill(fill: Any, codecs: Any, ctx: dict) -> Any:
+    """A bytes array's fill value is stored base64-encoded (``""`` is ``b""``). A string
+    array's fill value that is a JSON number or boolean (zarrs' test data has ``0``) is that
+    value as a string, as zarr-python reads it: never a number inside a string array."""
     if isinstance(fill, str) and any(isinstance(c, VLenBytesCodec) for c in codecs):
         try:
             return base64.standard_b64decode(fill)
         except ValueError:
             return fill.encode()
+    text = any(isinstance(c, VLenUTF8Codec) for c in codecs)
+    if text and fill is not None and not isinstance(fill, str):
+        if isinstance(fill, (bool, int, float, np.number, np.bool_)):
+            return str(fill.item() if isinstance(fill, np.generic) else fill)
+        raise MetadataError(
+            f"a string array's fill_value must be a string, got {fill!r}",
+            field="fill_value",
+            **ctx,
+        )
     return fill
 
 
@@ -532,7 +546,9 @@ def _parse_v2_array(
             chain.append(codec_from_v2(doc["compressor"], allow_unsafe=allow_unsafe, **ctx))
         except MetadataError as e:
             raise type(e)(e.message, field="compressor", **ctx) from e
-    fill = _object_fill(parse_fill_value(doc["fill_value"], dtype, zarr_format=2, **ctx), chain)
+    fill = _object_fill(
+        parse_fill_value(doc["fill_value"], dtype, zarr_format=2, **ctx), chain, ctx
+    )
 
     attrs = dict(attrs)
     dims = attrs.pop(V2_DIMENSIONS_ATTR, None)
