@@ -73,3 +73,36 @@ def test_v2_string_array_with_a_list_as_fill_value_is_refused(tmp_path: Path) ->
     with pytest.raises(xzaro.MetadataError, match="fill_value") as info:
         xzaro.open_array(path)
     assert info.value.field == "fill_value" and info.value.url is not None
+
+
+def _bytes_array_with_fill(path: Path, fill: object) -> None:
+    """A V3 variable-length bytes array (zarr-python 3) whose fill value is then rewritten."""
+    import json
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr-python: the data type is not in the V3 spec yet
+        arr = zarr.create_array(
+            path, shape=(4,), chunks=(2,), dtype="variable_length_bytes", zarr_format=3
+        )
+        arr[:2] = np.array([b"ab", b"c"], dtype=object)
+    doc = json.loads((path / "zarr.json").read_text())
+    doc["fill_value"] = fill
+    (path / "zarr.json").write_text(json.dumps(doc))
+
+
+def test_v3_bytes_fill_value_as_a_list_of_bytes(tmp_path: Path) -> None:
+    """``[1, 2, 3]`` is the fill value b"\\x01\\x02\\x03" (the base64 form reads the same)."""
+    _bytes_array_with_fill(tmp_path / "list.zarr", [1, 2, 3])
+    _bytes_array_with_fill(tmp_path / "b64.zarr", "AQID")
+    for name in ("list.zarr", "b64.zarr"):
+        got = xzaro.open_array(tmp_path / name)[...]
+        assert list(got) == [b"ab", b"c", b"\x01\x02\x03", b"\x01\x02\x03"], name
+
+
+@pytest.mark.parametrize("fill", [[1, 256], [1, "a"], [True], {"a": 1}])
+def test_v3_bytes_fill_value_that_is_no_bytes_is_refused(tmp_path: Path, fill: object) -> None:
+    _bytes_array_with_fill(tmp_path / "b.zarr", fill)
+    with pytest.raises(xzaro.MetadataError) as info:
+        xzaro.open_array(tmp_path / "b.zarr")
+    assert info.value.field == "fill_value"

@@ -426,14 +426,28 @@ def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | N
 
 
 def _object_fill(fill: Any, codecs: Any, ctx: dict) -> Any:
-    """A bytes array's fill value is stored base64-encoded (``""`` is ``b""``). A string
+    """A bytes array's fill value is stored base64-encoded (``""`` is ``b""``) or as a list of
+    its bytes. A string
     array's fill value that is a JSON number or boolean (zarrs' test data has ``0``) is that
     value as a string, as zarr-python reads it: never a number inside a string array."""
-    if isinstance(fill, str) and any(isinstance(c, VLenBytesCodec) for c in codecs):
+    binary = any(isinstance(c, VLenBytesCodec) for c in codecs)
+    if binary and isinstance(fill, str):
         try:
             return base64.standard_b64decode(fill)
         except ValueError:
             return fill.encode()
+    if binary and fill is not None and not isinstance(fill, bytes):
+        # The zarr-extensions ``bytes`` data type also writes the fill value as its bytes.
+        if isinstance(fill, list) and all(
+            isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in fill
+        ):
+            return bytes(fill)
+        raise MetadataError(
+            f"a bytes array's fill_value must be base64 text or a list of integers 0-255, "
+            f"got {fill!r}",
+            field="fill_value",
+            **ctx,
+        )
     text = any(isinstance(c, VLenUTF8Codec) for c in codecs)
     if text and fill is not None and not isinstance(fill, str):
         if isinstance(fill, (bool, int, float, np.number, np.bool_)):
