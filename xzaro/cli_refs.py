@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from xzaro.errors import ZaroError
 from xzaro.references import DEFAULT_INLINE_THRESHOLD, DEFAULT_RECORD_SIZE
 
 
@@ -37,7 +38,12 @@ def add_refs_command(subparsers: Any) -> argparse.ArgumentParser:
         "-o", "--out", required=True, help="output: *.json, *.json.zst or *.parq (a directory)"
     )
     parser.add_argument(
-        "--concat-dim", default=None, help="dimension to combine several files along"
+        "--concat-dim",
+        default=None,
+        help=(
+            "dimension to combine several files along: the files are ordered by its decoded "
+            "values (CF times), which must not overlap"
+        ),
     )
     parser.add_argument(
         "--inline-threshold",
@@ -59,6 +65,7 @@ def add_refs_command(subparsers: Any) -> argparse.ArgumentParser:
 def cmd_refs(args: argparse.Namespace) -> int:
     """Run ``xzaro refs`` with parsed arguments; returns the exit status."""
     from xzaro.references import scan, write_references
+    from xzaro.refs_combine import concat_extent
 
     if len(args.files) > 1 and not args.concat_dim:
         print("xzaro refs: several files need --concat-dim", file=sys.stderr)
@@ -73,7 +80,12 @@ def cmd_refs(args: argparse.Namespace) -> int:
             storage_options=options,
         )
         write_references(refs, args.out, record_size=args.record_size, storage_options=options)
-    except (ImportError, ValueError, OSError) as exc:
+        extent = (
+            concat_extent(refs, args.concat_dim, storage_options=options)
+            if args.concat_dim
+            else None
+        )
+    except (ImportError, ValueError, OSError, ZaroError) as exc:
         print(f"xzaro refs: error: {exc}", file=sys.stderr)
         return 2
     count = len(refs.get("refs", refs))
@@ -81,4 +93,6 @@ def cmd_refs(args: argparse.Namespace) -> int:
         f"wrote {count} references to {len(args.files)} file(s) into {args.out} "
         f"in {time.perf_counter() - t0:.2f}s"
     )
+    if extent is not None:
+        print(extent)
     return 0

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from xzaro.refs_combine import META_NAMES, combine_references
 from xzaro.stores.parquet_reference import chunk_grids, locate_chunk
 from xzaro.stores.reference import parse_references, reference_value
 from xzaro.stores.targets import url_protocols
@@ -21,12 +22,10 @@ from xzaro.stores.targets import url_protocols
 DEFAULT_RECORD_SIZE = 100_000
 #: Chunks up to this many bytes are stored inline in the references (kerchunk's meaning).
 DEFAULT_INLINE_THRESHOLD = 500
-_META_NAMES = (".zarray", ".zattrs", ".zgroup", "zarr.json")
 
 
 def _kerchunk() -> Any:
     try:
-        import kerchunk.combine
         import kerchunk.hdf
     except ImportError as exc:
         raise ImportError(
@@ -50,13 +49,19 @@ def scan(
 ) -> dict[str, Any]:
     """Kerchunk references to one or more NetCDF4/HDF5 files.
 
+    Each file is scanned with kerchunk; several files are then joined along ``concat_dim`` by
+    :func:`combine_references` (ordered by the decoded coordinate values, CF times re-encoded
+    in one unit, the result checked). The extent written is logged on the ``xzaro`` logger;
+    :func:`concat_extent` returns it.
+
     Parameters
     ----------
     urls
-        A file, or several files to combine along ``concat_dim`` (local paths or fsspec URLs).
-        Local paths are written as absolute paths.
+        A file, or several files to combine along ``concat_dim`` (local paths or fsspec URLs),
+        in any order. Local paths are written as absolute paths.
     concat_dim
         The dimension to concatenate several files along (required for more than one file).
+        Every file must hold a coordinate variable of that name.
     inline_threshold
         Chunks of at most this many bytes are stored inline in the references.
     storage_options
@@ -72,7 +77,9 @@ def scan(
     ImportError
         kerchunk or h5py is not installed.
     ValueError
-        Several files are given without ``concat_dim``.
+        No file, or several files without ``concat_dim``.
+    MetadataError
+        The files cannot be combined exactly (see :func:`combine_references`).
     """
     items = [urls] if isinstance(urls, (str, os.PathLike)) else list(urls)
     names = [_absolute(os.fspath(u)) for u in items]
@@ -90,15 +97,8 @@ def scan(
     ]
     if len(singles) == 1:
         return singles[0]
-    protocol = url_protocols(names[0])[-1]
-    combined = kerchunk.combine.MultiZarrToZarr(
-        singles,
-        concat_dims=[concat_dim],
-        remote_protocol=None if protocol == "file" else protocol,
-        remote_options=options or None,
-        inline_threshold=inline_threshold,
-    ).translate()
-    return combined
+    assert concat_dim is not None  # checked above
+    return combine_references(singles, concat_dim, names=names, storage_options=options)
 
 
 def _zstd_compress(data: bytes) -> bytes:
@@ -210,7 +210,7 @@ def _write_parquet(
     _clear_parquet_dir(url, options)
     metadata: dict[str, Any] = {}
     for key, value in refs.items():
-        if key.rpartition("/")[2] in _META_NAMES:
+        if key.rpartition("/")[2] in META_NAMES:
             raw = reference_value(key, value, url)
             if not isinstance(raw, bytes):
                 raise ValueError(f"metadata key {key!r} must be inline, got {value!r}")
