@@ -647,3 +647,35 @@ def test_array_meta_refuses_wrong_kinds() -> None:
             attributes={},
             serializer=BytesCodec(),
         )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compressor_id", "filter_ids"),
+    [
+        ({"compressor": "pcodec"}, "pcodec", None),
+        ({"serializer": "pcodec", "compressors": "zstd"}, "zstd", ["pcodec"]),
+        ({"compressor": "zfpy"}, "zfpy", None),
+    ],
+)
+def test_v2_array_to_bytes_compressor_is_written_as_zarr_python_writes_it(
+    tmp_path: Path, encoding: dict, compressor_id: str, filter_ids: list | None
+) -> None:
+    """pcodec and zfpy are V2 compressors (they take the array, not its bytes)."""
+    for package in ("pcodec", "zfpy"):
+        if package in encoding.values():
+            pytest.importorskip(package)
+    make = {
+        "pcodec": lambda: numcodecs.PCodec(level=4),
+        "zfpy": lambda: numcodecs.ZFPY(mode=4, tolerance=-1, rate=-1, precision=-1),
+        "zstd": lambda: numcodecs.Zstd(level=1),
+    }
+    enc = {k: make[v]() for k, v in encoding.items()}
+    values = np.random.default_rng(3).normal(size=(20, 30))
+    ds = xr.Dataset({"v": (("y", "x"), values)}).chunk({"y": 10, "x": 15})
+    ds.zaro.to_store(tmp_path / "s.zarr", zarr_format=2, encoding={"v": enc})
+    zarray = json.loads((tmp_path / "s.zarr" / "v" / ".zarray").read_text())
+    assert zarray["compressor"]["id"] == compressor_id
+    assert [f["id"] for f in zarray["filters"] or []] == (filter_ids or [])
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "s.zarr" / "v")[:], values)
+    back = xr.open_dataset(tmp_path / "s.zarr", engine="zaro")
+    np.testing.assert_array_equal(back.v.values, values)

@@ -129,11 +129,6 @@ _CODEC_OBJECTS = (
     "compares encoding['compressors'] read back with zarr.codecs objects; xzaro never imports "
     "zarr-python and reports V3 codecs as their JSON metadata"
 )
-_CONSOLIDATED_WARNING = (
-    "expects the RuntimeWarning xarray's zarr-python engine gives when it falls back from "
-    "consolidated metadata (advising zarr.consolidate_metadata()); xzaro's engine falls back to "
-    "per-node metadata without warning (docs/design.md, Metadata lookup)"
-)
 
 NOT_APPLICABLE_TESTS: list[Expectation] = [
     not_applicable(f"{DIR}::test_write_store", _ZARRSTORE),
@@ -152,7 +147,6 @@ NOT_APPLICABLE_TESTS: list[Expectation] = [
         formats=(2,),
     ),
     not_applicable(f"{DIR}::test_compressor_encoding", _CODEC_OBJECTS, formats=(3,)),
-    not_applicable(f"{DIR}::test_read_non_consolidated_warning", _CONSOLIDATED_WARNING),
     not_applicable(
         "TestZarrWriteEmpty::test_avoid_excess_metadata_calls",
         "counts zarr.AsyncGroup.getitem calls",
@@ -175,10 +169,6 @@ NOT_APPLICABLE_TESTS: list[Expectation] = [
     ),
     not_applicable(f"{TREE}::test_to_zarr_zip_store", "writes to a zarr.storage.ZipStore"),
     not_applicable(f"{TREE}::test_zarr_encoding", _CODEC_OBJECTS, formats=(3,)),
-    not_applicable(
-        f"{TREE}::test_to_zarr_not_consolidated",
-        _CONSOLIDATED_WARNING + "; the rest of the test (no .zmetadata, round trip) passes",
-    ),
 ]
 
 # --- differs by design: to_zarr refuses, xzaro writes safely -------------------------------------
@@ -193,15 +183,6 @@ _ALIGNED_BY_XZARO = (
 
 # --- known failures: xzaro's bugs, issue 10 ---------------------------------------------------
 
-READ_UNIT_CHUNKS = Cause(
-    "encoding['preferred_chunks'] is xzaro's read unit (~64 MiB of stored chunks), not the "
-    "stored chunk shape, so chunks={}/'auto'/None-default give other Dask chunks than xarray "
-    "and chunks aligned with the stored chunks warn 'The specified chunks separate the stored "
-    "chunks'",
-    "AssertionError: assert {'x': (10,)} == {'x': (2, 2, 2, 2, 2)}; unexpected UserWarning",
-    repro="ds.chunk(x=2).zaro.to_store(p); xr.open_zarr(p) / xr.open_dataset(p, "
-    "engine='zaro', chunks={}).chunks  # x: (10,), engine='zarr' gives (2, 2, 2, 2, 2)",
-)
 V2_FILL_VALUE_ATTR = Cause(
     "V2 read with use_zarr_fill_value_as_mask=False, mask_and_scale=False: the array's "
     "fill_value is not in attrs['_FillValue'] (xarray's zarr engine ignores that keyword, so it "
@@ -225,13 +206,6 @@ BY_DESIGN_TESTS: list[Expectation] = [
 ]
 
 KNOWN_FAILURES: list[Expectation] = [
-    known(f"{DIR}::test_chunk_auto_with_small_dask_chunks", READ_UNIT_CHUNKS),
-    known(f"{DIR}::test_chunked_datetime64_or_timedelta64", READ_UNIT_CHUNKS),
-    known(f"{DIR}::test_warning_on_bad_chunks", READ_UNIT_CHUNKS),
-    *(
-        known("test_open_dataset_chunking_zarr", READ_UNIT_CHUNKS, chunks=chunks)
-        for chunks in ("auto", {}, {"x": "auto"}, {"x": -1}, {"x": "auto", "y": -1})
-    ),
     known(f"{DIR}::test_zarr_fill_value_setting", V2_FILL_VALUE_ATTR, formats=(2,)),
 ]
 

@@ -25,6 +25,15 @@ __version__ = "0.1.0"
 
 _register_accessors()
 
+
+def __getattr__(name: str) -> object:
+    if name == "open_mfdataset":  # imports xarray's backends, so only when asked for
+        from xzaro.backends.xarray import open_mfdataset
+
+        return open_mfdataset
+    raise AttributeError(f"module 'xzaro' has no attribute {name!r}")
+
+
 __all__ = [
     "BloscCompressionParams",
     "ChecksumError",
@@ -46,6 +55,7 @@ __all__ = [
     "ZaroMeta",
     "open_array",
     "open_group",
+    "open_mfdataset",
     "open_multiscale",
     "open_store",
 ]

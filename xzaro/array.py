@@ -22,13 +22,12 @@ from xzaro.codecs import pipeline_for
 from xzaro.codecs.sharding import EMPTY, check_index
 from xzaro.concurrency import concurrent_map, default_workers, thread_buffer
 from xzaro.dtypes import fill_into
-from xzaro.errors import DecodeError, ZaroError
+from xzaro.errors import DecodeError, OutOfMemoryError, ZaroError
 from xzaro.indexing import (
     Box,
     ChunkPiece,
     chunk_pieces,
-    normalize_orthogonal,
-    normalize_selection,
+    plan_selection,
     region_box,
 )
 from xzaro.log import logger
@@ -41,15 +40,14 @@ BATCH_BYTES = 256 * 2**20
 
 
 class _OrthogonalIndexer:
+    """``a.oindex[...]``: every index array selects along its own dimension."""
+
     def __init__(self, array: ZaroArray) -> None:
         self.array = array
 
     def __getitem__(self, selection: Any) -> Any:
-        box, post, takes = normalize_orthogonal(selection, self.array.shape)
-        out = self.array.read_box(box)
-        for axis, positions in takes.items():
-            out = np.take(out, positions, axis=axis)
-        return out[post]
+        plan = plan_selection(selection, self.array.shape, orthogonal=True)
+        return plan.finish(self.array.read_box(plan.box))
 
 
 @dataclass(frozen=True)
@@ -70,8 +68,11 @@ class ChunkInfo:
 class ZaroArray:
     """A Zarr array (V2 or V3) read through a :class:`~xzaro.stores.base.Store`.
 
-    Use :func:`xzaro.open_array` to open one. Supports numpy basic indexing, hyperslab reads
-    (:meth:`read_region`) and chunk-wise access.
+    Use :func:`xzaro.open_array` to open one. Supports numpy indexing (integers, slices,
+    ``...``, and integer or 1-D boolean arrays: one index array gives numpy's result, several
+    select orthogonally, each along its own dimension, as :attr:`oindex` does), hyperslab
+    reads (:meth:`read_region`) and chunk-wise access. Every read fetches each chunk it needs
+    once, in one batch, whatever the order or repetitions of the indices.
     """
 
     def __init__(self, store: Store, meta: ZaroMeta, path: str = "") -> None:
@@ -162,14 +163,22 @@ class ZaroArray:
 
     # ------------------------------------------------------------------ reading
     def __getitem__(self, selection: Any) -> Any:
-        box, post = normalize_selection(selection, self.shape)
-        out = self.read_box(box)
-        return out[post]
+        """``a[0, 10:20]``, ``a[[3, 1, 3]]``, ``a[:, mask]``: numpy's result for basic indices
+        and one index array; several index arrays select orthogonally (see :attr:`oindex`).
+
+        Raises
+        ------
+        IndexError
+            For out-of-range indices, masks of the wrong length and unsupported index types.
+        """
+        plan = plan_selection(selection, self.shape, orthogonal=False)
+        return plan.finish(self.read_box(plan.box))
 
     @property
     def oindex(self) -> _OrthogonalIndexer:
-        """Orthogonal (outer) indexing: integer arrays or lists select along each dimension
-        independently, as ``a.oindex[[0, 5], :, [1, 2]]``."""
+        """Orthogonal (outer) indexing, as zarr-python's ``oindex``: integer arrays, lists and
+        1-D boolean masks select along each dimension independently, so
+        ``a.oindex[[0, 5], :, [1, 2]]`` has shape ``(2, n, 2)``."""
         return _OrthogonalIndexer(self)
 
     def read_region(
@@ -179,15 +188,32 @@ class ZaroArray:
         return self.read_box(region_box(start, count, self.shape))
 
     def read_box(self, box: Box, out: np.ndarray | None = None) -> np.ndarray:
-        """Read a strided box into a new array (or into ``out``)."""
-        if out is None:
-            out = np.empty(box.shape, dtype=self.dtype)
-        if out.size == 0:
-            return out
-        if self._sharding is None:
-            self._read_chunks(box, out)
-        else:
-            self._read_sharded(box, out)
+        """Read a strided box into a new array (or into ``out``).
+
+        Raises
+        ------
+        OutOfMemoryError
+            The result, or a chunk the read must decode, does not fit in memory.
+        """
+        try:
+            if out is None:
+                out = np.empty(box.shape, dtype=self.dtype)
+            if out.size == 0:
+                return out
+            if self._sharding is None:
+                self._read_chunks(box, out)
+            else:
+                self._read_sharded(box, out)
+        except MemoryError as e:
+            if isinstance(e, ZaroError):
+                raise
+            nbytes = int(np.prod(box.shape, dtype=object)) * self.dtype.itemsize
+            raise OutOfMemoryError(
+                f"reading a selection of shape {box.shape} ({nbytes} bytes, in chunks of "
+                f"{self.meta.chunk_shape}) does not fit in memory: {e}",
+                url=self.url,
+                key=self.path or None,
+            ) from None
         return out
 
     def _key(self, index: tuple[int, ...]) -> str:
@@ -329,7 +355,9 @@ class ZaroArray:
         if data is None:
             return [(None, p, key) for p in pieces]
         try:
-            index = self._sharding.locate_index(data, self.meta.storage_shape)
+            index = self._sharding.locate_index(
+                data, self.meta.storage_shape, url=self.store.url, key=key
+            )
         except DecodeError as e:
             raise self._decode_error(e, key) from e
         view = memoryview(data)
@@ -375,8 +403,10 @@ class ZaroArray:
                 fills.extend((None, p, key) for p in by_shard[shard])
                 continue
             try:
-                index = self._sharding.decode_index(raw, self.meta.storage_shape)
-                check_index(index, 2**63)
+                index = self._sharding.decode_index(
+                    raw, self.meta.storage_shape, url=self.store.url, key=key
+                )
+                check_index(index, None)  # the shard's size is not known here
             except DecodeError as e:
                 raise self._decode_error(e, key) from e
             for p in by_shard[shard]:
@@ -390,8 +420,13 @@ class ZaroArray:
         jobs: list[tuple[Any, ChunkPiece, str]] = list(fills)
         for req, p, data in zip(requests, targets, datas):
             if data is None or memoryview(data).nbytes != req[2]:
+                shard = self.store.get(req[0])  # only to name the shard's real size
+                where = f"inner chunk at {req[1]}+{req[2]}"
                 raise DecodeError(
-                    f"shard is shorter than its index says (inner chunk at {req[1]}+{req[2]})",
+                    f"shard disappeared while being read ({where})"
+                    if shard is None
+                    else f"shard index points outside the {memoryview(shard).nbytes}-byte "
+                    f"shard ({where})",
                     url=self.store.url,
                     key=req[0],
                 )

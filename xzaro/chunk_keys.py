@@ -45,6 +45,11 @@ class ChunkKeyEncoding:
             raise MetadataError(f"invalid chunk_key_encoding {doc!r}", field="chunk_key_encoding")
         name = doc["name"]
         config = doc.get("configuration") or {}
+        if not isinstance(config, dict):
+            raise MetadataError(
+                f"chunk_key_encoding configuration must be an object, got {config!r:.80}",
+                field="chunk_key_encoding.configuration",
+            )
         default_sep = "/" if name == "default" else "."
         return cls(name, config.get("separator", default_sep))
 

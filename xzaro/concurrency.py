@@ -81,7 +81,7 @@ def thread_buffer(shape: tuple[int, ...], dtype: Any, purpose: str = "") -> Any:
     import numpy as np
 
     dtype = np.dtype(dtype)
-    key = (tuple(shape), dtype.str, purpose)
+    key = (tuple(shape), dtype, purpose)  # not dtype.str: "|V12" names every 12-byte struct
     cache = getattr(_buffers, "cache", None)
     if cache is None:
         cache = _buffers.cache = {}

@@ -7,6 +7,17 @@ glance which object in which store needs attention.
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother = 3, 60, 60
+
+
+def brief(value: Any) -> str:
+    """A short ``repr`` of a value from a document, safe for any nesting depth or size."""
+    return _BRIEF.repr(value)
+
 
 class ZaroError(Exception):
     """Base class of every error xzaro raises.
@@ -95,6 +106,10 @@ class DecodeError(ZaroError, ValueError):
 
 class ChecksumError(DecodeError):
     """A stored checksum does not match the bytes it protects."""
+
+
+class OutOfMemoryError(ZaroError, MemoryError):
+    """A read (or a chunk it must decode) does not fit in memory."""
 
 
 class UnsafeCodecError(ZaroError, PermissionError):

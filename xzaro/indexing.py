@@ -8,7 +8,6 @@ negative steps). The box is then split into the pieces that each chunk contribut
 from __future__ import annotations
 
 import itertools
-import math
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,22 +33,14 @@ class Box:
     def shape(self) -> tuple[int, ...]:
         points = self.points or (None,) * len(self.start)
         return tuple(
-            len(p) if p is not None else max(0, math.ceil((b - a) / s))
+            len(p) if p is not None else max(0, -((a - b) // s))
             for a, b, s, p in zip(self.start, self.stop, self.step, points)
         )
 
 
-def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tuple]:
-    """Turn a basic numpy selection into a :class:`Box` and the index applied to its result.
-
-    Raises
-    ------
-    IndexError
-        For out-of-range integers, too many indices or non-basic selections; the message names
-        the array's shape.
-    """
-    if not isinstance(selection, tuple):
-        selection = (selection,)
+def _expand(selection: tuple, shape: tuple[int, ...]) -> tuple[list[Any], int]:
+    """One entry per dimension (``...`` and missing trailing entries become full slices), and
+    how many ellipses were given."""
     n_ellipsis = sum(1 for s in selection if s is Ellipsis)
     if n_ellipsis > 1:
         raise IndexError(f"an index can only have a single ellipsis; array shape is {shape}")
@@ -66,6 +57,21 @@ def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tu
         else:
             expanded.append(s)
     expanded.extend([slice(None)] * (len(shape) - len(expanded)))
+    return expanded, n_ellipsis
+
+
+def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tuple]:
+    """Turn a basic numpy selection into a :class:`Box` and the index applied to its result.
+
+    Raises
+    ------
+    IndexError
+        For out-of-range integers, too many indices or non-basic selections; the message names
+        the array's shape.
+    """
+    if not isinstance(selection, tuple):
+        selection = (selection,)
+    expanded, n_ellipsis = _expand(selection, shape)
 
     start: list[int] = []
     stop: list[int] = []
@@ -88,11 +94,13 @@ def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tu
                 post.append(slice(None, None, -1))
             continue
         try:
+            if isinstance(sel, bool | np.bool_):  # numpy reads a[True] as a new axis
+                raise TypeError
             i = operator.index(sel)
         except TypeError:
             raise IndexError(
-                f"only integers, slices and Ellipsis are valid basic indices, got "
-                f"{type(sel).__name__} for dimension {dim}; array shape is {shape}"
+                f"only integers, slices, Ellipsis and integer or boolean arrays are valid "
+                f"indices, got {type(sel).__name__} for dimension {dim}; array shape is {shape}"
             ) from None
         if not -n <= i < n:
             raise IndexError(
@@ -108,53 +116,126 @@ def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tu
     return Box(tuple(start), tuple(stop), tuple(step)), tuple(post)
 
 
-def normalize_orthogonal(
-    selection: Any, shape: tuple[int, ...]
-) -> tuple[Box, tuple, dict[int, np.ndarray]]:
-    """Like :func:`normalize_selection`, but integer arrays select orthogonally per dimension.
+def _is_index_array(sel: Any) -> bool:
+    return isinstance(sel, list | tuple | np.ndarray) and np.ndim(sel) >= 1
 
-    Returns the box (array dimensions become sorted unique ``points``), ``takes``: for each
-    dimension whose indices were not already sorted and unique, the positions to take from the
-    box's result along that axis, and the basic index applied last (integers, reversals).
+
+def _index_array(sel: Any, dim: int, shape: tuple[int, ...]) -> np.ndarray:
+    """An integer or boolean index array for dimension ``dim`` as non-negative int64 indices
+    (same shape for integers; the positions of the true values for a 1-D boolean mask)."""
+    n = shape[dim]
+    arr = np.asarray(sel)
+    if arr.dtype == bool:
+        if arr.ndim != 1 or len(arr) != n:
+            raise IndexError(
+                f"a boolean index must be 1-D with one value per element of its dimension; "
+                f"got shape {arr.shape} for axis {dim} with size {n}; array shape is {shape}"
+            )
+        return np.flatnonzero(arr)
+    if arr.size == 0:
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise IndexError(
+            f"index arrays must hold integers or booleans, got {arr.dtype} for axis {dim}; "
+            f"array shape is {shape}"
+        )
+    out_of_range = (arr < -n) | (arr >= n)
+    if out_of_range.any():
+        raise IndexError(
+            f"index {arr[out_of_range].flat[0]} is out of bounds for axis {dim} with size {n}; "
+            f"array shape is {shape}"
+        )
+    arr = arr.astype(np.int64)
+    return np.where(arr < 0, arr + n, arr)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A numpy-style selection planned for a chunked read.
+
+    ``box`` is what is read (each index array becomes the sorted unique ``points`` of its
+    dimension, so every chunk is fetched once); :meth:`finish` turns the box's values into the
+    result: ``takes`` restores the order and repetitions asked for along each such dimension,
+    ``post`` is the basic index applied last (integers drop their dimension, negative steps
+    reverse), and for a single integer array, ``array_axis``/``array_shape``/``to_front`` give
+    it numpy's shape and place.
     """
-    if not isinstance(selection, tuple):
-        selection = (selection,)
-    plain: list[Any] = []
-    arrays: dict[int, np.ndarray] = {}
-    for dim, sel in enumerate(selection):
-        if isinstance(sel, (list, np.ndarray)) and np.ndim(sel) == 1:
-            arr = np.asarray(sel)
-            if arr.dtype == bool:
-                if dim >= len(shape) or len(arr) != shape[dim]:
-                    raise IndexError(
-                        f"boolean index of length {len(arr)} does not match axis {dim}; "
-                        f"array shape is {shape}"
-                    )
-                arr = np.flatnonzero(arr)
-            if arr.size and arr.dtype.kind not in "iu":
-                raise IndexError(f"index arrays must hold integers; array shape is {shape}")
-            arrays[dim] = arr.astype(np.int64)
-            plain.append(slice(None))
-        else:
-            plain.append(sel)
-    box, post = normalize_selection(tuple(plain), shape)
-    if not arrays:
-        return box, post, {}
+
+    box: Box
+    post: tuple
+    takes: dict[int, np.ndarray]
+    array_axis: int | None = None
+    array_shape: tuple[int, ...] = ()
+    to_front: bool = False
+
+    def finish(self, values: np.ndarray) -> np.ndarray:
+        """The result of the selection, from the values read for :attr:`box`."""
+        for axis, positions in self.takes.items():
+            values = np.take(values, positions, axis=axis)
+        values = values[self.post]
+        if self.array_axis is None:
+            return values
+        axis, k = self.array_axis, len(self.array_shape)
+        if k != 1:
+            values = values.reshape(
+                values.shape[:axis] + self.array_shape + values.shape[axis + 1 :]
+            )
+        if self.to_front and axis:
+            values = np.moveaxis(values, list(range(axis, axis + k)), list(range(k)))
+        return values
+
+
+def plan_selection(selection: Any, shape: tuple[int, ...], *, orthogonal: bool) -> Selection:
+    """Plan a selection of integers, slices, ``...`` and integer or boolean arrays.
+
+    With one index array the result is numpy's (the array may have any number of dimensions;
+    a boolean array must be 1-D). With several, or with ``orthogonal=True``, each 1-D array
+    selects along its own dimension independently (orthogonal, or outer, indexing, as
+    zarr-python's ``oindex``): ``a[[0, 2], [1, 3]]`` is a 2 x 2 block, not numpy's two points.
+    Indices may be negative, unsorted and repeated.
+
+    Raises
+    ------
+    IndexError
+        For out-of-range indices, too many indices, masks of the wrong length, non-integer
+        arrays and index types that are not supported; the message names the array's shape.
+    """
+    entries = selection if isinstance(selection, tuple) else (selection,)
+    if not any(_is_index_array(s) for s in entries):
+        box, post = normalize_selection(selection, shape)
+        return Selection(box, post, {})
+    expanded, _ = _expand(entries, shape)
+    arrays = {
+        dim: _index_array(s, dim, shape) for dim, s in enumerate(expanded) if _is_index_array(s)
+    }
+    plain = tuple(slice(None) if dim in arrays else s for dim, s in enumerate(expanded))
+    box, post = normalize_selection(plain, shape)
+    single = not orthogonal and len(arrays) == 1
+    if not single:
+        for dim, arr in arrays.items():
+            if arr.ndim != 1:
+                raise IndexError(
+                    f"orthogonal indexing takes 1-D index arrays, got shape {arr.shape} for "
+                    f"axis {dim}; array shape is {shape}"
+                )
     points: list[np.ndarray | None] = [None] * len(shape)
     takes: dict[int, np.ndarray] = {}
     for dim, arr in arrays.items():
-        n = shape[dim]
-        if arr.size and (arr.min() < -n or arr.max() >= n):
-            bad = arr[(arr < -n) | (arr >= n)][0]
-            raise IndexError(
-                f"index {bad} is out of bounds for axis {dim} with size {n}; array shape is {shape}"
-            )
-        wrapped = np.where(arr < 0, arr + n, arr)
-        unique, inverse = np.unique(wrapped, return_inverse=True)
+        flat = arr.reshape(-1)
+        unique, inverse = np.unique(flat, return_inverse=True)
         points[dim] = unique
-        if len(unique) != len(wrapped) or not np.array_equal(unique, wrapped):
+        if len(unique) != len(flat) or not np.array_equal(unique, flat):
             takes[dim] = inverse.reshape(-1)
-    return Box(box.start, box.stop, box.step, tuple(points)), post, takes
+    box = Box(box.start, box.stop, box.step, tuple(points))
+    if not single:
+        return Selection(box, post, takes)
+    ((dim, arr),) = arrays.items()
+    # numpy: integers count as advanced indices next to an array; when a slice separates
+    # them, the array's dimensions move to the front of the result
+    advanced = [d for d, p in enumerate(post) if d in arrays or isinstance(p, int)]
+    separated = advanced[-1] - advanced[0] + 1 != len(advanced)
+    axis = sum(1 for p in post[:dim] if not isinstance(p, int))
+    return Selection(box, post, takes, axis, arr.shape, separated)
 
 
 def region_box(start: Any, count: Any, shape: tuple[int, ...]) -> Box:
@@ -208,19 +289,19 @@ class ChunkPiece(NamedTuple):
 def _dim_pieces(
     start: int, stop: int, step: int, chunk: int, size: int
 ) -> list[tuple[int, slice, slice, bool]]:
+    """The chunks along one dimension that ``range(start, stop, step)`` touches (only those:
+    a step wider than a chunk skips the chunks in between), in integer arithmetic."""
     pieces: list[tuple[int, slice, slice, bool]] = []
-    if stop <= start:
-        return pieces
-    for k in range(start // chunk, (stop - 1) // chunk + 1):
+    first = start
+    while first < stop:
+        k = first // chunk
         lo, hi = k * chunk, min((k + 1) * chunk, stop)
-        first = start if start >= lo else start + math.ceil((lo - start) / step) * step
-        if first >= hi:
-            continue
-        count = math.ceil((hi - first) / step)
+        count = -((first - hi) // step)
         o = (first - start) // step
         full = step == 1 and first == lo and hi == min((k + 1) * chunk, size)
         local = slice(first - lo, first - lo + (count - 1) * step + 1, step)
         pieces.append((k, local, slice(o, o + count), full))
+        first += count * step
     return pieces
 
 

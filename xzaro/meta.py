@@ -34,14 +34,17 @@ from xzaro.codecs import (
 from xzaro.dtypes import (
     OBJECT,
     default_fill_value,
+    extension_name,
     fill_value_to_json,
     parse_fill_value,
     parse_v2_dtype,
     parse_v3_dtype,
+    swaps_exactly,
     v2_dtype_to_json,
     v3_dtype_to_json,
 )
-from xzaro.errors import MetadataError, UnsupportedError
+from xzaro.errors import MetadataError, UnsupportedError, brief
+from xzaro.log import info
 
 V2_ARRAY = ".zarray"
 V2_GROUP = ".zgroup"
@@ -81,6 +84,8 @@ def loads(data: bytes | str, *, url: str | None = None, key: str | None = None) 
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise MetadataError(f"invalid JSON: {e}", url=url, key=key) from e
+    except RecursionError as e:
+        raise MetadataError(f"JSON nested too deeply to parse: {e}", url=url, key=key) from e
 
 
 def _json_default(value: Any) -> Any:
@@ -103,14 +108,18 @@ def dumps(doc: Any) -> bytes:
     return json.dumps(doc, indent=2, default=_json_default).encode()
 
 
+#: Extents and chunk sizes are signed 64-bit integers in every implementation.
+_MAX_EXTENT = 2**63
+
+
 def _shape(value: Any, field_name: str, ctx: dict, *, positive: bool = False) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= (1 if positive else 0)
+        isinstance(n, int) and not isinstance(n, bool) and (1 if positive else 0) <= n < _MAX_EXTENT
         for n in value
     ):
         need = "positive" if positive else "non-negative"
         raise MetadataError(
-            f"{field_name} must be a list of {need} integers, got {value!r}",
+            f"{field_name} must be a list of {need} integers below 2**63, got {value!r:.200}",
             field=field_name,
             **ctx,
         )
@@ -222,12 +231,15 @@ class ZaroMeta:
                 f"array metadata must be an object, got {type(doc).__name__}", url=url, key=key
             )
         fmt = doc.get("zarr_format")
-        if fmt == 2:
-            return _parse_v2_array(doc, attributes or {}, allow_unsafe_codecs, url, key)
-        if fmt == 3:
-            return _parse_v3_array(doc, allow_unsafe_codecs, url, key)
+        try:
+            if fmt == 2:
+                return _parse_v2_array(doc, attributes or {}, allow_unsafe_codecs, url, key)
+            if fmt == 3:
+                return _parse_v3_array(doc, allow_unsafe_codecs, url, key)
+        except RecursionError:
+            raise MetadataError("metadata nests too deeply", url=url, key=key) from None
         raise UnsupportedError(
-            f"unsupported zarr_format {fmt!r}", url=url, key=key, field="zarr_format"
+            f"unsupported zarr_format {brief(fmt)}", url=url, key=key, field="zarr_format"
         )
 
     def to_json(self) -> dict:
@@ -280,7 +292,7 @@ class GroupMeta:
             return cls(2, dict(attributes or {}), raw=doc)
         if fmt != 3:
             raise UnsupportedError(
-                f"unsupported zarr_format {fmt!r}", url=url, key=key, field="zarr_format"
+                f"unsupported zarr_format {brief(fmt)}", url=url, key=key, field="zarr_format"
             )
         _check_extensions(doc, _V3_GROUP_KEYS, url, key)
         attrs = doc.get("attributes") or {}
@@ -307,12 +319,14 @@ def node_from_json(
 ) -> ZaroMeta | GroupMeta:
     """Parse any node document (array or group, V2 or V3)."""
     if not isinstance(doc, dict):
-        raise MetadataError(f"metadata must be a JSON object, got {doc!r:.80}", url=url, key=key)
+        raise MetadataError(
+            f"metadata must be a JSON object, got {type(doc).__name__}", url=url, key=key
+        )
     node_type = doc.get("node_type")
     is_array = node_type == "array" if doc.get("zarr_format") == 3 else "shape" in doc
     if doc.get("zarr_format") == 3 and node_type not in ("array", "group"):
         raise MetadataError(
-            f"node_type must be 'array' or 'group', got {node_type!r}",
+            f"node_type must be 'array' or 'group', got {brief(node_type)}",
             url=url,
             key=key,
             field="node_type",
@@ -356,8 +370,15 @@ def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | N
     grid_name = grid.get("name") if isinstance(grid, dict) else grid
     if grid_name != "regular":
         raise UnsupportedError(f"unknown chunk grid {grid_name!r}", field="chunk_grid", **ctx)
+    grid_config = grid.get("configuration") or {}
+    if not isinstance(grid_config, dict):
+        raise MetadataError(
+            f"chunk_grid configuration must be an object, got {grid_config!r:.80}",
+            field="chunk_grid.configuration",
+            **ctx,
+        )
     grid_chunks = _shape(
-        (grid.get("configuration") or {}).get("chunk_shape"),
+        grid_config.get("chunk_shape"),
         "chunk_grid.chunk_shape",
         ctx,
         positive=True,
@@ -376,6 +397,12 @@ def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | N
         raise type(e)(e.message, field="chunk_key_encoding", **ctx) from e
 
     transformers = doc.get("storage_transformers") or []
+    if not isinstance(transformers, list):
+        raise MetadataError(
+            f"storage_transformers must be a list, got {brief(transformers)}",
+            field="storage_transformers",
+            **ctx,
+        )
     if transformers:
         names = [t.get("name") if isinstance(t, dict) else t for t in transformers]
         raise UnsupportedError(
@@ -389,6 +416,7 @@ def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | N
         for c in (codec_from_json(d, allow_unsafe=allow_unsafe, **ctx) for d in doc["codecs"])
         if c is not None
     )
+    dtype = _with_serialiser_byte_order(dtype, codecs, ctx)
     fill = _object_fill(
         parse_fill_value(doc["fill_value"], dtype, zarr_format=3, **ctx), codecs, ctx
     )
@@ -423,6 +451,45 @@ def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | N
     )
     _check_chain(meta, ctx)
     return meta
+
+
+def _serialiser(codecs: tuple[Codec, ...]) -> Codec | None:
+    """The codec that serialises array elements (inside the shards of a sharded array)."""
+    codec = next((c for c in codecs if c.kind == ARRAY_BYTES), None)
+    if isinstance(codec, ShardingCodec):
+        return _serialiser(codec.codecs)
+    return codec
+
+
+def _with_serialiser_byte_order(dtype: np.dtype, codecs: tuple[Codec, ...], ctx: dict) -> np.dtype:
+    """A structured (or ``ml_dtypes``) dtype as the ``bytes`` codec stores it.
+
+    The ``endian`` of ``bytes`` applies to every field of a structured array. Without one (as
+    zarr-python 3.1 writes), the registry says to read the fields little-endian; numpy cannot
+    swap ``ml_dtypes``' complex types, nor its types inside a structured dtype, so those are
+    refused big-endian.
+    """
+    if dtype.fields is None and extension_name(dtype) is None:
+        return dtype
+    serialiser = _serialiser(codecs)
+    endian = serialiser.endian if isinstance(serialiser, BytesCodec) else "little"
+    multi_byte = dtype.newbyteorder("<") != dtype.newbyteorder(">")
+    if endian is None and dtype.fields is not None and multi_byte:
+        info(
+            "array %s: the bytes codec gives no endian for the structured data type %s; "
+            "reading its fields little-endian",
+            ctx.get("key"),
+            dtype,
+        )
+        return dtype.newbyteorder("<")
+    if endian == "big" and not swaps_exactly(dtype):
+        raise UnsupportedError(
+            f"data type {dtype} cannot be read big-endian (numpy cannot swap the bytes of "
+            f"ml_dtypes' complex types, or of its types inside a structured dtype)",
+            field="codecs",
+            **ctx,
+        )
+    return dtype
 
 
 def _object_fill(fill: Any, codecs: Any, ctx: dict) -> Any:
@@ -553,13 +620,23 @@ def _parse_v2_array(
             chain.append(_as_array_bytes(filter_codecs[at]))
             chain.extend(_after_object_codec(c) for c in filter_codecs[at + 1 :])
     else:
-        chain.extend(filter_codecs)
-        chain.append(BytesCodec(_endian_of(dtype)))
+        chain.extend(_v2_numeric_filters(filter_codecs))
+    compressor = None
     if doc["compressor"] is not None:
         try:
-            chain.append(codec_from_v2(doc["compressor"], allow_unsafe=allow_unsafe, **ctx))
+            compressor = codec_from_v2(doc["compressor"], allow_unsafe=allow_unsafe, **ctx)
         except MetadataError as e:
             raise type(e)(e.message, field="compressor", **ctx) from e
+    if dtype != OBJECT and not any(_serialises_numbers(c) for c in chain):
+        if compressor is not None and _serialises_numbers(compressor):
+            # pcodec, zfpy: zarr-python 2 hands the compressor the chunk array (after the
+            # filters), so it is the chain's serialiser, in place of ``bytes``.
+            chain.append(compressor)
+            compressor = None
+        else:
+            chain.append(BytesCodec(_endian_of(dtype)))
+    if compressor is not None:
+        chain.append(compressor)
     fill = _object_fill(
         parse_fill_value(doc["fill_value"], dtype, zarr_format=2, **ctx), chain, ctx
     )
@@ -590,6 +667,24 @@ def _parse_v2_array(
     )
     _check_chain_v2(meta, ctx)
     return meta
+
+
+def _serialises_numbers(codec: Codec) -> bool:
+    """An array->bytes numcodecs codec of numeric arrays (pcodec, zfpy)."""
+    return (
+        isinstance(codec, NumcodecsCodec)
+        and codec.kind == ARRAY_BYTES
+        and not codec.serialises_objects
+    )
+
+
+def _v2_numeric_filters(filters: list[Codec]) -> list[Codec]:
+    """The filters of a numeric V2 array as chain members: an array->bytes filter (pcodec,
+    zfpy) serialises the chunk, and the filters after it work on its bytes."""
+    at = next((i for i, c in enumerate(filters) if _serialises_numbers(c)), None)
+    if at is None:
+        return list(filters)
+    return [*filters[: at + 1], *(_after_object_codec(c) for c in filters[at + 1 :])]
 
 
 def _after_object_codec(codec: Codec) -> Codec:

@@ -1,22 +1,29 @@
 """The read unit: how much of an array one Dask block (one batched fetch) covers.
 
-A read unit is always a whole number of stored objects (chunks, or shards for sharded arrays)
-along every dimension, so no Dask block ever splits a stored object and every block costs one
-round of requests, whatever the number of chunks inside it.
+By default it is the stored chunk (the inner chunk of a sharded array), the shape xarray's zarr
+engine reports as ``encoding["preferred_chunks"]``: ``chunks={}`` then gives the Dask blocks
+``engine="zarr"`` gives, and xarray's "The specified chunks separate the stored chunks" warning
+fires exactly when it does there. ``chunks="auto"`` lets Dask grow blocks to whole multiples of
+that chunk (up to Dask's ``array.chunk-size``). An explicit ``read_unit`` asks for larger blocks
+with ``chunks={}``: always a whole number of stored objects (chunks, or shards for sharded
+arrays) along every dimension, so no Dask block ever splits a stored object and every block
+costs one round of requests, whatever the number of chunks inside it.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from dask.utils import parse_bytes
+
 from xzaro.meta import ZaroMeta
 
-#: Default size of a read unit for unsharded arrays (uncompressed bytes).
-DEFAULT_READ_UNIT_BYTES = 64 * 2**20
-
 ReadUnit = str | int | Mapping[str, int] | None
+
+_KEYWORDS = ("chunk", "shard")
 
 
 def _grow(meta: ZaroMeta, unit: tuple[int, ...], target: int) -> tuple[int, ...]:
@@ -35,46 +42,101 @@ def _grow(meta: ZaroMeta, unit: tuple[int, ...], target: int) -> tuple[int, ...]
     return tuple(block)
 
 
+def _unit_error(read_unit: Any, why: str = "") -> ValueError:
+    return ValueError(
+        "read_unit must be None, 'chunk', 'shard', a positive number of bytes (an int or a "
+        "size such as '200MiB') or a mapping from dimension name to a positive size, got "
+        f"{read_unit!r}{why}"
+    )
+
+
+def read_unit_bytes(read_unit: str | int) -> int:
+    """A byte-size ``read_unit`` (``67108864``, ``"64MiB"``, ``"200 MB"``) as a number of bytes.
+
+    Raises
+    ------
+    ValueError
+        Naming ``read_unit``, for anything that is not a positive size.
+    """
+    if isinstance(read_unit, bool):
+        raise _unit_error(read_unit)
+    if isinstance(read_unit, numbers.Integral):
+        nbytes = int(read_unit)
+    elif isinstance(read_unit, str) and read_unit.strip():
+        try:
+            nbytes = parse_bytes(read_unit)
+        except ValueError as exc:
+            raise _unit_error(read_unit, f" ({exc})") from None
+    else:
+        raise _unit_error(read_unit)
+    if nbytes <= 0:
+        raise _unit_error(read_unit, " (not a positive size)")
+    return nbytes
+
+
+def _check_mapping(read_unit: Mapping[str, int]) -> None:
+    for name, size in read_unit.items():
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
+            raise _unit_error(dict(read_unit), f" (the size of {name!r} is not a positive int)")
+
+
+def _mapping_shape(
+    meta: ZaroMeta, read_unit: Mapping[str, int], dims: tuple[str, ...] | None
+) -> tuple[int, ...]:
+    _check_mapping(read_unit)
+    names = dims or ()  # names of other variables' dimensions are checked by the caller
+    storage = meta.storage_shape
+    return tuple(
+        max(1, math.ceil(int(read_unit.get(name, size)) / size)) * size
+        for name, size in zip(names, storage)
+    )
+
+
 def read_unit_shape(
     meta: ZaroMeta, read_unit: ReadUnit = None, dims: tuple[str, ...] | None = None
 ) -> tuple[int, ...]:
-    """The block shape of one read unit for an array.
+    """The block shape of one read unit for an array (its ``encoding["preferred_chunks"]``).
 
     Parameters
     ----------
     meta
         The array's metadata.
     read_unit
-        ``None`` (default: the shard for sharded arrays, else about 64 MiB of whole chunks),
-        ``"chunk"`` (one chunk; an inner chunk for sharded arrays), ``"shard"`` (one stored
-        object), a target size in bytes, or a mapping from dimension name to a size (rounded
-        up to whole stored objects).
+        ``None`` or ``"chunk"`` (default: one stored chunk, the inner chunk for sharded
+        arrays, as ``engine="zarr"`` reports it), ``"shard"`` (one stored object), a target
+        size in bytes (an int, or a string such as ``"200MiB"`` read by
+        ``dask.utils.parse_bytes``: whole stored objects grown along the slowest dimensions up
+        to that size), or a mapping from dimension name to a size (rounded up to whole stored
+        objects).
     dims
         The dimension names, needed for a mapping.
+
+    Raises
+    ------
+    ValueError
+        Naming ``read_unit``, for a value that is none of these.
     """
-    storage = meta.storage_shape
-    if read_unit is None:
-        shape = storage if meta.shard_shape else _grow(meta, storage, DEFAULT_READ_UNIT_BYTES)
-    elif read_unit == "chunk":
-        shape = meta.chunk_shape
-    elif read_unit == "shard":
-        shape = storage
-    elif isinstance(read_unit, int) and not isinstance(read_unit, bool):
-        if read_unit <= 0:
-            raise ValueError(f"read_unit must be a positive number of bytes, got {read_unit}")
-        shape = _grow(meta, storage, read_unit)
+    if read_unit is None or read_unit == "chunk":
+        return meta.chunk_shape
+    if read_unit == "shard":
+        shape = meta.storage_shape
     elif isinstance(read_unit, Mapping):
-        names = dims or ()  # names of other variables' dimensions are checked by the caller
-        shape = tuple(
-            max(1, math.ceil(read_unit.get(name, size) / size)) * size
-            for name, size in zip(names, storage)
-        )
+        shape = _mapping_shape(meta, read_unit, dims)
+    elif isinstance(read_unit, str | numbers.Integral):
+        shape = _grow(meta, meta.storage_shape, read_unit_bytes(read_unit))
     else:
-        raise ValueError(
-            "read_unit must be None, 'chunk', 'shard', a number of bytes or a mapping of "
-            f"dimension sizes, got {read_unit!r}"
-        )
+        raise _unit_error(read_unit)
     return tuple(min(b, max(1, n)) for b, n in zip(shape, meta.shape))
+
+
+def check_read_unit(read_unit: ReadUnit) -> None:
+    """Refuse a ``read_unit`` that can never be valid, before any metadata is read."""
+    if read_unit is None or read_unit in _KEYWORDS:
+        return
+    if isinstance(read_unit, Mapping):
+        _check_mapping(read_unit)
+        return
+    read_unit_bytes(read_unit)  # type: ignore[arg-type]
 
 
 def describe(value: Any) -> str:

@@ -12,17 +12,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterable, Mapping
+import sys
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import xarray
 from xarray.backends.common import AbstractDataStore, BackendArray, BackendEntrypoint
 from xarray.backends.store import StoreBackendEntrypoint
 from xarray.core import indexing
+from xarray.core.utils import is_remote_uri
 from xarray.core.variable import Variable
 
 from xzaro.array import ZaroArray
-from xzaro.backends.read_unit import ReadUnit, read_unit_shape
+from xzaro.backends.ome import OMENode, ome_node, ome_tree
+from xzaro.backends.read_unit import ReadUnit, check_read_unit, read_unit_shape
 from xzaro.codecs import (
     ARRAY_ARRAY,
     ARRAY_BYTES,
@@ -35,6 +40,8 @@ from xzaro.errors import MetadataError, NameMismatchError, NodeNotFoundError
 from xzaro.hierarchy import NodeIndex, ZaroGroup, open_index
 from xzaro.log import info
 from xzaro.meta import GroupMeta, ZaroMeta
+from xzaro.stores import FsspecStore
+from xzaro.stores.registry import glob
 
 #: URL schemes only xzaro understands (``guess_can_open`` claims these and nothing else).
 XZARO_SCHEMES = ("reference+json://", "reference+parquet://", "virtualizarr://")
@@ -173,6 +180,68 @@ def codec_encoding_of(meta: ZaroMeta) -> dict[str, Any]:
     }
 
 
+def warn_if_not_consolidated(index: NodeIndex) -> None:
+    """Warn as ``engine="zarr"`` does when ``consolidated=None`` found no consolidated metadata
+    in a store on a file system or object store (reference stores hold all their metadata in
+    one document anyway); call it once the node to open was found."""
+    if index.consolidated is not None or not isinstance(index.store, FsspecStore):
+        return
+    warnings.warn(
+        f"Failed to open Zarr store with consolidated metadata at {index.store.url!r}, but "
+        "successfully read with non-consolidated metadata. This is typically much slower for "
+        "opening a dataset. To silence this warning, consider:\n"
+        "1. Consolidating metadata in this existing store (zarr.consolidate_metadata(), or "
+        "writing it with ds.zaro.to_store(..., consolidated=True)).\n"
+        "2. Explicitly setting consolidated=False, to avoid trying to read consolidated "
+        "metadata, or\n"
+        "3. Explicitly setting consolidated=True, to raise an error in this case instead of "
+        "falling back to try reading non-consolidated metadata.",
+        RuntimeWarning,
+        stacklevel=_user_stacklevel(),
+    )
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside xzaro and xarray (the user's code)."""
+    packages = (
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+        os.path.dirname(os.path.abspath(xarray.__file__)) + os.sep,
+    )
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(packages):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def open_mfdataset(paths: str | os.PathLike | Sequence[Any], **kwargs: Any) -> Any:
+    """``xr.open_mfdataset(paths, engine="zaro", **kwargs)``, remote glob patterns included.
+
+    xarray expands a glob pattern of remote stores (``"s3://bucket/run-*.zarr"``) only for its
+    own zarr engine and refuses it for any other; here it is expanded with fsspec (with the
+    ``storage_options`` given for the stores, as a keyword or in ``backend_kwargs``) and the
+    matching stores, sorted, are opened. Local patterns, lists and every keyword are
+    ``xr.open_mfdataset``'s own.
+
+    Raises
+    ------
+    NodeNotFoundError
+        No store matches a remote pattern.
+    StoreError
+        The pattern's file system cannot be listed.
+    """
+    engine = kwargs.pop("engine", "zaro")
+    if engine != "zaro":
+        raise ValueError(f"xzaro.open_mfdataset opens stores with engine='zaro', got {engine!r}")
+    if isinstance(paths, str) and is_remote_uri(paths):
+        options = kwargs.get("storage_options")
+        if options is None:
+            options = (kwargs.get("backend_kwargs") or {}).get("storage_options")
+        pattern, paths = paths, glob(paths, options)
+        if not paths:
+            raise NodeNotFoundError("no store matches the pattern", url=pattern)
+    return xarray.open_mfdataset(paths, engine="zaro", **kwargs)
+
+
 class ZaroDataStore(AbstractDataStore):
     """The variables and attributes of one group, as xarray's store interface wants them."""
 
@@ -197,6 +266,7 @@ class ZaroDataStore(AbstractDataStore):
             use_zarr_fill_value_as_mask = meta.zarr_format == 2
         self.use_zarr_fill_value_as_mask = use_zarr_fill_value_as_mask
         self.keep_variables = None if keep_variables is None else list(keep_variables)
+        check_read_unit(read_unit)
         self.read_unit = read_unit
 
     def _path(self, name: str) -> str:
@@ -291,6 +361,64 @@ class ZaroDataStore(AbstractDataStore):
         """Nothing to close: stores hold no open handles between reads."""
 
 
+class OMENodeStore(ZaroDataStore):
+    """A node that an OME multiscale image shapes (see :mod:`xzaro.backends.ome`): a level (an
+    array node, or a level group) with the OME axes as dimensions and physical coordinates, or
+    a group holding level arrays that are nodes of their own, which it does not show."""
+
+    def __init__(self, index: NodeIndex, node: OMENode, **kwargs: Any) -> None:
+        super().__init__(index, node.group, **kwargs)
+        self.node = node
+
+    def _path(self, name: str) -> str:
+        level = self.node.levels.get(name)
+        return level.array_path if level is not None else super()._path(name)
+
+    def _arrays(self) -> dict[str, ZaroMeta]:
+        levels, keep = self.node.levels, self.keep_variables
+        if self.node.is_array:
+            unknown = [k for k in keep or () if k not in levels and k not in self.node.coordinates]
+            if unknown:
+                raise NodeNotFoundError(
+                    f"no variable {unknown[0]!r} in this level (it holds {list(levels)})",
+                    url=self.index.store.url,
+                    key=self.node.path,
+                )
+            stored: dict[str, ZaroMeta] = {}
+        else:
+            stored = super()._arrays()
+        arrays = {
+            name: levels[name].meta if name in levels else meta
+            for name, meta in stored.items()
+            if name not in self.node.hidden
+        }
+        for name, level in levels.items():
+            if keep is None or name in keep:
+                arrays.setdefault(name, level.meta)
+        return arrays
+
+    def get_variables(self) -> dict[str, Variable]:
+        variables = super().get_variables()
+        used = {d for v in variables.values() for d in v.dims}
+        for dim, (values, attrs) in self.node.coordinates.items():
+            if dim in used and dim not in variables:  # a stored coordinate wins
+                variables[dim] = Variable((dim,), values, dict(attrs))
+        return variables
+
+    def get_attrs(self) -> dict[str, Any]:
+        return {} if self.node.is_array else super().get_attrs()
+
+
+def group_store(index: NodeIndex, group: str = "", **kwargs: Any) -> ZaroDataStore:
+    """The store of the node at ``group``: shaped by the OME multiscale image above or at it
+    when there is one (a level array such as ``"image/0"`` opens as its level), else the plain
+    group. ``kwargs`` are :class:`ZaroDataStore`'s."""
+    node = ome_node(index, group)
+    if node is not None:
+        return OMENodeStore(index, node, **kwargs)
+    return ZaroDataStore(index, group, **kwargs)
+
+
 class ZaroBackendEntrypoint(BackendEntrypoint):
     """xarray's ``engine="zaro"``: Zarr V2 and V3 read by xzaro."""
 
@@ -353,13 +481,15 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
             verbose,
             allow_unsafe_codecs,
         )
-        store = ZaroDataStore(
+        store = group_store(
             index,
             group or "",
             use_zarr_fill_value_as_mask=use_zarr_fill_value_as_mask,
             keep_variables=keep_variables,
             read_unit=read_unit,
         )
+        if consolidated is None:
+            warn_if_not_consolidated(index)
         info("xarray engine zaro: %s group %r (%s)", index.store.url, group or "/", index.source)
         return StoreBackendEntrypoint().open_dataset(
             store,
@@ -388,7 +518,10 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
     ) -> dict[str, Any]:
         """Every group at and below ``group`` as a dataset, keyed by path (``"/"``, ``"/a"``).
 
-        ``decoders`` are :meth:`open_dataset`'s CF options (``mask_and_scale``, …).
+        An OME multiscale image gives one node per level (see :mod:`xzaro.backends.ome`): level
+        arrays in the image group become nodes of their own, named by their path. ``group`` may
+        name a level array. ``decoders`` are :meth:`open_dataset`'s CF options
+        (``mask_and_scale``, …).
         """
         index = open_index(
             filename_or_obj,
@@ -400,22 +533,34 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
         )
         root_path = (group or "").strip("/")
         root = index.get(root_path)
-        if not isinstance(root, GroupMeta):
+        if consolidated is None:
+            warn_if_not_consolidated(index)
+        groups = [root_path] if isinstance(root, GroupMeta) else []
+        if isinstance(root, GroupMeta):
+            for sub, child in ZaroGroup(index, root, root_path).walk():
+                if isinstance(child, ZaroGroup):
+                    groups.append(f"{root_path}/{sub}" if root_path else sub)
+        nodes = ome_tree(index, root_path, groups[1:])
+        if not groups and root_path not in nodes:
             raise NodeNotFoundError(
                 "this node is an array, not a group", url=index.store.url, key=root_path or "/"
             )
-        paths = [root_path]
-        for sub, node in ZaroGroup(index, root, root_path).walk():
-            if isinstance(node, ZaroGroup):
-                paths.append(f"{root_path}/{sub}" if root_path else sub)
+        paths = [root_path] if not groups else []
+        for path in groups:  # each group, then the level arrays it holds as nodes of their own
+            paths.append(path)
+            paths.extend(p for p, n in nodes.items() if n.is_array and n.group == path)
         decode = StoreBackendEntrypoint()
         out: dict[str, Any] = {}
         for path in paths:
-            store = ZaroDataStore(
-                index,
-                path,
-                use_zarr_fill_value_as_mask=use_zarr_fill_value_as_mask,
-                read_unit=read_unit,
+            options: dict[str, Any] = {
+                "use_zarr_fill_value_as_mask": use_zarr_fill_value_as_mask,
+                "read_unit": read_unit,
+            }
+            node = nodes.get(path)
+            store = (
+                OMENodeStore(index, node, **options)
+                if node is not None
+                else ZaroDataStore(index, path, **options)
             )
             out["/" + path[len(root_path) :].strip("/")] = decode.open_dataset(store, **decoders)
         return out

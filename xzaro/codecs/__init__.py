@@ -65,7 +65,7 @@ def codec_from_v2(
     rest = {k: v for k, v in config.items() if k != "id"}
     if filter and codec_id not in ("vlen-utf8", "vlen-bytes"):
         codec = NumcodecsCodec.from_id(codec_id, rest, allow_unsafe=allow_unsafe, url=url, key=key)
-        return NumcodecsCodec(codec.codec_id, codec.config, v2_filter=codec.kind != ARRAY_BYTES)
+        return codec.as_v2_filter(codec.kind != ARRAY_BYTES)
     try:
         if codec_id == "blosc":
             return BloscCodec(
@@ -120,19 +120,24 @@ def _v2_entry(codec: Codec) -> dict:
     raise MetadataError(f"codec {codec.name!r} has no Zarr V2 form", field="codecs")
 
 
+def _is_v2_compressor(codec: Codec, entries: int) -> bool:
+    """Whether the last of ``entries`` V2 entries, ``codec``, is the V2 ``compressor``."""
+    if isinstance(codec, NumcodecsCodec) and codec.kind == ARRAY_BYTES:
+        # pcodec, zfpy: zarr-python 2 hands the compressor the chunk array, which they serialise
+        return not codec.serialises_objects
+    return codec.kind == BYTES_BYTES and not (entries > 1 and isinstance(codec, Crc32cCodec))
+
+
 def v2_codec_json(codecs: tuple[Codec, ...]) -> tuple[list[dict] | None, dict | None]:
     """V2 ``filters`` and ``compressor`` for a chain (inverse of the V2 mapping in meta).
 
     The transpose of an ``order: F`` array and the ``bytes`` serialiser have no V2 entry (they
-    are the ``order`` and ``dtype`` members); the last bytes->bytes codec is the compressor.
+    are the ``order`` and ``dtype`` members); the last bytes->bytes codec, or a numeric
+    array->bytes numcodecs codec (``pcodec``, ``zfpy``) that ends the chain, is the compressor.
     """
     entries = [c for c in codecs if not isinstance(c, (TransposeCodec, BytesCodec))]
     compressor = None
-    if (
-        entries
-        and entries[-1].kind == BYTES_BYTES
-        and not (len(entries) > 1 and isinstance(entries[-1], Crc32cCodec))
-    ):
+    if entries and _is_v2_compressor(entries[-1], len(entries)):
         compressor = _v2_entry(entries.pop())
     filters = [_v2_entry(c) for c in entries]
     return (filters or None), compressor

@@ -79,10 +79,11 @@ class BytesCodec(ArrayBytesCodec):
 
     def stored_dtype(self, dtype: np.dtype) -> np.dtype:
         """The dtype of the serialised elements (the array dtype with this byte order)."""
-        if dtype.itemsize <= 1 or dtype.byteorder == "|" or self.endian is None:
+        if dtype.itemsize <= 1 or self.endian is None:
             return dtype
-        if dtype.fields is not None:
+        if dtype.byteorder == "|" and dtype.fields is None:
             return dtype
+        # A structured dtype's fields all take the codec's byte order (numpy applies it to each).
         return dtype.newbyteorder(_endian_char(self.endian))  # type: ignore[arg-type]
 
     def is_identity_for(self, dtype: np.dtype) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from xzaro.codecs.base import BytesBytesCodec, register
+from xzaro.codecs.bounded import limit_for, too_large
 from xzaro.errors import ChecksumError, DecodeError, MetadataError
 from xzaro.log import info
 
@@ -25,15 +26,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 def _inflate(data: Any, wbits: int, expected_size: int | None, what: str) -> bytes:
     """Inflate a deflate stream, refusing to produce more than ``expected_size`` bytes."""
     d = zlib.decompressobj(wbits)
+    limit = limit_for(expected_size)
     try:
-        if expected_size is None:
-            out = d.decompress(data)
-        else:
-            out = d.decompress(data, expected_size + 1)
-            if len(out) > expected_size:
-                raise DecodeError(
-                    f"{what} stream inflates to more than the expected {expected_size} bytes"
-                )
+        out = d.decompress(data, limit + 1)
+        if len(out) > limit:
+            raise too_large(what, limit, expected_size)
         if not d.eof:
             raise DecodeError(f"{what} stream is truncated")
     except zlib.error as e:
@@ -109,11 +106,18 @@ class BloscCodec(BytesBytesCodec):
     name = "blosc"
 
     def __post_init__(self) -> None:
-        if isinstance(self.shuffle, int):
+        if isinstance(self.shuffle, int) and not isinstance(self.shuffle, bool):
             object.__setattr__(self, "shuffle", _SHUFFLE_NAMES.get(self.shuffle, "?"))
-        if self.shuffle not in _SHUFFLE_IDS:
-            raise MetadataError(f"invalid blosc shuffle {self.shuffle!r}", field="codecs")
-        if self.cname not in ("lz4", "lz4hc", "zstd", "zlib", "blosclz", "snappy"):
+        if not isinstance(self.shuffle, str) or self.shuffle not in _SHUFFLE_IDS:
+            raise MetadataError(f"invalid blosc shuffle {self.shuffle!r:.80}", field="codecs")
+        if not isinstance(self.cname, str) or self.cname not in (
+            "lz4",
+            "lz4hc",
+            "zstd",
+            "zlib",
+            "blosclz",
+            "snappy",
+        ):
             raise MetadataError(f"invalid blosc cname {self.cname!r}", field="codecs")
 
     def configuration(self) -> dict:
@@ -142,12 +146,20 @@ class BloscCodec(BytesBytesCodec):
         view = view[:cbytes]  # some writers (z5) leave padding after the frame
         if expected_size is not None and nbytes != expected_size:
             raise DecodeError(f"blosc frame holds {nbytes} bytes, expected {expected_size}")
+        if nbytes > limit_for(expected_size):
+            raise too_large("blosc", limit_for(expected_size), expected_size)
         try:
             if out is not None and out.nbytes == nbytes:
                 blosc.decompress(view, out)
                 return out
             return blosc.decompress(view)
         except RuntimeError as e:
+            missing = _missing_blosc_compressor(view)
+            if missing is not None:
+                raise DecodeError(
+                    f"blosc frame was compressed with {missing}, which the c-blosc of this "
+                    f"numcodecs lacks (it has {', '.join(sorted(_blosc_compressors()))})"
+                ) from e
             raise DecodeError(f"blosc frame is corrupt: {e}") from e
 
     def encode_bytes(self, data: Any, typesize: int | None = None) -> bytes:
@@ -207,6 +219,31 @@ class BloscCodec(BytesBytesCodec):
 #: Bytes Blosc may add to a chunk it cannot compress.
 BLOSC_MAX_OVERHEAD = 16
 
+#: The compressor a Blosc 1 frame was made with: bits 5-7 of its flags byte (header byte 2).
+_BLOSC_FORMATS = {0: "blosclz", 1: "lz4", 2: "snappy", 3: "zlib", 4: "zstd"}
+#: Flag of a frame whose blocks were stored uncompressed (no compressor needed to read it).
+_BLOSC_MEMCPYED = 0x02
+
+
+@functools.cache
+def _blosc_compressors() -> frozenset[str]:
+    """The compressors numcodecs' build of c-blosc has."""
+    from numcodecs import blosc
+
+    return frozenset(blosc.list_compressors())
+
+
+def _missing_blosc_compressor(frame: memoryview) -> str | None:
+    """The compressor a frame needs that numcodecs' c-blosc lacks, if that is why it failed."""
+    flags = frame[2]
+    if flags & _BLOSC_MEMCPYED:
+        return None
+    code = flags >> 5
+    name = _BLOSC_FORMATS.get(code)
+    if name is None:
+        return f"an unknown compressor (code {code})"
+    return None if name in _blosc_compressors() else name
+
 
 @functools.cache
 def _blosc_compress_ctx() -> Any:
@@ -265,7 +302,7 @@ class ZstdCodec(BytesBytesCodec):
                         f"expected {expected_size}"
                     )
                 return dest
-            return zstd.decompress(memoryview(data))
+            return _zstd_unsized(data)
         except (RuntimeError, ValueError) as e:
             raise DecodeError(f"zstd frame is corrupt or has the wrong size: {e}") from e
 
@@ -273,6 +310,47 @@ class ZstdCodec(BytesBytesCodec):
         from numcodecs import zstd
 
         return bytes(zstd.compress(memoryview(data), self.level, self.checksum))
+
+
+def _zstd_content_size(view: memoryview) -> int | None:
+    """The decoded size a zstd frame header declares, ``None`` if it declares none."""
+    if view.nbytes < 6 or bytes(view[:4]) != b"\x28\xb5\x2f\xfd":
+        return None
+    descriptor = view[4]
+    fcs_flag, single_segment, dict_flag = descriptor >> 6, (descriptor >> 5) & 1, descriptor & 3
+    at = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[dict_flag]
+    width = (1 if single_segment else 0, 2, 4, 8)[fcs_flag]
+    if width == 0 or view.nbytes < at + width:
+        return None
+    size = int.from_bytes(view[at : at + width], "little")
+    return size + 256 if width == 2 else size
+
+
+def _zstd_unsized(data: Any) -> Any:
+    """Decode a zstd frame whose size the chunk does not fix, within the unsized ceiling."""
+    from numcodecs import zstd
+
+    view = memoryview(data).cast("B")
+    limit = limit_for(None)
+    declared = _zstd_content_size(view)
+    if declared is not None:
+        if declared > limit:
+            raise too_large("zstd", limit, None)
+        return zstd.decompress(view)
+    try:
+        import zstandard
+    except ImportError:  # no streaming decoder to bound with: numcodecs' own, unbounded
+        return zstd.decompress(view)
+    reader = zstandard.ZstdDecompressor().stream_reader(bytes(view), read_across_frames=True)
+    out = bytearray()
+    try:
+        while piece := reader.read(1 << 20):
+            out += piece
+            if len(out) > limit:
+                raise too_large("zstd", limit, None)
+    except zstandard.ZstdError as e:
+        raise DecodeError(f"zstd frame is corrupt: {e}") from e
+    return bytes(out)
 
 
 def crc32c_of(data: Any) -> int:

@@ -2,14 +2,17 @@
 
 The codec's kind (array->array, array->bytes or bytes->bytes) comes from its id. Array->array
 filters declare the dtype of their encoded side where numcodecs fixes it, so the ``bytes``
-codec after them can check sizes exactly.
+codec after them can check sizes exactly. The array->bytes codecs of numeric arrays (``pcodec``,
+``zfpy``) decode no more items than the chunk holds; ``pickle`` decodes only in a codec built
+with the caller's opt-in (numcodecs' own switch is process-wide, and stays as it is).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+import pickle
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,18 +21,25 @@ from xzaro.codecs.base import (
     ARRAY_ARRAY,
     ARRAY_BYTES,
     BYTES_BYTES,
+    UNSAFE_CODEC_IDS,
     ChunkSpec,
     Codec,
     check_safe,
 )
-from xzaro.errors import DecodeError, MetadataError, UnsupportedError
+from xzaro.codecs.bounded import BOUNDED_BYTES_DECODERS
+from xzaro.errors import DecodeError, MetadataError, UnsafeCodecError, UnsupportedError
 
 ARRAY_ARRAY_IDS = frozenset(
     {"delta", "fixedscaleoffset", "quantize", "astype", "packbits", "bitround", "categorize"}
 )
-ARRAY_BYTES_IDS = frozenset(
-    {"pcodec", "zfpy", "vlen-utf8", "vlen-bytes", "vlen-array", "json2", "msgpack2", "pickle"}
+#: Array->bytes codecs of object arrays (V2 lists them among the filters).
+OBJECT_CODEC_IDS = frozenset(
+    {"vlen-utf8", "vlen-bytes", "vlen-array", "json2", "msgpack2", "pickle"}
 )
+#: Array->bytes codecs of numeric arrays (V2 gives them as the compressor, which zarr-python 2
+#: hands the chunk array).
+NUMERIC_ARRAY_BYTES_IDS = frozenset({"pcodec", "zfpy"})
+ARRAY_BYTES_IDS = OBJECT_CODEC_IDS | NUMERIC_ARRAY_BYTES_IDS
 
 
 @functools.lru_cache(maxsize=256)
@@ -77,6 +87,60 @@ def _as_array(result: Any, spec: ChunkSpec, what: str) -> np.ndarray:
     return arr.reshape(spec.shape)
 
 
+def _decode_pcodec(data: Any, spec: ChunkSpec) -> np.ndarray:
+    """A pcodec stream decoded into a chunk-sized array: a stream of more or fewer items than
+    the chunk holds is refused, never truncated or padded."""
+    from pcodec import standalone
+
+    n = int(np.prod(spec.shape, dtype=np.int64))
+    out = np.empty(n, dtype=spec.dtype.newbyteorder("="))
+    try:
+        progress = standalone.simple_decompress_into(bytes(data), out)
+    except Exception as e:  # pcodec raises RuntimeError (corrupt) or TypeError (dtype)
+        raise DecodeError(f"pcodec could not decode chunk into {n} {spec.dtype}: {e}") from e
+    if not progress.finished:
+        raise DecodeError(f"pcodec chunk holds more than the {n} items of a {spec.shape} chunk")
+    if progress.n_processed != n:
+        raise DecodeError(
+            f"pcodec chunk holds {progress.n_processed} items, expected {n} for {spec.shape}"
+        )
+    return out
+
+
+#: Zero bytes appended to a zfp stream before zfpy reads it: zfp reads whole 64-bit words and
+#: checks no bounds, so a truncated stream would otherwise make it read past the buffer.
+_ZFP_PADDING = bytes(16)
+
+
+def _decode_zfpy(data: Any, spec: ChunkSpec) -> Any:
+    """A zfp stream decoded after its header shows it holds exactly the chunk's items.
+
+    zfp streams carry neither a length nor a checksum: a stream cut short after its header
+    decodes (in zfpy, numcodecs and zarr-python alike) to wrong values that no reader can tell.
+    """
+    import zfpy
+
+    n = int(np.prod(spec.shape, dtype=np.int64))
+    blob = bytes(data) + _ZFP_PADDING
+    try:
+        header = zfpy.header(blob)
+        dims = [int(header[k]) for k in ("nx", "ny", "nz", "nw")]
+        used = dims[: dims.index(0)] if 0 in dims else dims
+        if not used or any(dims[len(used) :]):
+            raise DecodeError(f"zfpy chunk header is corrupt (dimensions {dims})")
+        count = int(np.prod(used, dtype=np.int64))
+        if count != n:
+            raise DecodeError(f"zfpy chunk holds {count} items, expected {n} for {spec.shape}")
+        return zfpy.decompress_numpy(blob)
+    except DecodeError:
+        raise
+    except Exception as e:
+        raise DecodeError(f"zfpy could not decode chunk: {e}") from e
+
+
+_BOUNDED_DECODERS = {"pcodec": _decode_pcodec, "zfpy": _decode_zfpy}
+
+
 @dataclass(frozen=True)
 class NumcodecsCodec(Codec):
     """A numcodecs codec given by id and configuration (``numcodecs.<id>`` in V3)."""
@@ -85,6 +149,8 @@ class NumcodecsCodec(Codec):
     config: dict = field(default_factory=dict, hash=False)
     #: A V2 filter: it works on the chunk before serialisation, whatever numcodecs calls it.
     v2_filter: bool = False
+    #: The caller opted in to a codec that can execute code while decoding (``pickle``).
+    allow_unsafe: bool = field(default=False, compare=False)
     name = "numcodecs"
 
     @property
@@ -94,6 +160,15 @@ class NumcodecsCodec(Codec):
         if self.v2_filter or self.codec_id in ARRAY_ARRAY_IDS:
             return ARRAY_ARRAY
         return BYTES_BYTES
+
+    @property
+    def serialises_objects(self) -> bool:
+        """Whether this is the array->bytes codec of an object array (``vlen-*``, ``pickle``...)."""
+        return self.codec_id in OBJECT_CODEC_IDS
+
+    def as_v2_filter(self, v2_filter: bool) -> NumcodecsCodec:
+        """The same codec, used (or not) as a V2 filter."""
+        return replace(self, v2_filter=v2_filter)
 
     @classmethod
     def from_id(
@@ -131,7 +206,7 @@ class NumcodecsCodec(Codec):
                 key=key,
                 field="codecs",
             ) from e
-        return cls(codec_id, config)
+        return cls(codec_id, config, allow_unsafe=codec_id in UNSAFE_CODEC_IDS)
 
     def to_json(self) -> dict:
         return {"name": f"numcodecs.{self.codec_id}", "configuration": dict(self.config)}
@@ -154,10 +229,17 @@ class NumcodecsCodec(Codec):
     def resolve(self, spec: ChunkSpec) -> ChunkSpec:
         return _encoded_spec(self.codec_id, self.config, spec)
 
+    def _decode(self, data: Any) -> Any:
+        """numcodecs' decode; ``pickle`` decodes here, for a codec built with the opt-in."""
+        if self.codec_id == "pickle":
+            check_safe(self.codec_id, self.allow_unsafe, url=None, key=None)
+            return pickle.loads(memoryview(data))
+        return self.impl().decode(data)
+
     def decode_array(self, arr: np.ndarray, spec: ChunkSpec) -> np.ndarray:
         try:
-            result = self.impl().decode(np.ascontiguousarray(arr))
-        except DecodeError:
+            result = self._decode(np.ascontiguousarray(arr))
+        except (DecodeError, UnsafeCodecError):
             raise
         except Exception as e:
             raise DecodeError(f"{self.codec_id} could not decode chunk: {e}") from e
@@ -168,8 +250,16 @@ class NumcodecsCodec(Codec):
         return _as_array(self.impl().encode(np.ascontiguousarray(arr)), self.resolve(spec), "")
 
     def decode_to_array(self, data: Any, spec: ChunkSpec) -> np.ndarray:
+        bounded = _BOUNDED_DECODERS.get(self.codec_id)
+        if bounded is not None and spec.shape is not None and not spec.dtype.hasobject:
+            arr = bounded(data, spec)
+            if arr.dtype == spec.dtype.newbyteorder("=") != spec.dtype:
+                arr = arr.astype(spec.dtype)  # decoded in native byte order: convert the values
+            return _as_array(arr, spec, self.codec_id)
         try:
-            result = self.impl().decode(data)
+            result = self._decode(data)
+        except UnsafeCodecError:
+            raise
         except Exception as e:
             raise DecodeError(f"{self.codec_id} could not decode chunk: {e}") from e
         return _as_array(result, spec, self.codec_id)
@@ -178,8 +268,13 @@ class NumcodecsCodec(Codec):
         return bytes(self.impl().encode(np.ascontiguousarray(arr)))
 
     def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
+        bounded = BOUNDED_BYTES_DECODERS.get(self.codec_id)
+        if bounded is not None:
+            return bounded(data, expected_size, self.config)
         try:
-            result = self.impl().decode(data)
+            result = self._decode(data)
+        except UnsafeCodecError:
+            raise
         except Exception as e:
             raise DecodeError(f"{self.codec_id} could not decode chunk: {e}") from e
         if expected_size is not None:

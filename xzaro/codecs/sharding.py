@@ -2,9 +2,11 @@
 
 The index is an array of ``(offset, nbytes)`` uint64 pairs, one per inner chunk in C order,
 encoded with ``index_codecs`` and stored at the end (default) or the start of the shard. A pair of
-``2**64 - 1`` marks an inner chunk that is not stored (it reads as the fill value).
-ZaroArray uses :meth:`ShardingCodec.index_request` and :meth:`ShardingCodec.decode_index` to
-fetch only the inner chunks a read needs; :meth:`decode_to_array` decodes a whole shard.
+``2**64 - 1`` marks an inner chunk that is not stored (it reads as the fill value); zarrita marks
+it ``(offset, 2**64 - 1)``, which reads the same way, and is logged. A decoded index is a
+:class:`ShardIndex`. ZaroArray uses :meth:`ShardingCodec.index_request` and
+:meth:`ShardingCodec.decode_index` to fetch only the inner chunks a read needs;
+:meth:`decode_to_array` decodes a whole shard.
 """
 
 from __future__ import annotations
@@ -23,9 +25,89 @@ from xzaro.codecs.compression import Crc32cCodec
 from xzaro.codecs.pipeline import CodecPipeline
 from xzaro.concurrency import concurrent_map
 from xzaro.dtypes import fill_array
-from xzaro.errors import DecodeError, MetadataError, UnsupportedError
+from xzaro.errors import DecodeError, MetadataError, UnsupportedError, brief
+from xzaro.log import info
 
 EMPTY = np.uint64(2**64 - 1)
+#: No shard is larger than this: an index entry reaching beyond it is corrupt whatever the
+#: shard's size (used when a partial read has not fetched the whole shard).
+_MAX_SHARD_SIZE = 2**63
+
+
+@dataclass(frozen=True, eq=False)
+class ShardIndex:
+    """The decoded index of one shard: where each inner chunk lies, in C order of the shard's
+    chunk grid.
+
+    ``entries`` is an ``(n_inner, 2)`` uint64 array of ``(offset, nbytes)`` pairs; an inner chunk
+    that is not stored is ``(2**64-1, 2**64-1)`` there. Ask :meth:`is_empty` and
+    :meth:`chunk_slice` rather than comparing entries with the marker.
+    """
+
+    entries: np.ndarray
+
+    @classmethod
+    def from_pairs(
+        cls, pairs: np.ndarray, *, url: str | None = None, key: str | None = None
+    ) -> ShardIndex:
+        """The index from its decoded ``(offset, nbytes)`` pairs.
+
+        An entry ``(offset, 2**64-1)`` (zarrita's empty inner chunk) becomes the standard
+        marker, with one log line for the shard; ``(2**64-1, nbytes)`` is corrupt.
+        """
+        entries = np.ascontiguousarray(pairs, dtype=np.uint64).reshape(-1, 2)
+        offsets, nbytes = entries[:, 0], entries[:, 1]
+        broken = np.flatnonzero((offsets == EMPTY) & (nbytes != EMPTY))
+        if broken.size:
+            i = int(broken[0])
+            raise DecodeError(
+                f"shard index is corrupt: inner chunk {i} has no offset but a length of "
+                f"{int(nbytes[i])} bytes"
+            )
+        loose = np.flatnonzero((nbytes == EMPTY) & (offsets != EMPTY))
+        if loose.size:
+            entries = entries.copy()
+            entries[loose, 0] = EMPTY
+            info(
+                "shard%s: the index marks %d inner chunk(s) %s empty with a non-standard "
+                "offset (offset, 2**64-1) instead of (2**64-1, 2**64-1); read as fill",
+                "" if key is None else f" {key!r} of {url}",
+                loose.size,
+                loose.tolist()[:8],
+            )
+        return cls(entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        """The ``(offset, nbytes)`` pair of inner chunk ``i``."""
+        return self.entries[i]
+
+    def is_empty(self, i: int) -> bool:
+        """Whether inner chunk ``i`` is not stored (it reads as the fill value)."""
+        return bool(self.entries[i, 1] == EMPTY)
+
+    def chunk_slice(self, i: int) -> slice | None:
+        """The byte range of inner chunk ``i`` in the shard, ``None`` if it is not stored."""
+        if self.is_empty(i):
+            return None
+        offset, nbytes = (int(v) for v in self.entries[i])
+        return slice(offset, offset + nbytes)
+
+    def check(self, size: int | None) -> None:
+        """Fail if a stored inner chunk's byte range lies outside a shard of ``size`` bytes
+        (``None``: a size not known, so only ranges no shard can hold fail)."""
+        limit = _MAX_SHARD_SIZE if size is None else size
+        offsets, nbytes = self.entries[:, 0], self.entries[:, 1]
+        stored = nbytes != EMPTY
+        outside = stored & ((offsets > limit) | (nbytes > limit - np.minimum(offsets, limit)))
+        if np.any(outside):
+            i = int(np.flatnonzero(outside)[0])
+            where = f"inner chunk {i} at {int(offsets[i])}+{int(nbytes[i])}"
+            if size is None:
+                raise DecodeError(f"shard index is corrupt: {where} is beyond any shard's end")
+            raise DecodeError(f"shard index points outside the {size}-byte shard ({where})")
 
 
 def _parse_chain(docs: Any, field: str) -> tuple[Codec, ...]:
@@ -46,6 +128,13 @@ class ShardingCodec(ArrayBytesCodec):
     name = "sharding_indexed"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.chunk_shape, (list, tuple)) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in self.chunk_shape
+        ):
+            raise MetadataError(
+                f"sharding chunk_shape must be a list of integers, got {brief(self.chunk_shape)}",
+                field="codecs",
+            )
         object.__setattr__(self, "chunk_shape", tuple(int(n) for n in self.chunk_shape))
         if any(n <= 0 for n in self.chunk_shape):
             raise MetadataError(
@@ -61,7 +150,7 @@ class ShardingCodec(ArrayBytesCodec):
     @classmethod
     def from_config(cls, config: dict) -> Codec:
         return cls(
-            chunk_shape=tuple(config["chunk_shape"]),
+            chunk_shape=config.get("chunk_shape"),
             codecs=_parse_chain(config.get("codecs", [{"name": "bytes"}]), "codecs"),
             index_codecs=_parse_chain(
                 config.get("index_codecs", [{"name": "bytes"}, {"name": "crc32c"}]),
@@ -115,24 +204,39 @@ class ShardingCodec(ArrayBytesCodec):
         n = self.index_nbytes(shard_shape)
         return (-n, n) if self.index_location == "end" else (0, n)
 
-    def decode_index(self, data: Any, shard_shape: tuple[int, ...]) -> np.ndarray:
-        """Decode stored index bytes into an ``(n_inner, 2)`` uint64 array in C order."""
+    def decode_index(
+        self,
+        data: Any,
+        shard_shape: tuple[int, ...],
+        *,
+        url: str | None = None,
+        key: str | None = None,
+    ) -> ShardIndex:
+        """Decode stored index bytes (``url`` and ``key`` name the shard in the log)."""
         index = self.index_pipeline(shard_shape).decode(data)
-        return np.ascontiguousarray(index, dtype=np.uint64).reshape(-1, 2)
+        return ShardIndex.from_pairs(index, url=url, key=key)
 
     def inner_pipeline(self, dtype: np.dtype, fill_value: Any) -> CodecPipeline:
         """The pipeline decoding one inner chunk."""
         return CodecPipeline(self.codecs, self.chunk_shape, dtype, fill_value)
 
-    def locate_index(self, shard: Any, shard_shape: tuple[int, ...]) -> np.ndarray:
+    def locate_index(
+        self,
+        shard: Any,
+        shard_shape: tuple[int, ...],
+        *,
+        url: str | None = None,
+        key: str | None = None,
+    ) -> ShardIndex:
         """Read the index from a whole shard object, checking every range lies inside it."""
         size = memoryview(shard).nbytes
         offset, length = self.index_request(shard_shape)
         if size < length:
             raise DecodeError(f"shard of {size} bytes is shorter than its {length}-byte index")
         start = size - length if offset < 0 else 0
-        index = self.decode_index(memoryview(shard)[start : start + length], shard_shape)
-        check_index(index, size)
+        view = memoryview(shard)[start : start + length]
+        index = self.decode_index(view, shard_shape, url=url, key=key)
+        index.check(size)
         return index
 
     # ------------------------------------------------------------------ whole-shard codec
@@ -144,11 +248,11 @@ class ShardingCodec(ArrayBytesCodec):
         view = memoryview(data)
         cps = self.chunks_per_shard(spec.shape)
         for i, idx in enumerate(itertools.product(*map(range, cps))):
-            offset, nbytes = index[i]
-            if offset == EMPTY and nbytes == EMPTY:
+            where = index.chunk_slice(i)
+            if where is None:
                 continue
             region = tuple(slice(j * c, (j + 1) * c) for j, c in zip(idx, self.chunk_shape))
-            out[region] = inner.decode(view[int(offset) : int(offset) + int(nbytes)])
+            out[region] = inner.decode(view[where])
         return out
 
     def encode_from_array(self, arr: np.ndarray, spec: ChunkSpec) -> bytes:
@@ -237,13 +341,10 @@ def is_fill(chunk: np.ndarray, fill: np.ndarray) -> bool:
     )
 
 
-def check_index(index: np.ndarray, size: int) -> None:
-    """Fail if any stored inner chunk's byte range lies outside a shard of ``size`` bytes."""
-    offsets, nbytes = index[:, 0], index[:, 1]
-    empty = (offsets == EMPTY) & (nbytes == EMPTY)
-    stored = ~empty
-    if np.any(stored & ((offsets > size) | (nbytes > size - np.minimum(offsets, size)))):
-        raise DecodeError(f"shard index points outside the {size}-byte shard")
+def check_index(index: ShardIndex, size: int | None) -> None:
+    """Fail if any stored inner chunk's byte range lies outside a shard of ``size`` bytes
+    (``None`` when the size is not known; see :meth:`ShardIndex.check`)."""
+    index.check(size)
 
 
 @functools.lru_cache(maxsize=64)

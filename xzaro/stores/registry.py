@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xzaro.errors import NodeNotFoundError, StoreError
 from xzaro.log import info
 from xzaro.stores.base import Store
 from xzaro.stores.fsspec_store import FsspecStore
+
+if TYPE_CHECKING:
+    from fsspec.mapping import FSMap
 
 MODES = ("r", "r+", "a", "w", "w-")
 #: URL schemes of reference stores, and which format each one means.
@@ -21,14 +24,20 @@ REFERENCE_SCHEMES = {
 }
 _JSON_SUFFIXES = (".json", ".json.zst")
 #: ``storage_options`` entries that configure a reference store rather than fsspec.
-_REFERENCE_OPTIONS = ("remote_protocol", "remote_options", "allowed_protocols", "max_gap")
+_REFERENCE_OPTIONS = (
+    "remote_protocol",
+    "remote_options",
+    "allowed_protocols",
+    "max_gap",
+    "max_reference_bytes",
+)
 _LOCAL_PROTOCOLS = ("file", "local")
 # fsspec's own HTTP file system; what does the work underneath is aiohttp
 _LIBRARY_NAMES = {"http": "aiohttp", "https": "aiohttp"}
 
 
 def open_store(
-    url_or_store: str | os.PathLike[str] | Store,
+    url_or_store: str | os.PathLike[str] | Store | FSMap,
     storage_options: Mapping[str, Any] | None = None,
     *,
     mode: str = "r",
@@ -45,7 +54,9 @@ def open_store(
         ``reference+parquet://<url>`` (kerchunk/VirtualiZarr Parquet directory),
         ``virtualizarr://<url>`` (either: JSON if it ends in ``.json``/``.json.zst``), a plain
         path or URL ending in ``.json``/``.json.zst`` (not ``zarr.json``) or ``.parq``, or a
-        local directory whose ``.zmetadata`` has a ``record_size``.
+        local directory whose ``.zmetadata`` has a ``record_size``. An fsspec mapper
+        (``fsspec.get_mapper(url)``, ``s3fs.S3Map``) opens the store at its URL with its file
+        system's options.
     storage_options
         Options for the fsspec file system (credentials, endpoint, ...). For reference stores
         they apply to the reference file, except ``remote_protocol``, ``remote_options``,
@@ -64,15 +75,25 @@ def open_store(
     NodeNotFoundError
         A local path does not exist and ``mode`` is ``"r"`` or ``"r+"``.
     StoreError
-        No fsspec implementation is known (or installed) for the URL's protocol.
+        No fsspec implementation is known (or installed) for the URL's protocol, or a mapper's
+        file system wraps another one (pass the chained URL instead).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if isinstance(url_or_store, Store):
         return url_or_store
+    if not isinstance(url_or_store, str | os.PathLike):
+        from fsspec.mapping import FSMap  # only now: importing fsspec takes a while
+
+        if not isinstance(url_or_store, FSMap):
+            raise TypeError(
+                f"expected a path, URL, fsspec mapper or Store, got {type(url_or_store).__name__}"
+            )
+        url_or_store, mapper_options = mapper_url(url_or_store)
+        storage_options = {**mapper_options, **(storage_options or {})}
     url = os.fspath(url_or_store)
     if not isinstance(url, str):
-        raise TypeError(f"expected a path, URL or Store, got {type(url_or_store).__name__}")
+        raise TypeError(f"expected a str path, URL or Store, got {type(url_or_store).__name__}")
     url = url.strip()
     options = dict(storage_options or {})
 
@@ -88,6 +109,62 @@ def open_store(
     store = FsspecStore(url, options)
     info("opened %s with %s", store.url, backend)
     return store
+
+
+def mapper_url(mapper: FSMap) -> tuple[str, dict[str, Any]]:
+    """The URL and file system options of an fsspec mapper's root.
+
+    Raises
+    ------
+    StoreError
+        The mapper's file system wraps another one (``simplecache::s3://...``), whose URL the
+        mapper does not say.
+    """
+    fs = mapper.fs
+    url = fs.unstrip_protocol(mapper.root)
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    scheme, _ = _split_protocol(url)
+    if scheme not in protocols:
+        raise StoreError(
+            f"the mapper's file system ({type(fs).__name__}, protocol {protocols[0]!r}) wraps "
+            f"another one; open its chained URL ('{protocols[0]}::{url}') with storage_options "
+            "instead",
+            url=url,
+        )
+    return url, dict(fs.storage_options)
+
+
+def glob(pattern: str, storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """The paths or URLs that a glob pattern matches, sorted.
+
+    Stores are directories (``"s3://bucket/run-*.zarr"``), so directories match as well as
+    files. Local patterns give absolute paths, others URLs with the pattern's protocol; each
+    opens with :func:`open_store` and the same ``storage_options``.
+
+    Raises
+    ------
+    StoreError
+        The file system cannot be listed (network, credentials), or the pattern is a chained
+        URL (``simplecache::s3://...``), which has no single file system to list.
+    """
+    if "::" in pattern:
+        raise StoreError(
+            "glob patterns in chained URLs are not supported; list the stores instead",
+            url=pattern,
+        )
+    import fsspec
+
+    protocol, path = _split_protocol(pattern)
+    local = protocol is None or protocol in _LOCAL_PROTOCOLS
+    if local:
+        pattern = os.path.abspath(os.path.expanduser(path))
+    try:
+        fs, path = fsspec.core.url_to_fs(pattern, **dict(storage_options or {}))
+        fs.invalidate_cache()  # see stores written since the last listing
+        found = sorted(fs.glob(path))
+    except Exception as exc:
+        raise StoreError(f"could not list the matches of the pattern: {exc}", url=pattern) from exc
+    return found if local else [fs.unstrip_protocol(p) for p in found]
 
 
 def _reference_kind(url: str) -> tuple[str | None, str]:

@@ -140,6 +140,14 @@ def codec_encoding(
                 f"serializer {serializer.label()!r}",
                 "serializer",
             )
+    if zarr_format == 2 and serializer is None and enc.get("compressor") is not None:
+        # V2 stores an array->bytes codec (pcodec, zfpy) as its compressor.
+        items = _items(enc["compressor"])
+        first = _parse(items[0], "compressor", target) if len(items) == 1 else None
+        if first is not None and first.kind == ARRAY_BYTES:
+            serializer, field = first, "compressor"
+            enc = {k: v for k, v in enc.items() if k != "compressor"}
+            out["compressor"] = None
     if serializer is not None:
         serializer = _serializer(serializer, field, target)
         if serializer is not None:
@@ -283,6 +291,8 @@ def _serializer(codec: Codec, field: str, target: _Target) -> Codec | None:
             field,
         )
         return None
+    if isinstance(codec, NumcodecsCodec):
+        return codec  # written as the V2 compressor (or a filter before one)
     target.cannot_apply(f"Zarr V2 has no serializer {codec.label()!r}", field)
     return None
 

@@ -663,21 +663,51 @@ def to_multiscale_store(dataset: Any, url: Any, multiscale: Any, **kwargs: Any) 
 
 
 def open_multiscale(url: Any, **kwargs: Any) -> list[Any]:
-    """The levels of a pyramid written by xzaro (groups ``0``, ``1``, …) as datasets."""
+    """The levels of a multiscale image as datasets, level 0 first.
+
+    The image group (the store's root, or ``group=``) is read through its OME-NGFF
+    ``multiscales`` metadata (0.4 or 0.5), whatever the layout: an array per level (ome-zarr-py,
+    acquire-zarr, xzaro's streams) or a group per level (ngff-zarr, :func:`to_multiscale_store`).
+    Each level is the dataset ``xr.open_dataset(url, engine="zaro", group=<level>)`` gives (see
+    :mod:`xzaro.backends.ome`: the OME axes as dimensions, physical coordinates). A pyramid
+    xzaro wrote without OME metadata (no variable had axes OME can describe) is read from its
+    groups ``0``, ``1``, … ``n-1``. Other keywords go to ``xr.open_dataset``.
+
+    Raises
+    ------
+    MetadataError
+        If the group has neither OME metadata nor xzaro's level groups, or its metadata is wrong.
+    """
     import xarray as xr
 
+    from xzaro.backends.ome import image_level_paths, metadata_key, read_multiscales
+    from xzaro.errors import MetadataError
     from xzaro.hierarchy import open_group
+    from xzaro.paths import join
 
-    root = open_group(
-        url, kwargs.get("group", "") or "", storage_options=kwargs.get("storage_options")
+    base = (kwargs.pop("group", "") or "").strip("/")
+    image = open_group(
+        url,
+        base,
+        storage_options=kwargs.get("storage_options"),
+        zarr_format=kwargs.get("zarr_format"),
+        consolidated=kwargs.get("consolidated"),
     )
-    names = sorted((n for n in root.groups() if n.isdigit()), key=int)
-    if not names:
-        raise ValueError(f"{url!r} holds no pyramid levels (groups 0, 1, ...)")
-    base = kwargs.pop("group", "") or ""
-    return [
-        xr.open_dataset(url, engine="zaro", group=f"{base}/{n}".strip("/"), **kwargs) for n in names
-    ]
+    if read_multiscales(image.index, base, image.meta):
+        paths = image_level_paths(image.index, base)
+    else:
+        groups = image.groups()
+        count = next(i for i in range(len(groups) + 1) if str(i) not in groups)
+        if not count:
+            raise MetadataError(
+                "the group has no OME-NGFF multiscales metadata and no pyramid level groups "
+                "(0, 1, ...)",
+                url=image.store.url,
+                key=metadata_key(base, image.meta),
+                field="multiscales",
+            )
+        paths = [join(base, str(i)) for i in range(count)]
+    return [xr.open_dataset(url, engine="zaro", group=path, **kwargs) for path in paths]
 
 
 def coarsen_tiles(
