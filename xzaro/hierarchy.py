@@ -4,6 +4,11 @@ Lookup order for a store: the root's consolidated V3 metadata, then consolidated
 ``.zmetadata``, then per-node documents. ``consolidated=True`` requires consolidated metadata,
 ``False`` ignores it, ``None`` (the default) uses it when present, as xarray's zarr engine does.
 The root documents are fetched in one batched request.
+
+A document's name says what it must hold: a ``.zarray`` is a V2 array, a ``.zgroup`` a V2 group
+and a ``zarr.json`` (alone or inside consolidated metadata) a V3 node, so no broken document is
+read as a node of another kind or format. The node paths consolidated metadata names are checked
+as node names are checked on writing (:mod:`xzaro.paths`): none can reach outside the store.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from xzaro.array import ZaroArray
-from xzaro.errors import MetadataError, NodeNotFoundError
+from xzaro.errors import MetadataError, NodeNotFoundError, UnsupportedError
 from xzaro.log import enable_verbose, info
 from xzaro.meta import (
     V2_ARRAY,
@@ -26,7 +31,7 @@ from xzaro.meta import (
     loads,
     node_from_json,
 )
-from xzaro.paths import join
+from xzaro.paths import InvalidNameError, check_group_path, join
 from xzaro.stores import Store, open_store
 
 Node = ZaroMeta | GroupMeta
@@ -63,17 +68,66 @@ class NodeIndex:
         self.zarr_format = zarr_format
         self.allow_unsafe = allow_unsafe_codecs
         self._cache: dict[str, Node] = {}
-        #: Consolidated node documents by path: ``(document, attributes, where)``, parsed on use.
-        self.consolidated: dict[str, tuple[Any, dict | None, str]] | None = None
+        #: Consolidated node documents by path: ``(document, attributes, where, name)``, parsed
+        #: on use; ``name`` is the document the node would have on its own (``.zarray``...).
+        self.consolidated: dict[str, tuple[Any, dict | None, str, str]] | None = None
         self.source = "per-node"
         self._load_root(consolidated)
 
     # ------------------------------------------------------------------ root and consolidated
     def _parse(self, doc_bytes: bytes, key: str, attrs: dict | None = None) -> Node:
+        """Parse the document stored at ``key`` (whose last part names the document)."""
         doc = loads(doc_bytes, url=self.store.url, key=key)
-        return node_from_json(
-            doc, attrs, allow_unsafe_codecs=self.allow_unsafe, url=self.store.url, key=key
-        )
+        return self._node(doc, attrs, key.rpartition("/")[2], key)
+
+    def _node(self, doc: Any, attrs: dict | None, name: str, key: str) -> Node:
+        """The node a document ``name`` (``zarr.json``, ``.zarray`` or ``.zgroup``) describes.
+
+        ``key`` says where the document is, for errors. The document must be of the format and
+        kind its name says.
+        """
+        url = self.store.url
+        if not isinstance(doc, dict):
+            raise MetadataError(
+                f"{name} must hold a JSON object, got {type(doc).__name__}", url=url, key=key
+            )
+        fmt, found = (3 if name == V3_NODE else 2), doc.get("zarr_format")
+        if found != fmt:
+            error = MetadataError if found in (2, 3) else UnsupportedError
+            raise error(
+                f"a {name} document must have zarr_format {fmt}, got {found!r}",
+                url=url,
+                key=key,
+                field="zarr_format",
+            )
+        kwargs: dict[str, Any] = {"allow_unsafe_codecs": self.allow_unsafe, "url": url, "key": key}
+        if name == V2_ARRAY:
+            return ZaroMeta.from_json(doc, attrs, **kwargs)
+        if name == V2_GROUP:
+            return GroupMeta.from_json(doc, attrs, **kwargs)
+        return node_from_json(doc, attrs, **kwargs)
+
+    def _node_path(self, path: str, key: str, field: str) -> str:
+        """``path``, a node path named by the consolidated metadata at ``key``, if it is one.
+
+        Raises
+        ------
+        MetadataError
+            If ``path`` is absolute, has empty, ``.`` or ``..`` components, a backslash or NUL,
+            or a name Zarr reserves: a node there could be outside the store.
+        """
+        try:
+            if path != path.strip("/"):
+                raise InvalidNameError("a node path is relative, without outer '/'")
+            return check_group_path(path)
+        except InvalidNameError as e:
+            raise MetadataError(
+                f"consolidated metadata names the node {path!r}, which is not a node path: "
+                f"{e.message}",
+                url=self.store.url,
+                key=key,
+                field=field,
+            ) from e
 
     def _load_root(self, consolidated: bool | None) -> None:
         want3 = self.zarr_format in (None, 3)
@@ -88,8 +142,11 @@ class NodeIndex:
             root = self._parse(root_doc, V3_NODE)
             self._cache[""] = root
             if consolidated is not False and isinstance(root, GroupMeta) and root.consolidated:
+                field = "consolidated_metadata.metadata[{!r}]"
+                for stored in root.raw["consolidated_metadata"]["metadata"]:
+                    self._node_path(stored, V3_NODE, field.format(stored))
                 self.consolidated = {
-                    path: (doc, None, f"{V3_NODE} consolidated_metadata[{path!r}]")
+                    path: (doc, None, f"{V3_NODE} consolidated_metadata[{path!r}]", V3_NODE)
                     for path, doc in root.consolidated.items()
                 }
                 self.source = "V3 consolidated"
@@ -115,12 +172,23 @@ class NodeIndex:
                 key=V2_CONSOLIDATED,
                 field="metadata",
             )
-        nodes: dict[str, tuple[Any, dict | None, str]] = {}
+        nodes: dict[str, tuple[Any, dict | None, str, str]] = {}
         for key, value in meta.items():
             path, _, name = key.rpartition("/")
-            if name in (V2_ARRAY, V2_GROUP):
-                attrs = meta.get(join(path, V2_ATTRS)) or {}
-                nodes[path] = (value, attrs, f"{V2_CONSOLIDATED}[{key!r}]")
+            if name not in (V2_ARRAY, V2_GROUP, V2_ATTRS):
+                continue
+            path = self._node_path(path, V2_CONSOLIDATED, f"metadata[{key!r}]")
+            if name == V2_ATTRS:
+                if not isinstance(value, dict):
+                    raise MetadataError(
+                        f"{V2_ATTRS} must hold a JSON object, got {type(value).__name__}",
+                        url=url,
+                        key=V2_CONSOLIDATED,
+                        field=f"metadata[{key!r}]",
+                    )
+                continue
+            attrs = meta.get(join(path, V2_ATTRS))
+            nodes[path] = (value, attrs, f"{V2_CONSOLIDATED}[{key!r}]", name)
         self.consolidated = nodes
         self.source = "V2 consolidated"
 
@@ -131,10 +199,8 @@ class NodeIndex:
         if path in self._cache:
             return self._cache[path]
         if self.consolidated is not None and path in self.consolidated:
-            doc, attrs, where = self.consolidated[path]
-            node = node_from_json(
-                doc, attrs, allow_unsafe_codecs=self.allow_unsafe, url=self.store.url, key=where
-            )
+            doc, attrs, where, name = self.consolidated[path]
+            node = self._node(doc, attrs, name, where)
             self._cache[path] = node
             return node
         node = self._read_node(path)

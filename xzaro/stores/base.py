@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
+from urllib.parse import unquote
+
+from xzaro.errors import StoreError
 
 #: A byte-range request: ``(key, offset, length)``. ``offset >= 0`` asks for ``length`` bytes from
 #: ``offset`` (fewer if the object is shorter); ``offset < 0`` asks for the last ``-offset`` bytes
@@ -34,6 +37,33 @@ BytesLike = bytes | bytearray | memoryview | Parts
 def to_bytes(value: BytesLike) -> bytes:
     """``value`` as ``bytes`` (for stores that need one object in memory)."""
     return value.join() if isinstance(value, Parts) else bytes(value)
+
+
+_DOTS = (".", "..")
+
+
+def check_key(key: str, url: str | None) -> str:
+    """Return ``key`` if it names an object below the store's root, else raise.
+
+    A key is a ``/``-separated path relative to the root; a ``.`` or ``..`` component (also
+    percent-encoded, as a web server would decode it, or separated by a backslash) could reach
+    outside the root and is refused, whoever built the key.
+
+    Raises
+    ------
+    StoreError
+        If a component of ``key`` is ``.`` or ``..``.
+    """
+    if "." not in key and "%" not in key:
+        return key
+    for part in key.replace("\\", "/").split("/"):
+        if part in _DOTS or ("%" in part and unquote(part) in _DOTS):
+            raise StoreError(
+                "a store key cannot have '.' or '..' components: they would leave the store",
+                url=url,
+                key=key,
+            )
+    return key
 
 
 @runtime_checkable

@@ -3,6 +3,19 @@
 Local files are read and written with plain ``os`` calls (the benchmark-critical path); async file
 systems (s3fs, gcsfs, HTTP) are driven through fsspec's event loop with a bounded number of requests
 in flight; other sync file systems (memory, chained caches) run on the shared thread pool.
+
+What a read may return is checked here, whatever the file system:
+
+* every key stays below the root (:func:`~xzaro.stores.base.check_key`);
+* only regular local files are read (a FIFO would block the reader forever, a device would never
+  end), and never memory-mapped: a mapped file that another program truncates kills the reader
+  with ``SIGBUS``, so local reads are positional reads into memory of their own (large whole
+  objects into pooled buffers, which cost no page faults once warm);
+* a byte-range answer covers exactly the range asked for: HTTP ``206`` answers are checked against
+  their ``Content-Range``, and an answer of another length from any file system is accepted only
+  where the object's size explains it (its end, or a server that sent the whole object);
+* HTTP reads have timeouts of their own (:data:`HTTP_TIMEOUT`) unless the caller gives
+  ``client_kwargs={"timeout": aiohttp.ClientTimeout(...)}``.
 """
 
 from __future__ import annotations
@@ -12,11 +25,12 @@ import builtins
 import contextlib
 import inspect
 import json
-import mmap
 import os
+import re
 import stat
 import threading
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,7 +38,7 @@ from typing import Any, TypeVar
 
 from xzaro.concurrency import concurrent_map, default_workers
 from xzaro.errors import NodeNotFoundError, StoreError, ZaroError
-from xzaro.stores.base import BytesLike, Parts, RangeRequest, to_bytes
+from xzaro.stores.base import BytesLike, Parts, RangeRequest, check_key, to_bytes
 
 T = TypeVar("T")
 
@@ -32,6 +46,12 @@ T = TypeVar("T")
 TMP_SUFFIX = ".xzaro-tmp"
 
 DEFAULT_MAX_CONCURRENCY = 64
+
+#: aiohttp timeouts, in seconds, of HTTP(S) stores whose ``storage_options`` give none: a
+#: connection must be made within ``sock_connect``, no answer may pause longer than
+#: ``sock_read``, and no request may last longer than ``total`` (aiohttp's own default).
+HTTP_TIMEOUT = {"total": 300.0, "sock_connect": 30.0, "sock_read": 60.0}
+_HTTP_PROTOCOLS = ("http", "https")
 
 
 @dataclass
@@ -43,6 +63,8 @@ class _Backend:
     local: bool
     is_async: bool
     cat_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: fsspec's HTTP file system: ranges are fetched here, to check ``Content-Range``.
+    http: bool = False
     pid: int = field(default_factory=os.getpid)
 
 
@@ -58,7 +80,7 @@ def _open_backend(url: str, options: Mapping[str, Any]) -> _Backend:
     import fsspec
     from fsspec.implementations.local import LocalFileSystem
 
-    fs, root = fsspec.core.url_to_fs(url, **options)
+    fs, root = fsspec.core.url_to_fs(url, **_with_http_timeout(url, options))
     local = isinstance(fs, LocalFileSystem)
     if local:
         root = os.path.abspath(root)
@@ -68,7 +90,41 @@ def _open_backend(url: str, options: Mapping[str, Any]) -> _Backend:
         # s3fs splits whole-object reads into parallel ranges after a HEAD request; our
         # parallelism comes from fetching many keys at once, so one GET per key is cheaper.
         cat_kwargs["max_concurrency"] = 1
-    return _Backend(fs=fs, root=root, local=local, is_async=is_async, cat_kwargs=cat_kwargs)
+    http = False
+    if is_async:
+        from fsspec.implementations.http import HTTPFileSystem
+
+        http = isinstance(fs, HTTPFileSystem)
+    return _Backend(
+        fs=fs, root=root, local=local, is_async=is_async, cat_kwargs=cat_kwargs, http=http
+    )
+
+
+def _with_http_timeout(url: str, options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``options`` with :data:`HTTP_TIMEOUT` added for an HTTP(S) URL that has no timeout.
+
+    The caller's own ``client_kwargs["timeout"]`` is kept as it is. In a chained URL
+    (``simplecache::https://...``) the HTTP options are those under the protocol's name.
+    """
+    from fsspec.core import split_protocol
+
+    links = url.split("::")
+    protocol = (split_protocol(links[-1])[0] or "").lower()
+    if protocol not in _HTTP_PROTOCOLS:
+        return options
+    out = dict(options)
+    if len(links) == 1:
+        target = out
+    else:
+        target = out[protocol] = dict(out.get(protocol) or {})
+    client = dict(target.get("client_kwargs") or {})
+    if "timeout" in client:
+        return options
+    import aiohttp
+
+    client["timeout"] = aiohttp.ClientTimeout(**HTTP_TIMEOUT)
+    target["client_kwargs"] = client
+    return out
 
 
 def _bucket_missing(exc: BaseException) -> bool:
@@ -110,13 +166,142 @@ def _limits(offset: int, length: int | None) -> tuple[int | None, int | None]:
     return offset, offset + length
 
 
-def _trim(data: bytes, start: int | None, end: int | None) -> bytes:
-    """Cut a response down to the range asked for when a server ignored the ``Range`` header."""
-    if start is not None and start < 0:
-        return data[start:] if len(data) > -start else data
-    if start is not None and end is not None and len(data) > end - start:
-        return data[start:end]
-    return data
+def _range_fits(data: bytes, start: int | None, end: int | None) -> bool:
+    """Whether an answer has the length the range asks for (any length for an open end)."""
+    if start is None or (start >= 0 and end is None):
+        return True
+    if start < 0:
+        return len(data) == -start
+    return end is not None and len(data) == end - start
+
+
+def _fit_to_size(data: bytes, start: int, end: int | None, size: int | None) -> bytes | None:
+    """The range asked for out of an answer whose length did not fit it, given the object's
+    ``size``; ``None`` if the size does not explain the answer.
+
+    A shorter answer fits when the object ends inside the range; a longer one only when it is
+    the whole object (a server that ignored the ``Range`` header).
+    """
+    if size is None:
+        return None
+    if len(data) == size:  # the whole object
+        return data[start:] if start < 0 else data[start:end]
+    first = max(0, size + start) if start < 0 else min(start, size)
+    stop = size if end is None else min(end, size)
+    if len(data) == max(0, stop - first):
+        return data
+    return None
+
+
+def _length_problem(data: bytes, start: int, end: int | None, size: int | None) -> str:
+    asked = f"the last {-start} bytes" if start < 0 else f"bytes {start} to {end}"
+    known = "unknown" if size is None else f"{size} bytes"
+    return (
+        f"a read of {asked} was answered with {len(data)} bytes, which the object's size "
+        f"({known}) does not explain"
+    )
+
+
+#: ``Content-Range: bytes first-last/size`` (the size may be ``*``).
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+
+
+def _range_header(start: int, end: int | None) -> str:
+    """The HTTP ``Range`` header for :func:`_limits`' ``start`` and ``end``."""
+    if start < 0:
+        return f"bytes={start}"
+    if end is None:
+        return f"bytes={start}-"
+    return f"bytes={start}-{end - 1}"
+
+
+def _content_range_problem(
+    header: str | None, start: int, end: int | None
+) -> tuple[str | None, int]:
+    """Check the ``Content-Range`` of a 206 answer against the range asked for.
+
+    Returns what is wrong (``None`` if nothing) and how many body bytes the header announces.
+    """
+    if header is None:
+        return "a 206 answer to a range request has no Content-Range", 0
+    match = _CONTENT_RANGE.match(header)
+    if match is None:
+        return f"a 206 answer has an unreadable Content-Range {header!r}", 0
+    first, last = int(match[1]), int(match[2])
+    size = None if match[3] == "*" else int(match[3])
+    if last < first or (size is not None and last >= size):
+        return f"a 206 answer has an impossible Content-Range {header!r}", 0
+    length = last - first + 1
+    if start < 0 and size is None:
+        good = length == -start
+    elif start < 0:
+        good = (first, last) == (max(0, size + start), size - 1)
+    elif first != start:
+        good = False
+    elif end is None:
+        good = size is None or last == size - 1
+    else:
+        good = last == (end if size is None else min(end, size)) - 1
+    if not good:
+        asked = _range_header(start, end)
+        return f"asked for {asked!r} but the answer's Content-Range is {header!r}", length
+    return None, length
+
+
+async def _http_get_range(fs: Any, url: str, start: int, end: int | None) -> bytes:
+    """GET a byte range over HTTP(S), checking the answer against the range asked for.
+
+    A ``206`` answer must carry a ``Content-Range`` that covers exactly the range (up to the
+    object's end) and a body of that length, which is never read beyond it; a ``200`` answer is
+    the whole object (a server that ignores ``Range``) and is cut here. fsspec's own range read
+    cannot be used for this: it does not show the answer's headers.
+    """
+    kwargs = dict(fs.kwargs)
+    headers = dict(kwargs.pop("headers", None) or {})
+    headers["Range"] = _range_header(start, end)
+    if not any(name.lower() == "accept-encoding" for name in headers):
+        # a range of a compressed answer is not a range of the object
+        headers["Accept-Encoding"] = "identity"
+    session = await fs.set_session()
+    async with session.get(fs.encode_url(url), headers=headers, **kwargs) as response:
+        if response.status == 404:
+            raise FileNotFoundError(url)
+        response.raise_for_status()
+        status = response.status
+        if status == 200:
+            data = await response.read()
+            return data[start:] if start < 0 else data[start:end]
+        if status != 206:
+            raise StoreError(f"unexpected HTTP status {status} for a range request")
+        announced = response.headers.get("Content-Range")
+        problem, length = _content_range_problem(announced, start, end)
+        if problem is None and response.content_length not in (None, length):
+            problem = (
+                f"the answer's Content-Length {response.content_length} differs from its "
+                f"Content-Range {announced!r}"
+            )
+        if problem is not None:
+            raise StoreError(problem)
+        data = await _read_at_most(response, length)
+        if len(data) != length:
+            raise StoreError(
+                f"the answer's body has {len(data)} bytes, its Content-Range {announced!r} "
+                f"announces {length}"
+            )
+        return data
+
+
+async def _read_at_most(response: Any, limit: int) -> bytes:
+    """The body of an aiohttp ``response``, reading at most ``limit + 1`` bytes of it."""
+    parts: list[bytes] = []
+    done = 0
+    while done <= limit:
+        part = await response.content.read(limit + 1 - done)
+        if not part:
+            break
+        parts.append(part)
+        done += len(part)
+    return b"".join(parts)
 
 
 def _pread(fd: int, size: int, offset: int) -> bytes:
@@ -134,19 +319,42 @@ def _pread(fd: int, size: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
+#: Opening never blocks: a FIFO opens at once (and is then refused), a regular file reads as ever.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK
+
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular(mode: int, path: str) -> None:
+    """Raise ``OSError`` unless ``mode`` (from ``stat``) is a regular file's."""
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(21, "Is a directory", path)
+    kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "a special file")
+    raise OSError(f"{path} is {kind}, not a regular file; only regular files are read")
+
+
 @contextlib.contextmanager
 def _open_regular(path: str) -> Iterator[tuple[int, int] | None]:
-    """Open a local file for reading: ``(fd, size)``, or ``None`` if it does not exist."""
+    """Open a regular local file for reading: ``(fd, size)``, or ``None`` if it does not exist.
+
+    Anything else (a directory, a FIFO, a device) raises ``OSError``.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, _OPEN_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
         # ENOTDIR: a parent of the key is a file, so the key cannot exist
         yield None
         return
     try:
         st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(21, "Is a directory", path)
+        _check_regular(st.st_mode, path)
         yield fd, st.st_size
     finally:
         os.close(fd)
@@ -176,33 +384,29 @@ def _read_local_reused(path: str) -> memoryview | None:
 
     The buffer is allocated once per thread (and grown when needed), so hot read loops do not
     pay for fresh memory on every object. The returned view is valid until the thread's next call.
-    Small files cost three system calls (open, read, close): this is the path that reads
-    hundreds of thousands of tiny chunks.
+    A file costs four system calls (open, fstat, read, close): this is the path that reads
+    hundreds of thousands of tiny chunks. Only regular files are read.
     """
     import numpy as np
 
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, _OPEN_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
+        st = os.fstat(fd)
+        _check_regular(st.st_mode, path)
+        size = st.st_size
         buf = getattr(_reuse, "buffer", None)
-        if buf is None:
-            buf = _reuse.buffer = np.empty(1 << 20, dtype=np.uint8)
-        view = memoryview(buf)  # type: ignore[arg-type]
-        done = os.preadv(fd, [view], 0)  # a directory raises IsADirectoryError here
-        if done < len(view):
-            return view[:done]
-        size = os.fstat(fd).st_size
-        if size > len(view):
-            bigger = np.empty(size, dtype=np.uint8)
-            if size <= _REUSE_LIMIT:  # larger objects get a buffer of their own
-                _reuse.buffer = bigger
-            bigger[:done] = buf[:done]
-            view = memoryview(bigger)  # type: ignore[arg-type]
+        if buf is None or len(buf) < size:
+            buf = np.empty(max(size, 1 << 20), dtype=np.uint8)
+            if len(buf) <= _REUSE_LIMIT:  # larger objects get a buffer of their own
+                _reuse.buffer = buf
+        view = memoryview(buf)[:size]  # type: ignore[arg-type]
+        done = 0
         while done < size:
-            n = os.preadv(fd, [view[done:size]], done)
-            if n == 0:
+            n = os.preadv(fd, [view[done:]], done)
+            if n == 0:  # the file was cut short meanwhile
                 break
             done += n
         return view[:done]
@@ -210,15 +414,75 @@ def _read_local_reused(path: str) -> memoryview | None:
         os.close(fd)
 
 
-def _map_local(path: str) -> memoryview | bytes | None:
-    """Map a whole local file read-only (no copy); ``None`` if it is missing."""
+class _BufferPool:
+    """Large buffers for whole-object reads, reused once nothing refers to them any more.
+
+    Reading a shard into fresh memory costs a page fault per page, about as much again as
+    copying it from the page cache. Each buffer is handed out as an array with a finalizer: it
+    returns to the pool only when the last view into it is gone, so a reader never sees it
+    overwritten. At most ``limit`` bytes of idle buffers are kept.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        # a forked child starts afresh: the parent's lock may have been held at the fork
+        self._free: list[Any] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def take(self, size: int) -> Any:
+        """A ``uint8`` array of ``size`` bytes (contents undefined), owned by the caller."""
+        import numpy as np
+
+        with self._lock:
+            best = None  # the smallest idle buffer that fits without wasting half of it
+            for i, free in enumerate(self._free):
+                if size <= len(free) <= 2 * size and (
+                    best is None or len(free) < len(self._free[best])
+                ):
+                    best = i
+            buf = None if best is None else self._free.pop(best)
+        if buf is None:
+            buf = np.empty(size, dtype=np.uint8)
+        out = buf[:size]
+        weakref.finalize(out, self._give, buf, os.getpid())
+        return out
+
+    def _give(self, buf: Any, pid: int) -> None:
+        with self._lock:
+            idle = sum(len(b) for b in self._free)
+            if pid == self._pid and idle + len(buf) <= self.limit:
+                self._free.append(buf)
+
+
+#: Whole objects at least this large are read into pooled buffers (:meth:`FsspecStore.get_mapped`).
+_POOLED_BYTES = 1 << 20
+_pool = _BufferPool(256 * 2**20)
+
+
+def _read_local_pooled(path: str) -> memoryview | bytes | None:
+    """Read a whole local file into memory of its own; ``None`` if it is missing.
+
+    Large files go into a pooled buffer (see :class:`_BufferPool`), smaller ones into ``bytes``.
+    """
     with _open_regular(path) as opened:
         if opened is None:
             return None
         fd, size = opened
-        if size == 0:
-            return b""
-        return memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ))
+        if size < _POOLED_BYTES:
+            return _pread(fd, size, 0)
+        view = memoryview(_pool.take(size))
+        done = 0
+        while done < size:
+            n = os.preadv(fd, [view[done:]], done)
+            if n == 0:  # the file was cut short meanwhile
+                break
+            done += n
+        return view[:done]
 
 
 #: Objects of many parts at least this large are written by several threads at once.
@@ -385,13 +649,16 @@ class FsspecStore:
         return self._backend().local
 
     def _path(self, backend: _Backend, key: str) -> str:
+        """The file system path of ``key``; a key that would leave the root is refused."""
         if not key:
             return backend.root
-        return f"{backend.root.rstrip('/')}/{key}"
+        return f"{backend.root.rstrip('/')}/{check_key(key, self.url)}"
 
     def _fail(self, key: str | None, what: str, exc: BaseException) -> ZaroError:
         """The xzaro error for a failed operation on ``key`` (caller raises it ``from exc``)."""
         if isinstance(exc, ZaroError):
+            if exc.url is None and exc.key is None:  # raised below, where the key is not known
+                return type(exc)(exc.message, url=self.url, key=key, field=exc.field)
             return exc
         if _bucket_missing(exc):
             return NodeNotFoundError(f"the bucket does not exist: {exc}", url=self.url, key=key)
@@ -450,17 +717,19 @@ class FsspecStore:
         return self._read_all(list(requests))
 
     def get_mapped(self, key: str) -> memoryview | bytes | None:
-        """Like :meth:`get`, but a local file is memory-mapped instead of copied.
+        """Like :meth:`get`, for large objects read whole once, such as whole shards.
 
-        For large objects read once, such as whole shards: decoder threads read the page cache
-        directly. The mapping lives as long as the returned view. Non-local stores return
-        plain :meth:`get` results.
+        A local file is read with positional reads into a pooled buffer that stays valid as long
+        as the returned view (or any view of it) lives. It is no longer memory-mapped, as the
+        name says: a mapped file that another program truncates kills the process with
+        ``SIGBUS`` when a page past its new end is touched. Non-local stores return plain
+        :meth:`get` results.
         """
         backend = self._backend()
         if not backend.local:
             return self.get(key)
         try:
-            return _map_local(self._path(backend, key))
+            return _read_local_pooled(self._path(backend, key))
         except Exception as exc:
             raise self._fail(key, "read", exc) from exc
 
@@ -498,8 +767,7 @@ class FsspecStore:
                     st = os.stat(path)
                 except (FileNotFoundError, NotADirectoryError):
                     return None
-                if stat.S_ISDIR(st.st_mode):
-                    raise IsADirectoryError(21, "Is a directory", path)
+                _check_regular(st.st_mode, path)
                 return st.st_size
             info = backend.fs.info(path)
         except FileNotFoundError as exc:
@@ -566,10 +834,18 @@ class FsspecStore:
     ) -> bytes | None:
         start, end = _limits(offset, length)
         path = self._path(backend, key)
+        fs = backend.fs
         try:
             if start is not None and start == end:
-                return b"" if backend.fs.isfile(path) else None
-            return _trim(backend.fs.cat_file(path, start=start, end=end), start, end)
+                return b"" if fs.isfile(path) else None
+            data = fs.cat_file(path, start=start, end=end)
+            if start is None or _range_fits(data, start, end):
+                return data
+            size = fs.info(path).get("size")
+            fitted = _fit_to_size(data, start, end, size)
+            if fitted is None:
+                raise StoreError(_length_problem(data, start, end, size))
+            return fitted
         except FileNotFoundError as exc:
             self._raise_unless_missing(key, "read", exc)
             return None
@@ -587,10 +863,17 @@ class FsspecStore:
                 await fs._info(path)
                 return b""
             if start is None and end is None:
-                data = await fs._cat_file(path, **backend.cat_kwargs)
-            else:
-                data = await fs._cat_file(path, start=start, end=end, **backend.cat_kwargs)
-            return _trim(data, start, end)
+                return await fs._cat_file(path, **backend.cat_kwargs)
+            if backend.http:
+                return await _http_get_range(fs, path, start, end)
+            data = await fs._cat_file(path, start=start, end=end, **backend.cat_kwargs)
+            if _range_fits(data, start, end):
+                return data
+            size = (await fs._info(path)).get("size")
+            fitted = _fit_to_size(data, start, end, size)
+            if fitted is None:
+                raise StoreError(_length_problem(data, start, end, size))
+            return fitted
         except FileNotFoundError as exc:
             self._raise_unless_missing(key, "read", exc)
             return None

@@ -7,14 +7,15 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from xzaro.stores.base import BytesLike, RangeRequest, to_bytes
+from xzaro.stores.base import BytesLike, RangeRequest, check_key, to_bytes
 
 
 class MemoryStore:
     """A store that keeps every object in a plain ``dict`` of this process.
 
     It pickles together with its data, so a copy sent to another process is a snapshot: writes
-    there are not seen here.
+    there are not seen here. Keys with ``.`` or ``..`` components are refused as every store
+    refuses them (:func:`~xzaro.stores.base.check_key`).
 
     Parameters
     ----------
@@ -38,11 +39,11 @@ class MemoryStore:
 
     def get(self, key: str) -> bytes | None:
         """Return the object at ``key``, or ``None`` if it does not exist."""
-        return self.data.get(key)
+        return self.data.get(check_key(key, self.url))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Return the objects at ``keys``, in order, ``None`` for missing ones."""
-        return [self.data.get(key) for key in keys]
+        return [self.data.get(check_key(key, self.url)) for key in keys]
 
     def get_ranges(self, requests: Sequence[RangeRequest]) -> list[bytes | None]:
         """Return byte ranges, in order; ``None`` where the key is missing."""
@@ -50,7 +51,7 @@ class MemoryStore:
         for key, offset, length in requests:
             if length is not None and length < 0:
                 raise ValueError(f"range length must be >= 0 or None, got {length} for {key!r}")
-            value = self.data.get(key)
+            value = self.data.get(check_key(key, self.url))
             if value is None:
                 out.append(None)
             elif offset < 0 or length is None:
@@ -61,26 +62,27 @@ class MemoryStore:
 
     def get_size(self, key: str) -> int | None:
         """Return the size of the object at ``key``, or ``None`` if it does not exist."""
-        value = self.data.get(key)
+        value = self.data.get(check_key(key, self.url))
         return None if value is None else len(value)
 
     def set(self, key: str, value: BytesLike) -> None:
         """Store a copy of ``value`` at ``key``."""
-        self.data[key] = to_bytes(value)
+        self.data[check_key(key, self.url)] = to_bytes(value)
 
     def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
         """Store many objects."""
+        pairs = [(check_key(key, self.url), value) for key, value in items]
         with self._lock:
-            for key, value in items:
+            for key, value in pairs:
                 self.data[key] = to_bytes(value)
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
-        self.data.pop(key, None)
+        self.data.pop(check_key(key, self.url), None)
 
     def list(self, prefix: str = "") -> list[str]:
         """Every key at or below the path ``prefix``, sorted (``"c/0"`` excludes ``"c/01"``)."""
-        prefix = prefix.strip("/")
+        prefix = check_key(prefix.strip("/"), self.url)
         if not prefix:
             return sorted(self.data)
         below = prefix + "/"
@@ -88,10 +90,10 @@ class MemoryStore:
 
     def list_dir(self, prefix: str = "") -> builtins.list[str]:
         """Names directly below ``prefix``, sorted."""
-        prefix = prefix.strip("/")
+        prefix = check_key(prefix.strip("/"), self.url)
         below = prefix + "/" if prefix else ""
         return sorted({k[len(below) :].split("/", 1)[0] for k in self.data if k.startswith(below)})
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
-        return key in self.data
+        return check_key(key, self.url) in self.data

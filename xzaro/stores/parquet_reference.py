@@ -9,9 +9,23 @@ Layout of a reference directory::
 A chunk key of a variable maps to its C-order linear index ``i`` in the chunk grid, then to row
 ``i % N`` of record file ``i // N``. A row with ``raw`` holds the chunk inline; otherwise ``path``,
 ``offset`` and ``size`` point into a target file (offset 0 and size 0: the whole file); a row
-whose ``path`` and ``raw`` are both null (padding) is a missing chunk. Record files are read on
-first use and kept in a bounded per-process LRU cache, so opening a dataset with millions of
-references reads none of them.
+whose ``path`` and ``raw`` are both null (padding, or a chunk deleted through fsspec's
+``LazyReferenceMapper``) is a missing chunk, and so is every chunk of a record file that does not
+exist. Record files are read on first use and kept in a bounded per-process LRU cache, so opening
+a dataset with millions of references reads none of them.
+
+Nothing else reads as missing: a record file is checked before it is used and a
+:class:`~xzaro.errors.MetadataError` naming the record file (``key``) and the column (``field``)
+is raised when
+
+* a column is not one of ``path`` (text), ``offset`` and ``size`` (integers), ``raw`` (bytes or
+  text), or ``path`` comes without ``offset`` and ``size``, or neither ``path`` nor ``raw`` is
+  there;
+* it holds fewer rows than the chunks it stands for (``record_size``, or the remaining chunks
+  for the last record) or more than ``record_size`` (field ``record_size``);
+* an offset or size is negative, null, or 2**63 or more where a row points into a target, or a
+  path is empty;
+* its columns would take more than ``max_reference_bytes`` uncompressed (a Parquet page bomb).
 """
 
 from __future__ import annotations
@@ -26,13 +40,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xzaro.errors import MetadataError, NodeNotFoundError, StoreError
+from xzaro.errors import MetadataError, StoreError
 from xzaro.stores.fsspec_store import FsspecStore
-from xzaro.stores.reference import decompress_if_zstd
 from xzaro.stores.targets import (
     Reference,
     ReferenceStoreBase,
     TargetResolver,
+    decompress_if_zstd,
+    read_bounded,
 )
 
 #: Record files kept in memory per process (each holds ``record_size`` rows).
@@ -56,20 +71,140 @@ class _Layout:
     grids: dict[str, ChunkGrid]
 
 
+_COLUMNS = ("path", "offset", "size", "raw")
+_INT64_MAX = 2**63 - 1
+
+
 class _Record:
-    """One loaded record file: columns as pyarrow arrays / numpy."""
+    """One loaded, validated record file: columns as pyarrow arrays and numpy.
 
-    def __init__(self, table: Any) -> None:
+    Parameters
+    ----------
+    table
+        The record file's table.
+    expected
+        The rows it must hold at least (its chunks); at most ``record_size``.
+    record_size
+        Rows per record file.
+    url, key
+        The reference store and the record file, for messages.
+    """
+
+    def __init__(self, table: Any, expected: int, record_size: int, url: str, key: str) -> None:
         import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
+        self.url, self.key = url, key
         n = table.num_rows
-        names = set(table.column_names)
+        _check_rows(n, expected, record_size, url, key)
+        columns = self._columns(table)
         self.n = n
-        self.path = table.column("path").combine_chunks() if "path" in names else None
-        self.raw = table.column("raw").combine_chunks() if "raw" in names else None
+        self.path = columns.get("path")
+        self.raw = columns.get("raw")
+        false = pa.array(np.zeros(n, dtype=bool))
+        has_raw = pc.is_valid(self.raw) if self.raw is not None else false
+        points = (
+            pc.and_(pc.is_valid(self.path), pc.invert(has_raw)) if self.path is not None else false
+        )
+        if self.path is not None:
+            self._refuse(
+                pc.and_(points, pc.equal(pc.utf8_length(self.path), 0)), "path", "an empty path"
+            )
         zeros = np.zeros(n, dtype=np.int64)
-        self.offset = table.column("offset").fill_null(0).to_numpy() if "offset" in names else zeros
-        self.size = table.column("size").fill_null(0).to_numpy() if "size" in names else zeros
+        self.offset, self.size = zeros, zeros
+        for name in ("offset", "size"):
+            column = columns.get(name)
+            if column is None:
+                continue
+            if pa.types.is_null(column.type):
+                self._refuse(points, name, f"a null {name}")
+                continue
+            self._refuse(pc.and_(points, pc.is_null(column)), name, f"a null {name}")
+            self._refuse(pc.fill_null(pc.less(column, 0), False), name, f"a negative {name}")
+            self._refuse(
+                pc.fill_null(pc.greater(column, _INT64_MAX), False), name, f"{name} >= 2**63"
+            )
+            values = pc.fill_null(column, 0).cast(pa.int64()).to_numpy(zero_copy_only=False)
+            setattr(self, name, values)
+
+    def _columns(self, table: Any) -> dict[str, Any]:
+        """The record's columns by name, of the types the format allows."""
+        import pyarrow as pa
+
+        out: dict[str, Any] = {}
+        for name in table.column_names:
+            if name.startswith("__index_level_"):  # a pandas index written along
+                continue
+            if name not in _COLUMNS:
+                raise MetadataError(
+                    f"record file has a column {name!r}; the columns are path, offset, size, raw",
+                    url=self.url,
+                    key=self.key,
+                    field=name,
+                )
+            column = table.column(name).combine_chunks()
+            kind = column.type
+            if pa.types.is_dictionary(kind):
+                column = column.dictionary_decode()
+                kind = column.type
+            if name in ("offset", "size"):
+                ok = pa.types.is_integer(kind) or pa.types.is_null(kind)
+            elif name == "path":
+                ok = (
+                    pa.types.is_string(kind)
+                    or pa.types.is_large_string(kind)
+                    or pa.types.is_null(kind)
+                )
+            else:
+                ok = any(
+                    check(kind)
+                    for check in (
+                        pa.types.is_binary,
+                        pa.types.is_large_binary,
+                        pa.types.is_string,
+                        pa.types.is_large_string,
+                        pa.types.is_null,
+                    )
+                )
+            if not ok:
+                wanted = {"path": "text", "raw": "bytes or text"}.get(name, "integers")
+                raise MetadataError(
+                    f"record file column {name!r} holds {kind}, not {wanted}",
+                    url=self.url,
+                    key=self.key,
+                    field=name,
+                )
+            out[name] = None if pa.types.is_null(kind) and name in ("path", "raw") else column
+        names = {name for name in table.column_names if name in _COLUMNS}
+        if not names & {"path", "raw"}:
+            raise MetadataError(
+                "record file has neither a path nor a raw column",
+                url=self.url,
+                key=self.key,
+                field="path",
+            )
+        if "path" in names:
+            for name in ("offset", "size"):
+                if name not in names:
+                    raise MetadataError(
+                        f"record file has a path column but no {name} column",
+                        url=self.url,
+                        key=self.key,
+                        field=name,
+                    )
+        return out
+
+    def _refuse(self, mask: Any, name: str, what: str) -> None:
+        """Raise naming the first row where ``mask`` is true, if any."""
+        import pyarrow.compute as pc
+
+        if not pc.any(mask).as_py():
+            return
+        row = pc.index(mask, True).as_py()
+        raise MetadataError(
+            f"record file row {row} holds {what}", url=self.url, key=self.key, field=name
+        )
 
     def rows(self, rows: Sequence[int]) -> list[Reference | None]:
         """The references of ``rows`` (``None``: padding row or past the end)."""
@@ -83,14 +218,24 @@ class _Record:
         for r, path, raw in zip(inside, paths, raws):
             if raw is not None:
                 found[r] = raw if isinstance(raw, bytes) else str(raw).encode()
-            elif path:
+            elif path is not None:
                 off, size = int(self.offset[r]), int(self.size[r])
-                found[r] = (
-                    (str(path), 0, None) if off == 0 and size == 0 else (str(path), off, size)
-                )
+                found[r] = (path, 0, None) if off == 0 and size == 0 else (path, off, size)
             else:
                 found[r] = None
         return [found.get(r) for r in rows]
+
+
+def _check_rows(n: int, expected: int, record_size: int, url: str, key: str) -> None:
+    if not expected <= n <= record_size:
+        wanted = f"{expected}" if expected == record_size else f"{expected} to {record_size}"
+        raise MetadataError(
+            f"record file holds {n} rows, but must hold {wanted} (the chunks it stands for, "
+            f"record_size={record_size})",
+            url=url,
+            key=key,
+            field="record_size",
+        )
 
 
 _records: OrderedDict[tuple[Any, ...], _Record | None] = OrderedDict()
@@ -102,7 +247,7 @@ def _parse_grid(doc: Any, key: str, url: str) -> ChunkGrid | None:
     if isinstance(doc, (str, bytes)):
         try:
             doc = json.loads(doc)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise MetadataError(f"invalid JSON: {exc}", url=url, key=key) from exc
     if not isinstance(doc, dict):
         raise MetadataError("array metadata must be a JSON object", url=url, key=key)
@@ -122,9 +267,24 @@ def _parse_grid(doc: Any, key: str, url: str) -> ChunkGrid | None:
             shape, chunks = doc["shape"], doc["chunks"]
             separator = doc.get("dimension_separator") or "."
             v3_prefix = False
-        grid = tuple(math.ceil(s / c) if c else 0 for s, c in zip(shape, chunks))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise MetadataError(f"cannot read the chunk grid: {exc!r}", url=url, key=key) from exc
+    if (
+        not isinstance(shape, list)
+        or not isinstance(chunks, list)
+        or len(shape) != len(chunks)
+        or not all(type(v) is int and v >= 0 for v in shape)
+        or not all(type(v) is int and v >= 1 for v in chunks)
+    ):
+        raise MetadataError(
+            f"shape {shape!r} and chunks {chunks!r} must be lists of as many integers "
+            "(shape >= 0, chunks >= 1)",
+            url=url,
+            key=key,
+        )
+    if separator not in (".", "/"):
+        raise MetadataError(f"invalid chunk key separator {separator!r}", url=url, key=key)
+    grid = tuple(-(-s // c) for s, c in zip(shape, chunks))
     return ChunkGrid(grid, separator, v3_prefix)
 
 
@@ -164,7 +324,8 @@ def locate_chunk(grids: Mapping[str, ChunkGrid], key: str) -> tuple[str, int] | 
         return None
     index = 0
     for p, n in zip(parts, grid.grid):
-        if not p.isdigit():
+        # chunk keys are plain decimal numbers: no signs, other digits or leading zeros
+        if not (p.isascii() and p.isdigit()) or len(p) > 19 or (p[0] == "0" and p != "0"):
             return None
         i = int(p)
         if i >= n:
@@ -221,20 +382,28 @@ class ParquetReferenceStore(ReferenceStoreBase):
     storage_options
         fsspec options for reading the reference directory.
     remote_protocol, remote_options, allowed_protocols, max_gap, max_concurrency
-        As for :class:`~xzaro.stores.reference.ReferenceStore`.
+        As for :class:`~xzaro.stores.reference.ReferenceStore` (``storage_options`` reach
+        targets only on the directory's own host or bucket).
+    max_reference_bytes
+        The most bytes ``.zmetadata`` may hold once decompressed, and the most bytes one record
+        file's columns may take uncompressed (default
+        :data:`~xzaro.stores.targets.DEFAULT_MAX_REFERENCE_BYTES`, 2 GiB).
 
     Notes
     -----
     The store serves the metadata documents (and a consolidated ``.zmetadata``) from the
     directory's ``.zmetadata`` and every chunk key from the record files. Relative target paths
     resolve against the directory that holds the reference directory, as for a JSON reference
-    file in its place. The store pickles as
-    its URL and options; metadata and record files are read lazily in each process.
+    file in its place. The store pickles as its URL and options; metadata and record files are
+    read lazily in each process. Record files are validated before use (see the module
+    documentation); a missing record file, or a row with neither path nor raw, is a missing
+    chunk.
     """
 
     def _forget_loaded(self) -> None:
+        size = len(self._cache_key)
         with _records_lock:
-            for stale in [k for k in _records if k[:2] == self._cache_key]:
+            for stale in [k for k in _records if k[:size] == self._cache_key]:
                 del _records[stale]
 
     def _init(
@@ -246,6 +415,7 @@ class ParquetReferenceStore(ReferenceStoreBase):
         allowed_protocols: list[str] | None,
         max_gap: int,
         max_concurrency: int,
+        max_reference_bytes: int,
     ) -> None:
         self.storage_options = storage_options
         self.remote_protocol = remote_protocol
@@ -264,7 +434,9 @@ class ParquetReferenceStore(ReferenceStoreBase):
             allowed_protocols=allowed_protocols,
         )
         self.url = self.resolver.reference_url
-        self._cache_key = (self.url, json.dumps(storage_options, sort_keys=True, default=repr))
+        self.max_reference_bytes = max_reference_bytes
+        options = json.dumps(storage_options, sort_keys=True, default=repr)
+        self._cache_key = (self.url, options, max_reference_bytes)
         self._layout_cache: _Layout | None = None
         self._layout_pid = -1
         self._lock = threading.Lock()
@@ -285,23 +457,29 @@ class ParquetReferenceStore(ReferenceStoreBase):
             return self._layout_cache
 
     def _read_layout(self) -> _Layout:
-        raw = self.directory.get(".zmetadata")
-        if raw is None:
-            raise NodeNotFoundError(
-                "no .zmetadata in the Parquet reference directory", url=self.url
-            )
+        limit = self.max_reference_bytes
+        what = ".zmetadata of the Parquet reference directory"
+        raw = read_bounded(self.directory, ".zmetadata", limit, what, self.url)
         try:
-            doc = json.loads(decompress_if_zstd(bytes(raw), self.url))
-        except ValueError as exc:
-            raise MetadataError(f".zmetadata is not valid JSON: {exc}", url=self.url) from exc
+            doc = json.loads(decompress_if_zstd(raw, self.url, limit, ".zmetadata"))
+        except (ValueError, RecursionError) as exc:
+            raise MetadataError(
+                f".zmetadata is not valid JSON: {exc}", url=self.url, key=".zmetadata"
+            ) from exc
         metadata = doc.get("metadata") if isinstance(doc, dict) else None
         record_size = doc.get("record_size") if isinstance(doc, dict) else None
         if not isinstance(metadata, dict):
-            raise MetadataError(".zmetadata has no 'metadata' object", url=self.url)
+            raise MetadataError(
+                ".zmetadata has no 'metadata' object",
+                url=self.url,
+                key=".zmetadata",
+                field="metadata",
+            )
         if not isinstance(record_size, int) or isinstance(record_size, bool) or record_size < 1:
             raise MetadataError(
                 f".zmetadata needs a positive integer record_size, got {record_size!r}",
                 url=self.url,
+                key=".zmetadata",
                 field="record_size",
             )
         return _Layout(metadata, record_size, chunk_grids(metadata, self.url))
@@ -327,26 +505,55 @@ class ParquetReferenceStore(ReferenceStoreBase):
                 _records.move_to_end(full_key)
                 return _records[full_key]
         name = f"{variable}/refs.{record}.parq"
-        data = self.directory.get(name)
-        loaded = None if data is None else self._parse_record(name, data)
+        data = self.directory.get_ranges([(name, 0, self.max_reference_bytes + 1)])[0]
+        loaded = None if data is None else self._parse_record(variable, record, name, data)
         with _records_lock:
             _records[full_key] = loaded
             while len(_records) > RECORD_CACHE_SIZE:
                 _records.popitem(last=False)
         return loaded
 
-    def _parse_record(self, name: str, data: bytes) -> _Record:
+    def _parse_record(self, variable: str, record: int, name: str, data: bytes) -> _Record:
         import pyarrow.parquet as pq
 
+        layout = self.layout
+        limit = self.max_reference_bytes
+        if len(data) > limit:
+            raise MetadataError(
+                f"the record file holds more than max_reference_bytes={limit} bytes; open the "
+                "store with a larger max_reference_bytes to read it",
+                url=self.url,
+                key=name,
+            )
+        total = math.prod(layout.grids[variable].grid)
+        expected = min(layout.record_size, total - record * layout.record_size)
         try:
-            table = pq.read_table(io.BytesIO(data))
+            parquet = pq.ParquetFile(io.BytesIO(data))
+            meta = parquet.metadata
+            _check_rows(meta.num_rows, expected, layout.record_size, self.url, name)
+            unpacked = sum(
+                meta.row_group(g).column(c).total_uncompressed_size
+                for g in range(meta.num_row_groups)
+                for c in range(meta.num_columns)
+            )
+            if unpacked > limit:
+                raise MetadataError(
+                    f"the record file's columns take {unpacked} bytes uncompressed, more than "
+                    f"max_reference_bytes={limit}; open the store with a larger "
+                    "max_reference_bytes to read it",
+                    url=self.url,
+                    key=name,
+                )
+            table = parquet.read()
+        except MetadataError:
+            raise
         except Exception as exc:
             raise StoreError(
                 f"cannot read the reference file: {type(exc).__name__}: {exc}",
                 url=self.url,
                 key=name,
             ) from exc
-        return _Record(table)
+        return _Record(table, expected, layout.record_size, self.url, name)
 
     def _lookup_many(self, keys: Sequence[str]) -> list[Reference | None]:
         layout = self.layout

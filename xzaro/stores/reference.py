@@ -7,6 +7,20 @@ file) or ``[url, offset, length]``. ``{{name}}`` in target URLs is replaced by t
 that name; ``gen`` entries are expanded over the product of their dimensions. Template
 expressions are evaluated by a small safe evaluator (names, numbers, strings, arithmetic and
 calls of templates with keyword arguments), never by a template engine that could run code.
+
+Bounds (a reference document decides how much work the reader does, so every amount is capped
+and going past a cap raises :class:`~xzaro.errors.MetadataError` naming the URL and the field):
+
+* the document, decompressed, holds at most ``max_reference_bytes`` bytes
+  (:data:`~xzaro.stores.targets.DEFAULT_MAX_REFERENCE_BYTES`, 2 GiB), and the templates together
+  build at most as many characters;
+* ``gen`` entries stand for at most :data:`MAX_GEN_REFERENCES` references in all, counted from
+  the sizes of their dimensions before any is expanded;
+* one rendered text is at most :data:`MAX_RENDERED_TEXT` characters, templates nest at most
+  :data:`MAX_TEMPLATE_NESTING` deep, and each template is rendered once per value of the
+  variables it uses;
+* an expression is at most :data:`MAX_EXPRESSION_LENGTH` characters and
+  :data:`MAX_EXPRESSION_DEPTH` levels deep.
 """
 
 from __future__ import annotations
@@ -17,24 +31,55 @@ import itertools
 import json
 import operator
 import os
-import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from xzaro.errors import MetadataError, NodeNotFoundError, StoreError
+from xzaro.errors import MetadataError, StoreError
 from xzaro.stores.fsspec_store import FsspecStore
 from xzaro.stores.targets import (
+    DEFAULT_MAX_REFERENCE_BYTES,
     Reference,
     ReferenceStoreBase,
     TargetResolver,
+    decompress_if_zstd,
+    read_bounded,
 )
 
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+__all__ = [
+    "DEFAULT_MAX_REFERENCE_BYTES",
+    "MAX_EXPRESSION_DEPTH",
+    "MAX_EXPRESSION_LENGTH",
+    "MAX_GEN_REFERENCES",
+    "MAX_RENDERED_TEXT",
+    "MAX_TEMPLATE_NESTING",
+    "ReferenceStore",
+    "decompress_if_zstd",
+    "expand_gen",
+    "parse_references",
+    "read_reference_bytes",
+    "reference_value",
+]
+
 #: Parsed reference documents kept per process (they are re-read by a freshly opened store).
 _CACHE_SIZE = 8
-_TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+#: The references all ``gen`` entries of one document may stand for, in all. Each costs about
+#: 200-300 bytes of memory once expanded, so the limit is a few GiB.
+MAX_GEN_REFERENCES = 10_000_000
+#: The longest text one template, expression or ``gen`` field may render to (target URLs and
+#: keys are far shorter).
+MAX_RENDERED_TEXT = 65536
+#: How deep templates may use other templates.
+MAX_TEMPLATE_NESTING = 16
+#: The longest template expression (the text between ``{{`` and ``}}``).
+MAX_EXPRESSION_LENGTH = 4096
+#: The deepest expression tree (``((1))`` is three levels: two groups do not count, ``-1`` two).
+MAX_EXPRESSION_DEPTH = 64
+#: Rendered templates memoised at once, in characters; the memo starts afresh beyond it.
+_MEMO_CHARS = 64 * 2**20
+#: Texts kept split into literals and expressions at once.
+_SPLIT_TEXTS = 4096
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -43,8 +88,39 @@ _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
 }
-_MAX_TEXT = 65536
-_MAX_DEPTH = 16
+#: Values a template variable may hold (bool is excluded: ``True`` would render as ``"True"``).
+_SCALARS = (int, float, str)
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``repr(text)``, shortened for a message."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
+
+
+def _is_scalar(value: Any) -> bool:
+    return type(value) in _SCALARS
+
+
+def _expressions(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, expression)`` of every ``{{ expression }}`` in ``text``, in linear time.
+
+    Text after a ``{{`` without a closing ``}}`` is literal.
+    """
+    pos = 0
+    while True:
+        start = text.find("{{", pos)
+        if start < 0:
+            return
+        stop = text.find("}}", start + 2)
+        if stop < 0:
+            return
+        yield start, stop + 2, text[start + 2 : stop]
+        pos = stop + 2
+
+
+def _memo_token(value: Any) -> tuple[type, Any]:
+    # 1, 1.0 and True compare equal but render differently; repr tells -0.0 and nan apart
+    return type(value), (repr(value) if isinstance(value, float) else value)
 
 
 class _Templates:
@@ -58,61 +134,159 @@ class _Templates:
         keyword arguments it is called with (``{{f(c='x')}}``).
     url
         The reference URL, for messages.
+    max_chars
+        The characters all renders of the document may build together.
     """
 
-    def __init__(self, templates: Mapping[str, Any], url: str) -> None:
-        self.templates = {str(k): str(v) for k, v in templates.items()}
+    def __init__(self, templates: Mapping[str, Any], url: str, max_chars: int) -> None:
         self.url = url
+        self.templates: dict[str, str] = {}
+        for name, text in templates.items():
+            if not _is_scalar(text):
+                raise self._error(f"template {name!r} must be text, got {type(text).__name__}")
+            self.templates[str(name)] = str(text)
+        self.max_chars = max_chars
+        self._left = max_chars
+        self._parsed: dict[str, ast.expr] = {}
+        self._split: dict[str, tuple[list[str], list[str]]] = {}
+        self._uses: dict[str, frozenset[str]] = {}
+        self._memo: dict[tuple[Any, ...], str] = {}
+        self._memo_chars = 0
 
     def render(self, text: str, scope: Mapping[str, Any] | None = None, _depth: int = 0) -> str:
         """``text`` with every ``{{ expression }}`` replaced by its value."""
         if "{{" not in text:
             return text
-        if _depth > _MAX_DEPTH:
-            raise self._error(f"templates nest deeper than {_MAX_DEPTH} levels in {text!r}")
+        split = self._split.get(text)
+        if split is None:
+            split = self._split_text(text)
+        literals, expressions = split
+        if not expressions:  # an unclosed "{{": literal text
+            return text
         scope = scope or {}
-
-        def substitute(match: re.Match[str]) -> str:
-            return str(self.evaluate(match.group(1), scope, _depth))
-
-        return _TEMPLATE.sub(substitute, text)
+        if len(expressions) == 1 and not literals[0] and not literals[1]:
+            # "{{x}}" alone is the value itself: nothing new is built
+            value = self.evaluate(expressions[0], scope, _depth)
+            return value if isinstance(value, str) else self._text(value, expressions[0])
+        pieces = [literals[0]]
+        total = len(literals[0])
+        for expression, literal in zip(expressions, literals[1:]):
+            value = self.evaluate(expression, scope, _depth)
+            piece = value if isinstance(value, str) else self._text(value, expression)
+            pieces += [piece, literal]
+            total += len(piece) + len(literal)
+            if total > MAX_RENDERED_TEXT:
+                raise self._error(
+                    f"{_shown(text)} renders to more than {MAX_RENDERED_TEXT} characters"
+                )
+        self._spend(total)
+        return "".join(pieces)
 
     def evaluate(self, expression: str, scope: Mapping[str, Any], depth: int = 0) -> Any:
         """The value of one template expression."""
+        tree = self._parse(expression)
         try:
-            tree = ast.parse(expression.strip(), mode="eval")
-        except SyntaxError as exc:
-            raise self._error(f"unsupported template expression {expression!r}") from exc
-        return self._eval(tree.body, scope, depth, expression)
+            return self._eval(tree, scope, depth, expression)
+        except (RecursionError, MemoryError) as exc:
+            raise self._error(f"template expression {_shown(expression)} is too complex") from exc
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _split_text(self, text: str) -> tuple[list[str], list[str]]:
+        """``(literals, expressions)`` of ``text``: literal, expression, literal, ...; kept for
+        texts used again (templates and ``gen`` fields), up to :data:`_SPLIT_TEXTS` of them."""
+        literals, expressions = [], []
+        pos = 0
+        for start, stop, expression in _expressions(text):
+            literals.append(text[pos:start])
+            expressions.append(expression)
+            pos = stop
+        literals.append(text[pos:])
+        if len(self._split) >= _SPLIT_TEXTS:
+            self._split.clear()
+        self._split[text] = (literals, expressions)
+        return literals, expressions
+
+    def _parse(self, expression: str) -> ast.expr:
+        tree = self._parsed.get(expression)
+        if tree is not None:
+            return tree
+        if len(expression) > MAX_EXPRESSION_LENGTH:
+            raise self._error(
+                f"template expression {_shown(expression)} is longer than "
+                f"{MAX_EXPRESSION_LENGTH} characters"
+            )
+        try:
+            tree = ast.parse(expression.strip(), mode="eval").body
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            raise self._error(f"unsupported template expression {_shown(expression)}") from exc
+        stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+        while stack:
+            node, level = stack.pop()
+            if level > MAX_EXPRESSION_DEPTH:
+                raise self._error(
+                    f"template expression {_shown(expression)} nests deeper than "
+                    f"{MAX_EXPRESSION_DEPTH} levels"
+                )
+            stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+        self._parsed[expression] = tree
+        return tree
+
+    def _uses_names(self, name: str) -> frozenset[str]:
+        """Every name the template ``name`` mentions, directly or through other templates."""
+        found = self._uses.get(name)
+        if found is not None:
+            return found
+        names: set[str] = set()
+        seen, todo = {name}, [name]
+        while todo:
+            for _, _, expression in _expressions(self.templates[todo.pop()]):
+                for node in ast.walk(self._parse(expression)):
+                    if isinstance(node, ast.Name) and node.id not in names:
+                        names.add(node.id)
+                        if node.id in self.templates and node.id not in seen:
+                            seen.add(node.id)
+                            todo.append(node.id)
+        self._uses[name] = frozenset(names)
+        return self._uses[name]
+
+    def _template(self, name: str, scope: Mapping[str, Any], depth: int) -> str:
+        """Template ``name`` rendered in ``scope``: once per value of the names it uses."""
+        if depth > MAX_TEMPLATE_NESTING:
+            raise self._error(
+                f"templates nest deeper than {MAX_TEMPLATE_NESTING} levels at {name!r}"
+            )
+        key = (name, *((n, _memo_token(scope[n])) for n in self._uses_names(name) if n in scope))
+        text = self._memo.get(key)
+        if text is None:
+            text = self.render(self.templates[name], scope, depth)
+            if self._memo_chars + len(text) > _MEMO_CHARS:
+                self._memo.clear()
+                self._memo_chars = 0
+            self._memo[key] = text
+            self._memo_chars += len(text)
+        return text
 
     def _eval(self, node: ast.AST, scope: Mapping[str, Any], depth: int, source: str) -> Any:
-        if isinstance(node, ast.Constant) and type(node.value) in (int, float, str):
+        if isinstance(node, ast.Constant) and _is_scalar(node.value):
             return node.value
         if isinstance(node, ast.Name):
             if node.id in scope:
                 return scope[node.id]
             if node.id in self.templates:
-                return self.render(self.templates[node.id], scope, depth + 1)
-            raise self._error(f"template expression {source!r} names an undefined {node.id!r}")
+                return self._template(node.id, scope, depth + 1)
+            raise self._error(
+                f"template expression {_shown(source)} names an undefined {_shown(node.id)}"
+            )
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             value = self._eval(node.operand, scope, depth, source)
-            if not isinstance(value, (int, float)):
-                raise self._error(f"cannot negate a non-number in {source!r}")
+            if type(value) not in (int, float):
+                raise self._error(f"cannot negate a non-number in {_shown(source)}")
             return -value if isinstance(node.op, ast.USub) else value
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             left = self._eval(node.left, scope, depth, source)
             right = self._eval(node.right, scope, depth, source)
-            if isinstance(node.op, ast.Mult) and any(isinstance(v, str) for v in (left, right)):
-                count = right if isinstance(left, str) else left
-                if not isinstance(count, int) or abs(count) > _MAX_TEXT:
-                    raise self._error(f"string repetition out of bounds in {source!r}")
-            try:
-                value = _BINOPS[type(node.op)](left, right)
-            except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
-                raise self._error(f"cannot evaluate {source!r}: {exc}") from exc
-            if isinstance(value, str) and len(value) > _MAX_TEXT:
-                raise self._error(f"template expression {source!r} makes too long a text")
-            return value
+            return self._binop(node.op, left, right, source)
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
@@ -121,28 +295,121 @@ class _Templates:
             and all(k.arg is not None for k in node.keywords)
         ):
             kwargs = {str(k.arg): self._eval(k.value, scope, depth, source) for k in node.keywords}
-            return self.render(self.templates[node.func.id], {**scope, **kwargs}, depth + 1)
-        raise self._error(f"unsupported template expression {source!r}")
+            return self._template(node.func.id, {**scope, **kwargs}, depth + 1)
+        raise self._error(f"unsupported template expression {_shown(source)}")
+
+    def _binop(self, op: ast.operator, left: Any, right: Any, source: str) -> Any:
+        texts = [v for v in (left, right) if isinstance(v, str)]
+        if texts and isinstance(op, ast.Mult):
+            count = right if isinstance(left, str) else left
+            if type(count) is not int or len(texts[0]) * max(count, 0) > MAX_RENDERED_TEXT:
+                raise self._error(f"string repetition out of bounds in {_shown(source)}")
+        elif texts and not isinstance(op, ast.Add):
+            # "%" on text would be printf-style formatting, able to build any amount of text
+            raise self._error(f"only + and * apply to text in {_shown(source)}")
+        elif len(texts) == 2 and len(left) + len(right) > MAX_RENDERED_TEXT:
+            raise self._error(f"template expression {_shown(source)} makes too long a text")
+        try:
+            value = _BINOPS[type(op)](left, right)
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+            raise self._error(f"cannot evaluate {_shown(source)}: {exc}") from exc
+        if isinstance(value, str):
+            self._spend(len(value))
+        return value
+
+    def _text(self, value: Any, source: str) -> str:
+        try:
+            return str(value)
+        except ValueError as exc:  # an integer too long to convert
+            raise self._error(f"cannot render {_shown(source)}: {exc}") from exc
+
+    def _spend(self, chars: int) -> None:
+        self._left -= chars
+        if self._left < 0:
+            raise self._error(
+                f"templates render more than {self.max_chars} characters in all "
+                "(the max_reference_bytes ceiling)"
+            )
 
     def _error(self, message: str) -> MetadataError:
         return MetadataError(message, url=self.url, field="templates")
 
 
-def _gen_dimension(spec: Any, name: str, url: str) -> Sequence[Any]:
+def _gen_dimension(spec: Any, name: str, url: str, field: str) -> Sequence[Any]:
+    """The values of one ``gen`` dimension: a list of scalars or ``{start, stop, step}``."""
     if isinstance(spec, list):
-        return spec
-    if isinstance(spec, dict) and "stop" in spec:
-        try:
-            return range(int(spec.get("start", 0)), int(spec["stop"]), int(spec.get("step", 1)))
-        except (TypeError, ValueError) as exc:
+        bad = next((v for v in spec if not _is_scalar(v)), None)
+        if bad is not None:
             raise MetadataError(
-                f"invalid gen dimension {name!r}: {spec!r}", url=url, field="gen"
-            ) from exc
+                f"gen dimension {name!r} holds {bad!r}; values must be numbers or text",
+                url=url,
+                field=field,
+            )
+        return spec
+    if isinstance(spec, dict) and "stop" in spec and set(spec) <= {"start", "stop", "step"}:
+        bounds = [spec.get("start", 0), spec["stop"], spec.get("step", 1)]
+        if all(type(v) is int for v in bounds) and bounds[2] != 0:
+            return range(*bounds)
+        raise MetadataError(
+            f"gen dimension {name!r}: start, stop and step must be integers (step not 0), "
+            f"got {spec!r}",
+            url=url,
+            field=field,
+        )
     raise MetadataError(
         f"gen dimension {name!r} must be a list or {{start, stop, step}}, got {spec!r}",
         url=url,
-        field="gen",
+        field=field,
     )
+
+
+def _gen_size(axes: Sequence[Sequence[Any]], url: str, field: str, before: int) -> int:
+    """The references a ``gen`` entry stands for, refused beyond :data:`MAX_GEN_REFERENCES`
+    (with ``before`` references already counted) without expanding anything."""
+    count = 1
+    for axis in axes:
+        try:
+            count *= len(axis)
+        except OverflowError:  # a range longer than sys.maxsize
+            count = MAX_GEN_REFERENCES + 1
+        if count == 0:
+            return 0
+        if before + count > MAX_GEN_REFERENCES:
+            raise MetadataError(
+                f"{field} stands for more than MAX_GEN_REFERENCES={MAX_GEN_REFERENCES} "
+                f"references{' with the entries before it' if before else ''}",
+                url=url,
+                field=field,
+            )
+    return count
+
+
+def _gen_template(gen: dict[str, Any], name: str, url: str, field: str) -> str:
+    text = gen[name]
+    if isinstance(text, str) or (name in ("offset", "length") and type(text) is int):
+        return str(text)
+    raise MetadataError(
+        f"{field}.{name} must be a template text, got {text!r}", url=url, field=field
+    )
+
+
+def _gen_integer(
+    templates: _Templates, text: str, scope: Mapping[str, Any], url: str, field: str, name: str
+) -> int:
+    rendered = templates.render(text, scope)
+    try:
+        value = int(rendered)
+    except (TypeError, ValueError) as exc:
+        raise MetadataError(
+            f"{field}.{name} must render as an integer, got {_shown(str(rendered))}",
+            url=url,
+            field=field,
+        ) from exc
+    if not 0 <= value < 2**63:
+        raise MetadataError(
+            f"{field}.{name} renders as {value}, outside 0 to 2**63 - 1", url=url, field=field
+        )
+    return value
 
 
 def expand_gen(gens: Any, templates: _Templates, url: str) -> dict[str, Any]:
@@ -151,6 +418,8 @@ def expand_gen(gens: Any, templates: _Templates, url: str) -> dict[str, Any]:
     Each entry has ``key`` and ``url`` templates, optional ``offset`` and ``length`` templates
     (both or neither) and ``dimensions`` (name to a list of values or ``{start, stop, step}``);
     one reference is made per element of the product of the dimensions (last one fastest).
+    The sizes of all entries are checked against :data:`MAX_GEN_REFERENCES` before any entry
+    is expanded, and entries are expanded one at a time.
 
     Parameters
     ----------
@@ -165,10 +434,17 @@ def expand_gen(gens: Any, templates: _Templates, url: str) -> dict[str, Any]:
     -------
     dict
         ``{key: [url]}`` or ``{key: [url, offset, length]}``.
+
+    Raises
+    ------
+    MetadataError
+        An entry is malformed, the entries stand for too many references, or a rendered field
+        is invalid; the field is named ``gen[<n>]``.
     """
     if not isinstance(gens, list):
         raise MetadataError("gen must be a list", url=url, field="gen")
-    out: dict[str, Any] = {}
+    plans = []
+    total = 0
     for n, gen in enumerate(gens):
         field = f"gen[{n}]"
         if not isinstance(gen, dict) or "key" not in gen or "url" not in gen:
@@ -180,34 +456,40 @@ def expand_gen(gens: Any, templates: _Templates, url: str) -> dict[str, Any]:
         dims = gen.get("dimensions") or {}
         if not isinstance(dims, dict):
             raise MetadataError(f"{field}.dimensions must be an object", url=url, field=field)
-        names = list(dims)
-        axes = [_gen_dimension(dims[name], name, url) for name in names]
+        names = [str(name) for name in dims]
+        axes = [_gen_dimension(spec, str(name), url, field) for name, spec in dims.items()]
+        total += _gen_size(axes, url, field, total)
+        texts = {
+            k: _gen_template(gen, k, url, field)
+            for k in ("key", "url", "offset", "length")
+            if k in gen
+        }
+        plans.append((field, names, axes, texts))
+    out: dict[str, Any] = {}
+    for field, names, axes, texts in plans:
         for values in itertools.product(*axes):
             scope = dict(zip(names, values))
-            key = templates.render(str(gen["key"]), scope)
-            target = templates.render(str(gen["url"]), scope)
-            if "offset" in gen:
-                try:
-                    offset = int(templates.render(str(gen["offset"]), scope))
-                    length = int(templates.render(str(gen["length"]), scope))
-                except ValueError as exc:
-                    raise MetadataError(
-                        f"{field}: offset and length must render as integers: {exc}",
-                        url=url,
-                        field=field,
-                    ) from exc
+            key = templates.render(texts["key"], scope)
+            target = templates.render(texts["url"], scope)
+            if "offset" in texts:
+                offset = _gen_integer(templates, texts["offset"], scope, url, field, "offset")
+                length = _gen_integer(templates, texts["length"], scope, url, field, "length")
                 out[key] = [target, offset, length]
             else:
                 out[key] = [target]
     return out
 
 
-def parse_references(doc: Any, url: str = "<references>") -> dict[str, Any]:
+def parse_references(
+    doc: Any, url: str = "<references>", *, max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES
+) -> dict[str, Any]:
     """The flat ``{key: value}`` mapping a Kerchunk reference document stands for.
 
     Version 1 templates are substituted into target URLs and ``gen`` entries are expanded
     (they override ``refs`` entries of the same key, as in fsspec). JSON object values become
-    their JSON text. Inline values are left as written (text or ``"base64:..."``).
+    their JSON text. Inline values are left as written (text or ``"base64:..."``), and so is a
+    ``null`` value, which :func:`reference_value` refuses (only a key without a value is a
+    missing chunk).
 
     Parameters
     ----------
@@ -215,24 +497,33 @@ def parse_references(doc: Any, url: str = "<references>") -> dict[str, Any]:
         The parsed JSON document.
     url
         Where it came from, for messages.
+    max_bytes
+        The characters templates may build in all (``max_reference_bytes`` of the store).
 
     Returns
     -------
     dict
+
+    Raises
+    ------
+    MetadataError
+        The document is malformed or goes past one of the bounds of this module.
     """
     if not isinstance(doc, dict):
         raise MetadataError("a reference document must be a JSON object", url=url)
     version = doc.get("version")
     if version is None:
         refs_in: dict[str, Any] = doc
-        templates = _Templates({}, url)
-        gens: list[Any] = []
-    elif version == 1:
+        templates = _Templates({}, url, max_bytes)
+        gens: Any = []
+    elif version == 1 and type(version) is int:
         refs_in = doc.get("refs") or {}
         raw_templates = doc.get("templates") or {}
-        if not isinstance(refs_in, dict) or not isinstance(raw_templates, dict):
-            raise MetadataError("refs and templates must be JSON objects", url=url)
-        templates = _Templates(raw_templates, url)
+        if not isinstance(refs_in, dict):
+            raise MetadataError("refs must be a JSON object", url=url, field="refs")
+        if not isinstance(raw_templates, dict):
+            raise MetadataError("templates must be a JSON object", url=url, field="templates")
+        templates = _Templates(raw_templates, url, max_bytes)
         gens = doc.get("gen") or []
     else:
         raise MetadataError(
@@ -256,71 +547,71 @@ def parse_references(doc: Any, url: str = "<references>") -> dict[str, Any]:
 
 
 def reference_value(key: str, value: Any, url: str) -> Reference:
-    """One reference value as inline bytes or ``(target URL, offset, length or None)``."""
+    """One reference value as inline bytes or ``(target URL, offset, length or None)``.
+
+    Raises
+    ------
+    MetadataError
+        The value is ``null``: a missing chunk has no key at all.
+    StoreError
+        The value has none of the forms of a reference (text, ``[url]``,
+        ``[url, offset, length]`` with integers from 0 to 2**63 - 1) or its base64 is invalid.
+    """
+    if value is None:
+        raise MetadataError(
+            f"the reference of {key!r} is null; a missing chunk is one without a key",
+            url=url,
+            key=key,
+        )
     if isinstance(value, str):
         if value.startswith("base64:"):
             try:
-                return base64.b64decode(value[7:], validate=False)
+                return base64.b64decode(value[7:], validate=True)
             except ValueError as exc:
                 raise StoreError(f"invalid base64 reference: {exc}", url=url, key=key) from exc
-        return value.encode()
+        return value.encode("utf-8", "surrogatepass")
     if isinstance(value, bytes):
         return value
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str) and value[0]:
         if len(value) == 1:
             return (value[0], 0, None)
-        if (
-            len(value) == 3
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value[1:])
-            and value[1] >= 0
-            and value[2] >= 0
-        ):
-            return (value[0], int(value[1]), int(value[2]))
+        if len(value) == 3 and all(type(v) is int and 0 <= v < 2**63 for v in value[1:]):
+            return (value[0], value[1], value[2])
     raise StoreError(
-        f"invalid reference value {value!r} (expected text, [url] or [url, offset, length])",
+        f"invalid reference value {_shown(repr(value))} (expected text, [url] or "
+        "[url, offset, length] with integers from 0 to 2**63 - 1)",
         url=url,
         key=key,
     )
 
 
-def decompress_if_zstd(data: bytes, url: str) -> bytes:
-    """Decompress Zstandard-compressed reference data (recognised by its magic number)."""
-    if not data.startswith(_ZSTD_MAGIC):
-        return data
-    try:
-        import zstandard
+def read_reference_bytes(
+    url: str, storage_options: Mapping[str, Any], max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES
+) -> bytes:
+    """Read a reference file (any fsspec URL, optionally Zstandard-compressed), decompressed.
 
-        with zstandard.ZstdDecompressor().stream_reader(data) as reader:
-            return reader.read()
-    except ImportError:
-        pass
-    try:
-        from numcodecs import Zstd
-
-        return bytes(Zstd().decode(data))
-    except Exception as exc:
-        raise StoreError(f"could not decompress the zstd reference file: {exc}", url=url) from exc
+    Raises
+    ------
+    NodeNotFoundError
+        The file does not exist.
+    MetadataError
+        The file, or its decompressed content, holds more than ``max_bytes`` bytes.
+    """
+    data = read_bounded(FsspecStore(url, storage_options), "", max_bytes, "the reference file")
+    return decompress_if_zstd(data, url, max_bytes)
 
 
-def read_reference_bytes(url: str, storage_options: Mapping[str, Any]) -> bytes:
-    """Read a reference file (any fsspec URL), raising if it does not exist."""
-    data = FsspecStore(url, storage_options).get("")
-    if data is None:
-        raise NodeNotFoundError("the reference file does not exist", url=url)
-    return decompress_if_zstd(bytes(data), url)
-
-
-_loaded: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+_loaded: OrderedDict[tuple[str, str, int], dict[str, Any]] = OrderedDict()
 _loaded_lock = threading.Lock()
 
 
-def _load(url: str, storage_options: Mapping[str, Any]) -> dict[str, Any]:
-    data = read_reference_bytes(url, storage_options)
+def _load(url: str, storage_options: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    data = read_reference_bytes(url, storage_options, max_bytes)
     try:
         doc = json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise MetadataError(f"the reference file is not valid JSON: {exc}", url=url) from exc
-    return parse_references(doc, url)
+    return parse_references(doc, url, max_bytes=max_bytes)
 
 
 class ReferenceStore(ReferenceStoreBase):
@@ -335,14 +626,17 @@ class ReferenceStore(ReferenceStoreBase):
         The reference file: a local path or any fsspec URL (``s3://``, ``gs://``,
         ``http(s)://``, ...), optionally Zstandard-compressed (``.json.zst``).
     storage_options
-        fsspec options for reading the reference file.
+        fsspec options for reading the reference file. They are credentials for the reference
+        file's own location: targets on the same host (``http``/``https``: scheme, host and
+        port) or bucket (object stores) get them too, targets elsewhere get none.
     remote_protocol
         Protocol of target paths written without one (fsspec's ``remote_protocol``). By
         default such paths are relative to the reference file's location (or absolute local
         paths) and every other target's protocol is taken from its URL.
     remote_options
-        fsspec options for the target file systems (fsspec's ``remote_options``). By default
-        targets on the reference file's own protocol reuse ``storage_options``.
+        fsspec options for the target file systems (fsspec's ``remote_options``), given to
+        every target (on ``remote_protocol`` when that is given), wherever it is: the way to
+        send credentials to targets on other hosts or buckets.
     allowed_protocols
         Protocols that targets may use. Default: a reference file on a remote protocol may
         reach ``http``, ``https``, ``s3``, ``gs``/``gcs``, ``az``/``abfs`` only; a local one may
@@ -352,10 +646,16 @@ class ReferenceStore(ReferenceStoreBase):
         Ranges of one target file at most this many bytes apart are read as one request.
     max_concurrency
         Requests in flight at once (async file systems).
+    max_reference_bytes
+        The most bytes the reference document may hold once decompressed, and the most
+        characters its templates may build (default
+        :data:`~xzaro.stores.targets.DEFAULT_MAX_REFERENCE_BYTES`, 2 GiB).
 
     Notes
     -----
-    A key without a reference reads as missing (``None``: fill value). A reference whose target
+    A key without a reference reads as missing (``None``: fill value); a ``null`` reference
+    raises :class:`~xzaro.errors.MetadataError`. A relative target path resolves against the
+    reference file's directory and may not leave its host or bucket. A reference whose target
     is refused, missing or unreadable raises :class:`~xzaro.errors.StoreError` naming the key
     and the target.
     """
@@ -373,6 +673,7 @@ class ReferenceStore(ReferenceStoreBase):
         allowed_protocols: list[str] | None,
         max_gap: int,
         max_concurrency: int,
+        max_reference_bytes: int,
     ) -> None:
         self.resolver = TargetResolver(
             url,
@@ -388,7 +689,9 @@ class ReferenceStore(ReferenceStoreBase):
         self.allowed_protocols = allowed_protocols
         self.max_gap = max_gap
         self.max_concurrency = max_concurrency
-        self._cache_key = (self.url, json.dumps(storage_options, sort_keys=True, default=repr))
+        self.max_reference_bytes = max_reference_bytes
+        options = json.dumps(storage_options, sort_keys=True, default=repr)
+        self._cache_key = (self.url, options, max_reference_bytes)
         self._refs_cache: dict[str, Any] | None = None
         self._refs_pid = -1
         self._fetcher_cache = None
@@ -404,7 +707,7 @@ class ReferenceStore(ReferenceStoreBase):
             if refs is not None:
                 _loaded.move_to_end(self._cache_key)
         if refs is None:
-            refs = _load(self.url, self.storage_options)
+            refs = _load(self.url, self.storage_options, self.max_reference_bytes)
             with _loaded_lock:
                 _loaded[self._cache_key] = refs
                 while len(_loaded) > _CACHE_SIZE:
@@ -414,11 +717,7 @@ class ReferenceStore(ReferenceStoreBase):
 
     def _lookup_many(self, keys: Sequence[str]) -> list[Reference | None]:
         refs = self.references
-        out: list[Reference | None] = []
-        for key in keys:
-            value = refs.get(key)
-            out.append(None if value is None else reference_value(key, value, self.url))
-        return out
+        return [reference_value(key, refs[key], self.url) if key in refs else None for key in keys]
 
     def _keys(self, prefix: str) -> Iterable[str]:
         return self.references.keys()

@@ -5,6 +5,10 @@ A reference maps a Zarr key either to inline bytes or to a byte range of a *targ
 
 * resolves target URLs (relative paths against the reference file, ``remote_protocol`` for
   protocol-less paths) and checks them against the protocol allow-list;
+* scopes credentials: the reference file's own options go only to targets on its host or in its
+  bucket;
+* reads reference documents with a ceiling on their size, compressed or not
+  (:func:`read_bounded`, :func:`decompress_if_zstd`);
 * fetches target ranges through :class:`~xzaro.stores.fsspec_store.FsspecStore` machinery: the
   ranges of one call are grouped by target file, nearby ones are coalesced
   (:mod:`xzaro.stores.coalesce`, gap limit :data:`DEFAULT_MAX_GAP`) and all requests run
@@ -14,7 +18,12 @@ A reference maps a Zarr key either to inline bytes or to a byte range of a *targ
 
 Security: a reference document decides which files the reader opens. By default a reference
 file on a remote protocol may only reach :data:`REMOTE_PROTOCOLS`; a local (or in-memory) one may
-also reach local files. A refused target raises :class:`~xzaro.errors.StoreError`.
+also reach local files. A relative target path resolves against the reference file's directory
+and may not climb out of its host (``http``/``https``: scheme, host and port) or bucket (object
+stores). The options given for the reference file (``storage_options``: an ``Authorization``
+header, S3 keys) go only to targets at that same location; targets elsewhere are read with no
+options (anonymously) unless the caller gives ``remote_options`` for targets. A refused target
+raises :class:`~xzaro.errors.StoreError` naming the key and the target.
 """
 
 from __future__ import annotations
@@ -27,8 +36,9 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from xzaro.errors import StoreError, ZaroError
+from xzaro.errors import MetadataError, NodeNotFoundError, StoreError, ZaroError
 from xzaro.stores.base import BytesLike, RangeRequest
 from xzaro.stores.coalesce import MAX_GAP, MAX_REQUEST, plan
 from xzaro.stores.fsspec_store import FsspecStore, _Backend, _options_token
@@ -38,6 +48,15 @@ from xzaro.stores.fsspec_store import FsspecStore, _Backend, _options_token
 #: about as much time as one more round trip. The chunks of one HDF5 variable usually lie closer
 #: together than that. A merged request never exceeds :data:`~xzaro.stores.coalesce.MAX_REQUEST`.
 DEFAULT_MAX_GAP = MAX_GAP
+
+#: The default ceiling on a reference document (a Kerchunk JSON file, decompressed, or a Parquet
+#: directory's ``.zmetadata``) and on one Parquet record file's uncompressed columns: 2 GiB. A
+#: JSON document that large takes several times as much memory to parse; raise it with the
+#: stores' ``max_reference_bytes``.
+DEFAULT_MAX_REFERENCE_BYTES = 2 * 2**30
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: Decompressed bytes read at a time.
+_ZSTD_STEP = 64 * 2**20
 
 LOCAL_PROTOCOLS = frozenset({"file"})
 #: The protocols a reference file on a remote location may reach by default.
@@ -91,6 +110,119 @@ def _absolute_reference_url(url: str) -> str:
     return url
 
 
+def check_max_reference_bytes(value: Any) -> int:
+    """``value`` if it is a valid ``max_reference_bytes`` (an integer >= 1)."""
+    if type(value) is not int or value < 1:
+        raise ValueError(f"max_reference_bytes must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _too_large(what: str, max_bytes: int, url: str, key: str | None) -> MetadataError:
+    return MetadataError(
+        f"{what} holds more than max_reference_bytes={max_bytes} bytes; "
+        "open the store with a larger max_reference_bytes to read it",
+        url=url,
+        key=key,
+    )
+
+
+def read_bounded(
+    store: FsspecStore, key: str, max_bytes: int, what: str, url: str | None = None
+) -> bytes:
+    """The object at ``key`` of ``store``, reading at most ``max_bytes + 1`` bytes of it.
+
+    Parameters
+    ----------
+    store
+        Where the object is.
+    key
+        Its key (``""``: the store's URL itself).
+    max_bytes
+        The most bytes it may hold.
+    what
+        What it is, for messages (``"the reference file"``).
+    url
+        The URL to name in errors (default: the store's).
+
+    Raises
+    ------
+    NodeNotFoundError
+        It does not exist.
+    MetadataError
+        It holds more than ``max_bytes`` bytes.
+    """
+    url = store.url if url is None else url
+    data = store.get_ranges([(key, 0, max_bytes + 1)])[0]
+    if data is None:
+        raise NodeNotFoundError(f"{what} does not exist", url=url, key=key or None)
+    if len(data) > max_bytes:
+        raise _too_large(what, max_bytes, url, key or None)
+    return bytes(data)
+
+
+def decompress_if_zstd(
+    data: bytes, url: str, max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES, key: str | None = None
+) -> bytes:
+    """Decompress Zstandard-compressed reference data (recognised by its magic number).
+
+    Decompression streams and stops after ``max_bytes + 1`` bytes, so a small compressed
+    document can never expand without bound. Concatenated frames are read as one stream.
+
+    Raises
+    ------
+    MetadataError
+        The decompressed data holds more than ``max_bytes`` bytes.
+    StoreError
+        The data is not valid Zstandard, or the ``zstandard`` package is missing.
+    """
+    if not data.startswith(_ZSTD_MAGIC):
+        return data
+    try:
+        import zstandard
+    except ImportError as exc:
+        raise StoreError(
+            "reading a Zstandard-compressed reference document needs the zstandard package "
+            "(pip install 'xzaro[refs]')",
+            url=url,
+            key=key,
+        ) from exc
+    parts: list[bytes] = []
+    total = 0
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True) as reader:
+            while True:
+                part = reader.read(min(max_bytes + 1 - total, _ZSTD_STEP))
+                if not part:
+                    break
+                parts.append(part)
+                total += len(part)
+                if total > max_bytes:
+                    raise _too_large("the decompressed reference document", max_bytes, url, key)
+    except zstandard.ZstdError as exc:
+        raise StoreError(
+            f"could not decompress the zstd reference document: {exc}", url=url, key=key
+        ) from exc
+    return b"".join(parts)
+
+
+def _location(url: str) -> tuple[str, ...] | None:
+    """Where credentials given for ``url`` belong: ``(scheme, host, port)`` for ``http(s)``,
+    ``(protocol, bucket)`` for other remote file systems, ``None`` for local paths."""
+    link = url.split("::")[-1]
+    if "://" not in link:
+        return None
+    head, _, rest = link.partition("://")
+    protocol = canonical_protocol(head)
+    if protocol in ("http", "https"):
+        try:
+            parts = urlsplit(link)
+            port = parts.port or (443 if protocol == "https" else 80)
+        except ValueError:
+            return (protocol, link)  # unparsable: matches only itself
+        return (protocol, (parts.hostname or "").lower(), str(port))
+    return (protocol, rest.split("/", 1)[0])
+
+
 @dataclass(frozen=True)
 class Target:
     """A resolved target file: how to open its file system and its path in it."""
@@ -112,8 +244,9 @@ class TargetResolver:
     reference_url
         Where the references are (relative target paths resolve against its directory).
     storage_options
-        The options used for the reference file; reused for targets on the same protocol
-        when ``remote_options`` is not given.
+        The options used for the reference file; reused for targets at the same location (on
+        the same host for ``http``/``https``, in the same bucket for object stores) when
+        ``remote_options`` is not given. Targets elsewhere get no options.
     remote_protocol
         The protocol of protocol-less target paths (as with fsspec's ``ReferenceFileSystem``);
         by default such paths are relative to the reference file (or absolute local paths).
@@ -147,12 +280,17 @@ class TargetResolver:
             allowed = {canonical_protocol(p) for p in allowed_protocols}
         self.allowed = frozenset(allowed)
         self._base_protocol = url_protocols(self.reference_url)[-1]
+        self._base_location = _location(self.reference_url)
         self._cache: dict[str, Target] = {}
         self._options_by_token: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def _absolute(self, url: str) -> str:
-        """The full URL of a target as written in a reference."""
+    def _absolute(self, url: str, key: str | None = None) -> str:
+        """The full URL of a target as written in a reference.
+
+        A relative path is joined to the reference file's directory; on a remote file system
+        it may not climb out of the reference file's host or bucket.
+        """
         from fsspec.core import split_protocol
 
         if split_protocol(url)[0] is not None:
@@ -167,28 +305,55 @@ class TargetResolver:
         if "://" not in base:  # a local path
             return os.path.normpath(os.path.join(os.path.dirname(base), url))
         head, _, rest = base.partition("://")
-        directory = posixpath.dirname(rest.split("?")[0])
-        return f"{head}://{posixpath.normpath(posixpath.join(directory, url))}"
+        root, _, path = rest.split("?")[0].split("#")[0].partition("/")
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), url))
+        if joined == ".." or joined.startswith("../"):
+            where = "host" if canonical_protocol(head) in ("http", "https") else "bucket"
+            raise StoreError(
+                f"the reference of {key!r} points to the relative path {url!r}, which leaves the "
+                f"{where} {root!r} of the reference file; relative targets stay on it",
+                url=self.reference_url,
+                key=key,
+            )
+        return f"{head}://{root}/{joined}"
 
-    def _options(self, protocol: str) -> dict[str, Any]:
+    def _options(self, protocol: str, full: str) -> dict[str, Any]:
         canonical = canonical_protocol(protocol.split("::")[-1])
         if self.remote_options is not None and (
             not self.remote_protocol or canonical_protocol(self.remote_protocol) == canonical
         ):
             return self.remote_options
-        if canonical == self._base_protocol and canonical != "file":
+        if (
+            canonical == self._base_protocol
+            and canonical != "file"
+            and _location(full) == self._base_location
+        ):
             return self.storage_options
         return {}
 
-    def resolve(self, url: str) -> Target:
-        """The :class:`Target` for a URL as written in a reference (cached per URL)."""
+    def resolve(self, url: str, key: str | None = None) -> Target:
+        """The :class:`Target` for a URL as written in a reference (cached per URL).
+
+        Parameters
+        ----------
+        url
+            The target URL or path as written.
+        key
+            The key whose reference it is, for messages.
+
+        Raises
+        ------
+        StoreError
+            A relative path leaves the reference file's host or bucket, or no file system
+            implements the target's protocol.
+        """
         target = self._cache.get(url)
         if target is not None:
             return target
         import fsspec
         from fsspec.core import split_protocol
 
-        full = self._absolute(url)
+        full = self._absolute(url, key)
         links = full.split("::")
         protocols = url_protocols(full)
         allowed = all(p in self.allowed for p in protocols)
@@ -203,9 +368,10 @@ class TargetResolver:
                 raise StoreError(
                     f"no fsspec implementation for the target protocol {last_protocol!r}: {exc}",
                     url=self.reference_url,
+                    key=key,
                 ) from exc
             path = cls._strip_protocol(links[-1])
-        options = self._options(chain) if protocols[-1] != "file" else {}
+        options = self._options(chain, full) if protocols[-1] != "file" else {}
         target = Target(full, chain, path, _options_token(options), allowed)
         with self._lock:
             self._cache[url] = target
@@ -317,7 +483,7 @@ class TargetFetcher:
         for n, (key, url, offset, length) in enumerate(requests):
             target = targets.get(url)
             if target is None:
-                target = targets[url] = self.resolver.resolve(url)
+                target = targets[url] = self.resolver.resolve(url, key)
             if not target.allowed:
                 raise self.resolver.refuse(key, target)
             reqs.append(_Request(key, target, offset, length, n not in short))
@@ -423,6 +589,7 @@ class ReferenceStoreBase:
     allowed_protocols: list[str] | None
     max_gap: int
     max_concurrency: int
+    max_reference_bytes: int
     _fetcher_cache: TargetFetcher | None = None
 
     def __init__(
@@ -435,6 +602,7 @@ class ReferenceStoreBase:
         allowed_protocols: Collection[str] | None = None,
         max_gap: int = DEFAULT_MAX_GAP,
         max_concurrency: int = 64,
+        max_reference_bytes: int = DEFAULT_MAX_REFERENCE_BYTES,
     ) -> None:
         self._init(
             os.fspath(url),
@@ -444,6 +612,7 @@ class ReferenceStoreBase:
             None if allowed_protocols is None else sorted(allowed_protocols),
             max_gap,
             max_concurrency,
+            check_max_reference_bytes(max_reference_bytes),
         )
         self._forget_loaded()  # a fresh open re-reads the references
 
@@ -456,6 +625,7 @@ class ReferenceStoreBase:
         allowed_protocols: list[str] | None,
         max_gap: int,
         max_concurrency: int,
+        max_reference_bytes: int,
     ) -> None:
         raise NotImplementedError
 
@@ -472,6 +642,7 @@ class ReferenceStoreBase:
             "allowed_protocols": self.allowed_protocols,
             "max_gap": self.max_gap,
             "max_concurrency": self.max_concurrency,
+            "max_reference_bytes": self.max_reference_bytes,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -1,0 +1,115 @@
+"""Decompression bombs: every decoder stops at the size its chunk may have.
+
+Each bomb is a small chunk that decompresses to 512 MiB. It is decoded in a child process
+allowed 256 MiB more than the test process, so a decoder that inflates first and checks after
+fails its test instead of the machine.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+from typing import Any
+
+import numcodecs
+import pytest
+from capped import run_capped
+
+from xzaro.codecs.bounded import MAX_UNSIZED_CHUNK_BYTES
+from xzaro.errors import DecodeError
+from xzaro.meta import ZaroMeta, node_from_json
+
+GiB = 1024**3
+BOMB = GiB // 2
+CAP = {"mem_bytes": GiB // 4, "timeout": 60.0}
+
+
+def _v2(compressor: dict | None, *, dtype: str = "<f8", filters: Any = None) -> ZaroMeta:
+    doc = {
+        "zarr_format": 2,
+        "shape": [1000],
+        "chunks": [1000],
+        "dtype": dtype,
+        "compressor": compressor,
+        "fill_value": None,
+        "order": "C",
+        "filters": filters,
+    }
+    meta = node_from_json(doc, url="memory://bombs", key="a/.zarray")
+    assert isinstance(meta, ZaroMeta)
+    return meta
+
+
+def _zeros_compressed(codec: Any, nbytes: int) -> bytes:
+    step = 64 * 1024**2
+    if isinstance(codec, numcodecs.BZ2):
+        c = bz2.BZ2Compressor(1)
+        out = b"".join(c.compress(bytes(step)) for _ in range(nbytes // step))
+        return out + c.flush()
+    if isinstance(codec, numcodecs.LZMA):
+        c = lzma.LZMACompressor(format=lzma.FORMAT_XZ, preset=1)
+        out = b"".join(c.compress(bytes(step)) for _ in range(nbytes // step))
+        return out + c.flush()
+    return bytes(codec.encode(bytes(nbytes)))
+
+
+def _decode(meta: ZaroMeta, data: bytes) -> str:
+    from xzaro.codecs import pipeline_for
+
+    try:
+        pipeline_for(meta).decode(data)
+    except DecodeError as e:
+        return f"DecodeError: {e}"
+    return "decoded"
+
+
+SIZED = {
+    "bz2": ({"id": "bz2", "level": 1}, numcodecs.BZ2(1)),
+    "lzma": ({"id": "lzma", "format": 1, "check": -1, "preset": None, "filters": None}, None),
+    "lz4": ({"id": "lz4", "acceleration": 1}, numcodecs.LZ4()),
+    "zlib": ({"id": "zlib", "level": 1}, numcodecs.Zlib(1)),
+    "gzip": ({"id": "gzip", "level": 1}, numcodecs.GZip(1)),
+    "zstd": ({"id": "zstd", "level": 1}, numcodecs.Zstd(1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIZED))
+def test_fixed_size_chunk_bomb_is_refused(name: str) -> None:
+    """A 1000-float chunk (8,000 bytes) whose stream inflates to 512 MiB."""
+    config, codec = SIZED[name]
+    bomb = _zeros_compressed(codec or numcodecs.LZMA(preset=1), BOMB)
+    assert len(bomb) < 8 * 1024**2
+    outcome = run_capped(_decode, _v2(config), bomb, **CAP)
+    assert outcome.kind == "ok", outcome
+    assert outcome.value.startswith("DecodeError"), outcome.value
+    assert "8000" in outcome.value
+
+
+@pytest.mark.parametrize("name", ["bz2", "zlib", "zstd", "lz4"])
+def test_string_chunk_bomb_is_held_to_the_ceiling(name: str, monkeypatch: Any) -> None:
+    """A vlen-utf8 chunk has no size in advance: the unsized ceiling holds it."""
+    import xzaro.codecs.bounded as bounded
+
+    monkeypatch.setattr(bounded, "MAX_UNSIZED_CHUNK_BYTES", 32 * 1024**2)
+    config, codec = SIZED[name]
+    bomb = _zeros_compressed(codec, BOMB // 4)
+    meta = _v2(config, dtype="|O", filters=[{"id": "vlen-utf8"}])
+    outcome = run_capped(_decode, meta, bomb, **CAP)
+    assert outcome.kind == "ok", outcome
+    assert "ceiling" in outcome.value, outcome.value
+
+
+def test_strings_within_the_ceiling_decode() -> None:
+    values = ["a", "bb", "ccc"] * 300 + ["d"] * 100
+    for name in ("bz2", "lzma", "lz4", "zstd", "zlib"):
+        config, codec = SIZED[name]
+        codec = codec or numcodecs.LZMA(preset=1)
+        data = codec.encode(numcodecs.VLenUTF8().encode(values))
+        meta = _v2(config, dtype="|O", filters=[{"id": "vlen-utf8"}])
+        from xzaro.codecs import pipeline_for
+
+        assert pipeline_for(meta).decode(data).tolist() == values
+
+
+def test_default_ceiling_is_two_gib() -> None:
+    assert 2 * GiB == MAX_UNSIZED_CHUNK_BYTES

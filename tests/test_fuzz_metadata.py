@@ -1,0 +1,248 @@
+"""Fuzzing the metadata parsers: any document parses or raises a ZaroError, nothing else.
+
+Each example starts from a valid V2 or V3 array document and replaces one member (top level or
+nested) by a hostile value: the wrong type, huge or negative numbers, fractions, deep nesting.
+``XZARO_FUZZ_EXAMPLES`` raises the number of examples for a longer run, e.g.
+``XZARO_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz_metadata.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from xzaro.codecs import pipeline_for
+from xzaro.errors import ZaroError
+from xzaro.meta import ZaroMeta, node_from_json
+
+EXAMPLES = int(os.environ.get("XZARO_FUZZ_EXAMPLES", "300"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+V2_ARRAY = {
+    "zarr_format": 2,
+    "shape": [10, 7],
+    "chunks": [4, 3],
+    "dtype": "<f4",
+    "compressor": {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0},
+    "fill_value": 0.5,
+    "order": "C",
+    "filters": [{"id": "delta", "dtype": "<f4"}],
+    "dimension_separator": ".",
+}
+
+V3_ARRAY = {
+    "zarr_format": 3,
+    "node_type": "array",
+    "shape": [10, 7],
+    "data_type": "int16",
+    "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [5, 7]}},
+    "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+    "fill_value": -1,
+    "codecs": [
+        {
+            "name": "sharding_indexed",
+            "configuration": {
+                "chunk_shape": [5, 1],
+                "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+                "index_codecs": [
+                    {"name": "bytes", "configuration": {"endian": "little"}},
+                    {"name": "crc32c"},
+                ],
+                "index_location": "end",
+            },
+        },
+        {"name": "zstd", "configuration": {"level": 0, "checksum": False}},
+    ],
+    "dimension_names": ["y", "x"],
+    "attributes": {"units": "m"},
+}
+
+V3_PLAIN = {
+    **V3_ARRAY,
+    "codecs": [
+        {"name": "transpose", "configuration": {"order": [1, 0]}},
+        {"name": "bytes", "configuration": {"endian": "big"}},
+        {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle"}},
+        {"name": "crc32c"},
+    ],
+}
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, -1, 1, 2**31, 2**53 + 1, 2**63, 2**64 - 1, 2**64, -(2**63)]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.5, 1.5, -0.0, 1e300]),
+    st.text(max_size=12),
+    st.sampled_from(["", "..", "/", "little", "big", "C", "F", "regular", "v2", "default"]),
+)
+hostile = st.one_of(
+    scalars,
+    st.builds(_nested, st.sampled_from([50, 2000])),
+    st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
+        max_leaves=8,
+    ),
+)
+
+
+def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every member path (dict keys and list indices) of ``doc``."""
+    found = [prefix] if prefix else []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            found += _paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            found += _paths(v, (*prefix, i))
+    return found
+
+
+def _replace(doc: Any, path: tuple, value: Any) -> Any:
+    doc = copy.deepcopy(doc)
+    target = doc
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return doc
+
+
+def _parse_and_use(doc: Any) -> None:
+    """Parse, then build the pipeline and decode one missing and one garbage chunk."""
+    try:
+        meta = node_from_json(doc, url="memory://fuzz", key="a/zarr.json")
+    except ZaroError:
+        return
+    if not isinstance(meta, ZaroMeta):
+        return
+    try:
+        if meta.nbytes > 2**26 or int(np.prod(meta.shard_shape or meta.chunk_shape)) > 2**22:
+            return
+        meta.chunk_key((0,) * meta.ndim)
+        meta.to_json()
+        pipeline = pipeline_for(meta)
+        pipeline.decode(b"\x00" * 64)
+    except ZaroError:
+        return
+
+
+@st.composite
+def mutated(draw: st.DrawFn, base: dict) -> Any:
+    path = draw(st.sampled_from(_paths(base)))
+    return _replace(base, path, draw(hostile))
+
+
+@FUZZ
+@given(doc=st.one_of(mutated(V2_ARRAY), mutated(V3_ARRAY), mutated(V3_PLAIN)))
+def test_mutated_documents_parse_or_raise_zaro_error(doc: Any) -> None:
+    _parse_and_use(doc)
+
+
+@FUZZ
+@given(
+    base=st.sampled_from([V2_ARRAY, V3_ARRAY, V3_PLAIN]),
+    key=st.text(max_size=10),
+    value=hostile,
+)
+def test_unknown_members_parse_or_raise_zaro_error(base: dict, key: str, value: Any) -> None:
+    _parse_and_use({**base, key: value})
+
+
+@FUZZ
+@given(doc=hostile)
+def test_any_json_value_as_a_document(doc: Any) -> None:
+    _parse_and_use(doc)
+
+
+# ------------------------------------------------------------------------- chunk decoding
+CHAINS: dict[str, list[dict]] = {
+    "blosc-lz4": [
+        {"name": "bytes", "configuration": {"endian": "little"}},
+        {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "shuffle"}},
+    ],
+    "zstd-crc32c": [
+        {"name": "bytes", "configuration": {"endian": "little"}},
+        {"name": "zstd", "configuration": {"level": 1, "checksum": False}},
+        {"name": "crc32c"},
+    ],
+    "gzip": [
+        {"name": "bytes", "configuration": {"endian": "big"}},
+        {"name": "gzip", "configuration": {"level": 1}},
+    ],
+    "bz2": [
+        {"name": "bytes", "configuration": {"endian": "little"}},
+        {"name": "numcodecs.bz2", "configuration": {"level": 1}},
+    ],
+    "lzma": [
+        {"name": "bytes", "configuration": {"endian": "little"}},
+        {"name": "numcodecs.lzma", "configuration": {}},
+    ],
+    "lz4": [
+        {"name": "bytes", "configuration": {"endian": "little"}},
+        {"name": "numcodecs.lz4", "configuration": {"acceleration": 1}},
+    ],
+    "shard": V3_ARRAY["codecs"][:1],
+}
+
+
+def _chain_meta(codecs: list[dict]) -> ZaroMeta:
+    doc = {**V3_ARRAY, "codecs": codecs}
+    meta = node_from_json(doc, url="memory://fuzz", key="a/zarr.json")
+    assert isinstance(meta, ZaroMeta)
+    return meta
+
+
+@st.composite
+def damaged(draw: st.DrawFn, data: bytes) -> bytes:
+    how = draw(st.sampled_from(["flip", "truncate", "extend", "splice"]))
+    raw = bytearray(data)
+    if how == "flip" and raw:
+        for _ in range(draw(st.integers(1, 4))):
+            i = draw(st.integers(0, len(raw) - 1))
+            raw[i] ^= 1 << draw(st.integers(0, 7))
+    elif how == "truncate":
+        del raw[draw(st.integers(0, max(len(raw) - 1, 0))) :]
+    elif how == "extend":
+        raw += draw(st.binary(min_size=1, max_size=64))
+    else:
+        i = draw(st.integers(0, len(raw)))
+        raw[i:i] = draw(st.binary(min_size=1, max_size=16))
+    return bytes(raw)
+
+
+@FUZZ
+@given(name=st.sampled_from(sorted(CHAINS)), data=st.data())
+def test_damaged_chunks_decode_or_raise_zaro_error(name: str, data: st.DataObject) -> None:
+    """A damaged chunk decodes (to an array of the chunk's shape) or raises a ZaroError."""
+    meta = _chain_meta(CHAINS[name])
+    pipeline = pipeline_for(meta)
+    shape = meta.shard_shape or meta.chunk_shape
+    good = np.arange(int(np.prod(shape)), dtype=meta.dtype).reshape(shape)
+    encoded = bytes(pipeline.encode(good))
+    bad = data.draw(damaged(encoded))
+    try:
+        out = pipeline.decode(bad)
+    except ZaroError:
+        return
+    assert out.shape == shape and out.dtype == meta.dtype
