@@ -111,6 +111,7 @@ V3 = {
         ({"codecs": [{"name": "sharding_indexed", "configuration": {}}]}, "codecs"),
         ({"storage_transformers": 5}, "storage_transformers"),
         ({"chunk_grid": {"name": "regular", "configuration": True}}, "chunk_grid.configuration"),
+        ({"chunk_grid": "regular"}, "chunk_grid.chunk_shape"),
         ({"chunk_key_encoding": {"name": "v2", "configuration": [1]}}, "chunk_key_encoding"),
     ],
 )

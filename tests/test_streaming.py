@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import xzaro
+from xzaro.errors import StoreError, ZaroError
 from xzaro.streaming import (
     Dimension,
     DimensionKind,
@@ -653,3 +654,29 @@ def test_direct_writes_leave_no_partial_object_on_error(tmp_path: Path) -> None:
     s._direct.abort()  # what stop() does after a failure
     assert not any(p.name.endswith(".xzaro-tmp") for p in Path(url).rglob("*"))
     assert xzaro.open_array(url, "0").shape == (0, 24, 32)
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("disk on fire"), StoreError("refused")])
+def test_background_failure_is_an_xzaro_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """A failure in the background writer reaches the caller as an xzaro error."""
+    import xzaro.streaming
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise failure
+
+    monkeypatch.setattr(xzaro.streaming, "coarsen_tiles", broken)
+    props = StorageProperties(
+        uri=str(tmp_path / "bg.zarr"),
+        acquisition_dimensions=dims3(32, 24, 16, 16, 4),
+        enable_multiscale=True,
+    )
+    s = ZarrV3(props)
+    s.reserve_image_shape((24, 32), np.uint16)
+    s.start()
+    with pytest.raises(ZaroError, match="writing frames failed") as info:
+        s.append(frames_of(8, 24, 32))
+        s.stop()
+    assert isinstance(info.value, StoreError)
+    assert info.value.__cause__ is failure

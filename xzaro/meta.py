@@ -370,7 +370,7 @@ def _parse_v3_array(doc: dict, allow_unsafe: bool, url: str | None, key: str | N
     grid_name = grid.get("name") if isinstance(grid, dict) else grid
     if grid_name != "regular":
         raise UnsupportedError(f"unknown chunk grid {grid_name!r}", field="chunk_grid", **ctx)
-    grid_config = grid.get("configuration") or {}
+    grid_config = (grid.get("configuration") if isinstance(grid, dict) else None) or {}
     if not isinstance(grid_config, dict):
         raise MetadataError(
             f"chunk_grid configuration must be an object, got {grid_config!r:.80}",

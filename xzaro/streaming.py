@@ -33,6 +33,7 @@ import numpy as np
 
 from xzaro.codecs.compression import BLOSC_MAX_OVERHEAD
 from xzaro.concurrency import zeroed_buffer
+from xzaro.errors import StoreError, ZaroError
 from xzaro.meta import GroupMeta, ZaroMeta
 from xzaro.stores import Store, open_store
 from xzaro.writers.compression import BloscCompressionParams
@@ -61,7 +62,7 @@ MAX_PENDING_ROWS = 2
 _WRITER_EXTENT = 2**50
 
 
-class StreamingError(ValueError):
+class StreamingError(ZaroError, ValueError):
     """Invalid streaming properties, frames or call order."""
 
 
@@ -728,8 +729,17 @@ class Zarr(StorageInterface):
             _give_back(held + encoded)  # also after a failure: nobody may wait for them forever
 
     def _raise_background_error(self) -> None:
-        if self._error is not None:
-            raise RuntimeError(f"writing frames failed: {self._error}") from self._error
+        error = self._error
+        if error is None:
+            return
+        if isinstance(error, ZaroError):
+            raise type(error)(
+                f"writing frames failed: {error.message}",
+                url=error.url,
+                key=error.key,
+                field=error.field,
+            ) from error
+        raise StoreError(f"writing frames failed: {error!r}") from error
 
     def stop(self) -> None:
         """Write the partial row (padded with the fill value), wait for the queue and write the
