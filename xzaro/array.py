@@ -232,6 +232,13 @@ class ZaroArray:
             return
         spec = pipeline.spec
         try:
+            size = memoryview(data).nbytes
+            if pipeline.encoded_size is not None and size != pipeline.encoded_size:
+                # checked before any buffer of the chunk's size is allocated
+                raise DecodeError(
+                    f"chunk holds {size} bytes, expected {pipeline.encoded_size} for its shape "
+                    f"{spec.shape} and dtype {spec.dtype}"
+                )
             if piece.full and dest.shape == spec.shape and dest.flags.c_contiguous:
                 pipeline.decode(data, dest)
                 return
