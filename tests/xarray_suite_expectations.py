@@ -3,9 +3,10 @@
 NOT_APPLICABLE: the test's subject is zarr-python itself (its store objects, ``zarr.open_group``
 internals, instrumented call counts, xarray's ``ZarrStore``...). Skipped.
 
-BY_DESIGN: the test asserts that ``to_zarr`` refuses a write that xzaro performs safely on
-purpose (issue 10: "keep what is better than to_zarr"); the behaviour xzaro has instead is
-tested in ``test_write_contract.py`` and ``test_writers.py``. Skipped, with the reason.
+BY_DESIGN: the test asserts a behaviour of xarray's zarr engine that xzaro replaces on purpose:
+``to_zarr`` refusing a write that xzaro performs safely (issue 10: "keep what is better than
+to_zarr"; tested in ``test_write_contract.py`` and ``test_writers.py``), or the engine ignoring
+an argument the caller gave. Skipped, with the reason.
 
 KNOWN_FAILURE: xzaro's bug, to be fixed under issue 10. ``xfail(strict=True)``: once fixed, the
 test XPASSes, which fails the run until its entry is removed here.
@@ -73,9 +74,9 @@ def not_applicable(
     )
 
 
-def by_design(test: str, reason: str) -> Expectation:
-    """A test of a ``to_zarr`` refusal that xzaro replaces with a safe write on purpose."""
-    return Expectation(test, "BY_DESIGN", reason)
+def by_design(test: str, reason: str, *, formats: tuple[int, ...] | None = None) -> Expectation:
+    """A test of a behaviour of xarray's zarr engine that xzaro replaces on purpose."""
+    return Expectation(test, "BY_DESIGN", reason, None, frozenset(formats) if formats else None)
 
 
 def known(
@@ -183,30 +184,34 @@ _ALIGNED_BY_XZARO = (
 
 # --- known failures: xzaro's bugs, issue 10 ---------------------------------------------------
 
-V2_FILL_VALUE_ATTR = Cause(
-    "V2 read with use_zarr_fill_value_as_mask=False, mask_and_scale=False: the array's "
-    "fill_value is not in attrs['_FillValue'] (xarray's zarr engine ignores that keyword, so it "
-    "always reports it); decide whether to follow xarray",
-    "AssertionError: Dataset objects are not identical (missing attribute _FillValue: -1)",
-    repro="xr.open_dataset(v2_store, engine='zaro', mask_and_scale=False, "
-    "use_zarr_fill_value_as_mask=False).foo.attrs  # {}; engine='zarr': {'_FillValue': -1}",
+_FILL_VALUE_AS_MASK_HONOURED = (
+    "expects attrs['_FillValue'] = the V2 fill_value after open_dataset(..., "
+    "use_zarr_fill_value_as_mask=False): xarray's zarr entry point drops that keyword (it passes "
+    "None on), so V2 fill values always become _FillValue there; xzaro does what the caller asked "
+    "and leaves the fill value out of the attributes (test_xarray_engine.py checks both settings)"
 )
-BY_DESIGN_TESTS: list[Expectation] = [
-    by_design(f"{REGION}::{test}", _ALIGNED_BY_XZARO)
-    for test in (
-        "test_zarr_region_chunk_partial_offset",
-        "test_zarr_region_chunk_partial",
-        "test_zarr_append_chunk_partial",
-        "test_zarr_safe_chunk_append_dim",
-        "test_zarr_safe_chunk_region",
-    )
-] + [
-    by_design(f"{DIR}::{test}", _ALIGNED_BY_XZARO)
-    for test in ("test_chunk_encoding_with_dask", "test_shard_encoding_with_dask")
-]
+BY_DESIGN_TESTS: list[Expectation] = (
+    [
+        by_design(f"{REGION}::{test}", _ALIGNED_BY_XZARO)
+        for test in (
+            "test_zarr_region_chunk_partial_offset",
+            "test_zarr_region_chunk_partial",
+            "test_zarr_append_chunk_partial",
+            "test_zarr_safe_chunk_append_dim",
+            "test_zarr_safe_chunk_region",
+        )
+    ]
+    + [
+        by_design(f"{DIR}::{test}", _ALIGNED_BY_XZARO)
+        for test in ("test_chunk_encoding_with_dask", "test_shard_encoding_with_dask")
+    ]
+    + [
+        by_design(
+            f"{DIR}::test_zarr_fill_value_setting", _FILL_VALUE_AS_MASK_HONOURED, formats=(2,)
+        ),
+    ]
+)
 
-KNOWN_FAILURES: list[Expectation] = [
-    known(f"{DIR}::test_zarr_fill_value_setting", V2_FILL_VALUE_ATTR, formats=(2,)),
-]
+KNOWN_FAILURES: list[Expectation] = []
 
 EXPECTATIONS: list[Expectation] = [*NOT_APPLICABLE_TESTS, *BY_DESIGN_TESTS, *KNOWN_FAILURES]
