@@ -12,6 +12,7 @@ import lzma
 from typing import Any
 
 import numcodecs
+import numpy as np
 import pytest
 from capped import run_capped
 
@@ -113,3 +114,44 @@ def test_strings_within_the_ceiling_decode() -> None:
 
 def test_default_ceiling_is_two_gib() -> None:
     assert 2 * GiB == MAX_UNSIZED_CHUNK_BYTES
+
+
+def _v3(codec: dict) -> ZaroMeta:
+    doc = {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": [1000],
+        "data_type": "float64",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1000]}},
+        "chunk_key_encoding": {"name": "default"},
+        "fill_value": 0,
+        "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, codec],
+    }
+    meta = node_from_json(doc, url="memory://bombs", key="a/zarr.json")
+    assert isinstance(meta, ZaroMeta)
+    return meta
+
+
+@pytest.mark.parametrize("name", ["zstd", "zlib", "gzip", "bz2", "lz4"])
+def test_v3_numcodecs_spelling_bomb_is_refused(name: str) -> None:
+    """zarr-python 3 writes numcodecs compressors as ``numcodecs.<id>``: bounded too."""
+    bomb = _zeros_compressed(SIZED[name][1], BOMB)
+    meta = _v3({"name": f"numcodecs.{name}", "configuration": {}})
+    outcome = run_capped(_decode, meta, bomb, **CAP)
+    assert outcome.kind == "ok", outcome
+    assert outcome.value.startswith("DecodeError"), outcome.value
+    assert "8000" in outcome.value
+
+
+def test_v3_numcodecs_spelling_decodes_as_zarr_python_writes_it(tmp_path: Any) -> None:
+    zarr = pytest.importorskip("zarr")
+    from zarr.codecs import numcodecs as zn
+
+    import xzaro
+
+    values = np.arange(1000, dtype="f8")
+    for codec in (zn.Zstd(level=1), zn.Zlib(level=1), zn.GZip(level=1), zn.BZ2(level=1)):
+        path = tmp_path / f"{type(codec).__name__}.zarr"
+        z = zarr.create_array(path, shape=(1000,), chunks=(100,), dtype="f8", compressors=codec)
+        z[:] = values
+        np.testing.assert_array_equal(xzaro.open_array(path)[...], values)

@@ -27,6 +27,7 @@ from xzaro.codecs.base import (
     check_safe,
 )
 from xzaro.codecs.bounded import BOUNDED_BYTES_DECODERS
+from xzaro.codecs.compression import BloscCodec, GzipCodec, ZlibCodec, ZstdCodec
 from xzaro.errors import DecodeError, MetadataError, UnsafeCodecError, UnsupportedError
 
 ARRAY_ARRAY_IDS = frozenset(
@@ -139,6 +140,16 @@ def _decode_zfpy(data: Any, spec: ChunkSpec) -> Any:
 
 
 _BOUNDED_DECODERS = {"pcodec": _decode_pcodec, "zfpy": _decode_zfpy}
+
+
+#: numcodecs ids whose streams xzaro's own codecs decode, bounded by the chunk's size (the
+#: configuration only matters when encoding).
+_OWN_DECODERS: dict[str, Codec] = {
+    "zstd": ZstdCodec(),
+    "zlib": ZlibCodec(),
+    "gzip": GzipCodec(),
+    "blosc": BloscCodec(),
+}
 
 
 @dataclass(frozen=True)
@@ -271,6 +282,9 @@ class NumcodecsCodec(Codec):
         bounded = BOUNDED_BYTES_DECODERS.get(self.codec_id)
         if bounded is not None:
             return bounded(data, expected_size, self.config)
+        own = _OWN_DECODERS.get(self.codec_id)
+        if own is not None:  # numcodecs.zstd etc.: the same streams as xzaro's own codecs
+            return own.decode_bytes(data, expected_size, out)
         try:
             result = self._decode(data)
         except UnsafeCodecError:
