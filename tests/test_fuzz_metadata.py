@@ -9,6 +9,7 @@ nested) by a hostile value: the wrong type, huge or negative numbers, fractions,
 from __future__ import annotations
 
 import copy
+import json
 import os
 from typing import Any
 
@@ -246,3 +247,72 @@ def test_damaged_chunks_decode_or_raise_zaro_error(name: str, data: st.DataObjec
     except ZaroError:
         return
     assert out.shape == shape and out.dtype == meta.dtype
+
+
+# --------------------------------------------------------------- consolidated metadata
+ZMETADATA = {
+    "zarr_consolidated_format": 1,
+    "metadata": {
+        ".zgroup": {"zarr_format": 2},
+        ".zattrs": {"title": "t"},
+        "a/.zarray": V2_ARRAY,
+        "a/.zattrs": {"_ARRAY_DIMENSIONS": ["y", "x"]},
+        "g/.zgroup": {"zarr_format": 2},
+        "g/b/.zarray": {**V2_ARRAY, "compressor": None, "filters": None},
+    },
+}
+V3_CONSOLIDATED = {
+    "zarr_format": 3,
+    "node_type": "group",
+    "attributes": {},
+    "consolidated_metadata": {
+        "kind": "inline",
+        "must_understand": False,
+        "metadata": {
+            "a": V3_PLAIN,
+            "g": {"zarr_format": 3, "node_type": "group", "attributes": {}},
+            "g/b": V3_ARRAY,
+        },
+    },
+}
+
+
+def _walk_consolidated(store_data: dict[str, bytes]) -> None:
+    """Open a store through its consolidated metadata and read every array's first chunk."""
+    from xzaro.hierarchy import ZaroGroup, open_group
+    from xzaro.stores.memory import MemoryStore
+
+    try:
+        root = open_group(MemoryStore(store_data), consolidated=True)
+        for _, node in root.walk():
+            chunk = node.shards or node.chunks if not isinstance(node, ZaroGroup) else None
+            if chunk is not None and int(np.prod(chunk, dtype=object)) <= 2**22:
+                node[tuple(slice(0, 1) for _ in range(node.ndim))]
+    except ZaroError:
+        return
+
+
+@FUZZ
+@given(
+    keyed=st.one_of(
+        st.tuples(st.just(".zmetadata"), mutated(ZMETADATA)),
+        st.tuples(st.just("zarr.json"), mutated(V3_CONSOLIDATED)),
+    ),
+    name=st.sampled_from(["a", "g", "../x", "a/../..", "", "/", "g/b", "x\\y"]),
+)
+def test_mutated_consolidated_metadata_opens_or_raises_zaro_error(
+    keyed: tuple[str, Any], name: str
+) -> None:
+    """Hostile consolidated documents (V2 ``.zmetadata``, V3 ``consolidated_metadata``), with an
+    extra node of a hostile name, open or raise a ZaroError."""
+    key, doc = keyed
+    if key == ".zmetadata" and isinstance(doc.get("metadata"), dict):
+        doc = {**doc, "metadata": {**doc["metadata"], f"{name}/.zarray": V2_ARRAY}}
+    try:
+        text = json.dumps(doc).encode()
+    except (ValueError, RecursionError):
+        return  # no JSON text holds this value
+    data = {key: text}
+    if key == ".zmetadata":
+        data[".zgroup"] = b'{"zarr_format": 2}'
+    _walk_consolidated(data)
