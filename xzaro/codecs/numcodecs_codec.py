@@ -25,9 +25,9 @@ from xzaro.codecs.base import (
     ChunkSpec,
     Codec,
     check_safe,
+    codec_from_json,
 )
 from xzaro.codecs.bounded import BOUNDED_BYTES_DECODERS
-from xzaro.codecs.compression import BloscCodec, GzipCodec, ZlibCodec, ZstdCodec
 from xzaro.errors import DecodeError, MetadataError, UnsafeCodecError, UnsupportedError
 
 ARRAY_ARRAY_IDS = frozenset(
@@ -142,14 +142,17 @@ def _decode_zfpy(data: Any, spec: ChunkSpec) -> Any:
 _BOUNDED_DECODERS = {"pcodec": _decode_pcodec, "zfpy": _decode_zfpy}
 
 
-#: numcodecs ids whose streams xzaro's own codecs decode, bounded by the chunk's size (the
-#: configuration only matters when encoding).
-_OWN_DECODERS: dict[str, Codec] = {
-    "zstd": ZstdCodec(),
-    "zlib": ZlibCodec(),
-    "gzip": GzipCodec(),
-    "blosc": BloscCodec(),
-}
+#: numcodecs ids whose streams xzaro's own codecs (same V3 names) decode, bounded by the
+#: chunk's size; the configuration only matters when encoding.
+_OWN_DECODER_IDS = frozenset({"zstd", "zlib", "gzip", "blosc"})
+
+
+@functools.cache
+def _own_decoder(codec_id: str) -> Codec:
+    """xzaro's codec for a numcodecs compressor id, found in the codec registry."""
+    codec = codec_from_json({"name": codec_id})
+    assert codec is not None
+    return codec
 
 
 @dataclass(frozen=True)
@@ -282,9 +285,8 @@ class NumcodecsCodec(Codec):
         bounded = BOUNDED_BYTES_DECODERS.get(self.codec_id)
         if bounded is not None:
             return bounded(data, expected_size, self.config)
-        own = _OWN_DECODERS.get(self.codec_id)
-        if own is not None:  # numcodecs.zstd etc.: the same streams as xzaro's own codecs
-            return own.decode_bytes(data, expected_size, out)
+        if self.codec_id in _OWN_DECODER_IDS:  # numcodecs.zstd etc.: xzaro's own streams
+            return _own_decoder(self.codec_id).decode_bytes(data, expected_size, out)
         try:
             result = self._decode(data)
         except UnsafeCodecError:

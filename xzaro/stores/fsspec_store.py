@@ -304,6 +304,18 @@ async def _read_at_most(response: Any, limit: int) -> bytes:
     return b"".join(parts)
 
 
+def _read_into(fd: int, view: memoryview) -> int:
+    """Fill ``view`` from the start of the file; the bytes read (fewer if the file was cut
+    short meanwhile)."""
+    done = 0
+    while done < len(view):
+        n = os.preadv(fd, [view[done:]], done)
+        if n == 0:
+            break
+        done += n
+    return done
+
+
 def _pread(fd: int, size: int, offset: int) -> bytes:
     data = os.pread(fd, size, offset)
     if len(data) == size or not data:
@@ -403,13 +415,7 @@ def _read_local_reused(path: str) -> memoryview | None:
             if len(buf) <= _REUSE_LIMIT:  # larger objects get a buffer of their own
                 _reuse.buffer = buf
         view = memoryview(buf)[:size]  # type: ignore[arg-type]
-        done = 0
-        while done < size:
-            n = os.preadv(fd, [view[done:]], done)
-            if n == 0:  # the file was cut short meanwhile
-                break
-            done += n
-        return view[:done]
+        return view[: _read_into(fd, view)]
     finally:
         os.close(fd)
 
@@ -476,13 +482,7 @@ def _read_local_pooled(path: str) -> memoryview | bytes | None:
         if size < _POOLED_BYTES:
             return _pread(fd, size, 0)
         view = memoryview(_pool.take(size))
-        done = 0
-        while done < size:
-            n = os.preadv(fd, [view[done:]], done)
-            if n == 0:  # the file was cut short meanwhile
-                break
-            done += n
-        return view[:done]
+        return view[: _read_into(fd, view)]
 
 
 #: Objects of many parts at least this large are written by several threads at once.
