@@ -452,6 +452,70 @@ def _combined_coordinates(
     return candidates
 
 
+def _check_concat_coordinate(item: _Input, dim: str) -> None:
+    """``item`` holds a one-dimensional coordinate variable ``dim``."""
+    if dim not in item.zarrays:
+        raise NameMismatchError(
+            f"no coordinate variable {dim!r} to combine the files on", url=item.name, key=dim
+        )
+    if _dims(item, dim) != [dim]:
+        raise MetadataError(
+            f"{dim!r} must be a one-dimensional coordinate along {dim!r}, its dimensions are "
+            f"{_dims(item, dim)}",
+            url=item.name,
+            key=dim,
+        )
+
+
+def _check_other_coordinates(ordered: Sequence[_Input], names: Sequence[str], dim: str) -> None:
+    """Every file holds the same values of the dimension coordinates ``names``."""
+    first = ordered[0]
+    for name in names:
+        for item in ordered[1:]:
+            if not item.decoded[name].variable.equals(first.decoded[name].variable):
+                raise MetadataError(
+                    f"{first.name} and {item.name} hold different values of the coordinate "
+                    f"{name!r}; the files can only be combined along {dim!r}",
+                    url=item.name,
+                    key=name,
+                )
+
+
+def _write_checked_coordinate(
+    ordered: Sequence[_Input],
+    dim: str,
+    direction: int,
+    sizes: Sequence[int],
+    resolver: TargetResolver,
+    out: dict,
+) -> Extent:
+    """Write the combined ``dim`` coordinate into ``out`` in the first encoding that decodes
+    back to exactly the files' values, in order and monotonic; its extent."""
+    expected = np.concatenate([item.coordinate(dim) for item in ordered])
+    problem = ""
+    for attrs, data, fill_value in _combined_coordinates(ordered, dim):
+        _coordinate_array(dim, attrs, data, fill_value, out)
+        check = _Input("the combined references", out, {}, {}, {}, {})
+        _load_coordinates([check], [dim], resolver)
+        got = check.coordinate(dim)
+        if got.size != sum(sizes):
+            problem = f"{got.size} values along {dim!r} instead of {sum(sizes)}"
+        elif not np.array_equal(got, expected):
+            problem = f"{dim!r} decodes to other values than the files hold"
+        elif got.size > 1 and _direction(got, check.name, dim) != direction:
+            problem = f"{dim!r} is not monotonic"
+        else:
+            problem = ""
+            break
+    if problem:
+        raise MetadataError(
+            f"combining {', '.join(item.name for item in ordered)} gives {problem}; "
+            "no references written",
+            key=dim,
+        )
+    return Extent(dim, int(got.size), got[0], got[-1])
+
+
 def combine_references(
     docs: Sequence[Mapping[str, Any]],
     concat_dim: str,
@@ -507,17 +571,7 @@ def combine_references(
     items = [_split(doc, label) for doc, label in zip(docs, labels)]
     dim = concat_dim
     for item in items:
-        if dim not in item.zarrays:
-            raise NameMismatchError(
-                f"no coordinate variable {dim!r} to combine the files on", url=item.name, key=dim
-            )
-        if _dims(item, dim) != [dim]:
-            raise MetadataError(
-                f"{dim!r} must be a one-dimensional coordinate along {dim!r}, its dimensions are "
-                f"{_dims(item, dim)}",
-                url=item.name,
-                key=dim,
-            )
+        _check_concat_coordinate(item, dim)
     _check_same_arrays(items)
     index_coords = [p for p in items[0].zarrays if "/" not in p and _dims(items[0], p) == [p]]
     protocols = {p for item in items for p in _target_protocols(item.refs)}
@@ -529,17 +583,7 @@ def combine_references(
     _load_coordinates(items, index_coords, resolver)
     ordered, direction = _order(items, dim)
     first = ordered[0]
-    for name in index_coords:
-        if name == dim:
-            continue
-        for item in ordered[1:]:
-            if not item.decoded[name].variable.equals(first.decoded[name].variable):
-                raise MetadataError(
-                    f"{first.name} and {item.name} hold different values of the coordinate "
-                    f"{name!r}; the files can only be combined along {dim!r}",
-                    url=item.name,
-                    key=name,
-                )
+    _check_other_coordinates(ordered, [name for name in index_coords if name != dim], dim)
     sizes = [int(item.coordinate(dim).size) for item in ordered]
     out: dict[str, Any] = dict(first.groups)
     for path in first.zarrays:
@@ -554,29 +598,7 @@ def combine_references(
             _concat_array(path, ordered, dim, dims.index(dim), sizes, out)
         else:
             _copy_array(path, ordered, out)
-    expected = np.concatenate([item.coordinate(dim) for item in ordered])
-    problem = ""
-    for attrs, data, fill_value in _combined_coordinates(ordered, dim):
-        _coordinate_array(dim, attrs, data, fill_value, out)
-        check = _Input("the combined references", out, {}, {}, {}, {})
-        _load_coordinates([check], [dim], resolver)
-        got = check.coordinate(dim)
-        if got.size != sum(sizes):
-            problem = f"{got.size} values along {dim!r} instead of {sum(sizes)}"
-        elif not np.array_equal(got, expected):
-            problem = f"{dim!r} decodes to other values than the files hold"
-        elif got.size > 1 and _direction(got, check.name, dim) != direction:
-            problem = f"{dim!r} is not monotonic"
-        else:
-            problem = ""
-            break
-    if problem:
-        raise MetadataError(
-            f"combining {', '.join(item.name for item in ordered)} gives {problem}; "
-            "no references written",
-            key=dim,
-        )
-    extent = Extent(dim, int(got.size), got[0], got[-1])
+    extent = _write_checked_coordinate(ordered, dim, direction, sizes, resolver, out)
     info("combined %d files along %r: %s", len(ordered), dim, extent)
     return {"version": 1, "refs": out}
 
