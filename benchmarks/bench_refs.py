@@ -73,7 +73,7 @@ def write_parquet_case(root: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from xzaro.references import parquet_schema
+    from xzaro.stores.references.write import parquet_schema
 
     data = root / "data.bin"
     block = 2**22

@@ -43,8 +43,8 @@ def make_frames() -> np.ndarray:
 
 
 def run_xzaro(path: str, frames: int, lz4: bool, multiscale: bool, pool: np.ndarray) -> float:
+    from xzaro import BloscCompressionParams
     from xzaro.streaming import Dimension, StorageProperties, ZarrV3
-    from xzaro.writers.compression import BloscCompressionParams
 
     props = StorageProperties(
         uri=path,
@@ -159,6 +159,7 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/xzaro-bench-stream")
     parser.add_argument("--only", default="xzaro,acquire-zarr")
     parser.add_argument("--repeat", type=int, default=3, help="runs per library (best is kept)")
+    parser.add_argument("--json", default=None, help="also dump all numbers to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -169,6 +170,7 @@ def main() -> None:
         print("acquire-zarr is not importable: its columns are n/a")
         libs.remove("acquire-zarr")
     os.makedirs(args.workdir, exist_ok=True)
+    report: dict[str, Any] = {"frames": args.frames, "repeat": args.repeat, "cases": {}}
     header = (
         f"{'frames':>6} {'codec':>5} {'ms':>3} | {'xzaro fps':>9} {'MB/s':>6} {'peak MB':>7} | "
         f"{'acquire fps':>11} {'MB/s':>6} {'peak MB':>7} | {'ratio':>5}"
@@ -197,6 +199,8 @@ def main() -> None:
                             cells[lib] = result
 
                 x, a = cells.get("xzaro"), cells.get("acquire-zarr")
+                case = f"{frames} frames, {'lz4' if lz4 else 'raw'}, pyramid {multiscale}"
+                report["cases"][case] = cells
                 ratio = f"{a['seconds'] / x['seconds']:.2f}" if x and a else "n/a"
                 xf, af = _cell(x, frames), _cell(a, frames)
                 codec = "lz4" if lz4 else "raw"
@@ -208,6 +212,9 @@ def main() -> None:
                     flush=True,
                 )
     print("ratio = xzaro fps / acquire-zarr fps (> 1: xzaro is faster)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
 
 
 def _cell(r: dict[str, Any] | None, frames: int) -> tuple[str, str, str]:

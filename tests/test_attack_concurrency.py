@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,3 +76,36 @@ def test_writers_of_disjoint_regions_all_land(tmp_path: Path, zarr_format: int) 
     np.testing.assert_array_equal(xzaro.open_array(path, "v")[...], expected)
     zarr = pytest.importorskip("zarr")
     np.testing.assert_array_equal(zarr.open_array(path, path="v")[...], expected)
+
+
+def _state_after_fork(conn: Any, store: Any, refs: Any) -> None:
+    from xzaro import concurrency
+
+    fresh = (concurrency._pool is None, store._opened.value is None, refs._loaded.value is None)
+    reads = (store.get_many(["k", "missing"]), refs.get("x/0"))
+    conn.send((fresh, reads))
+    conn.close()
+
+
+def test_a_forked_child_reopens_what_the_parent_opened(tmp_path: Path) -> None:
+    """One fork hook drops the thread pool, the opened file systems and the loaded references:
+    a forked child starts afresh, and reads as the parent does."""
+    from xzaro.concurrency import concurrent_map
+    from xzaro.stores import FsspecStore, open_store
+
+    store = FsspecStore(f"memory://xzaro-fork/{tmp_path.name}")
+    store.set("k", b"value")
+    (tmp_path / "refs.json").write_text('{"x/0": "inline"}')
+    refs = open_store(str(tmp_path / "refs.json"))
+    assert concurrent_map(len, ["a", "bb"]) == [1, 2]  # the pool exists in the parent
+    expected = (store.get_many(["k", "missing"]), refs.get("x/0"))
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_state_after_fork, args=(send, store, refs))
+    child.start()
+    fresh, reads = receive.recv()
+    child.join(60)
+    assert child.exitcode == 0
+    assert fresh == (True, True, True)
+    assert reads == expected
+    assert store._opened.value is not None  # the parent keeps what it opened

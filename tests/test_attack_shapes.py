@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from capped import run_capped
+from helpers import v2_array_doc, v3_array_doc
 
 import xzaro
 from xzaro.errors import DecodeError, MetadataError
@@ -18,16 +19,7 @@ GiB = 1024**3
 
 def _v2(path: Path, shape: list[int], chunks: list[int]) -> Path:
     path.mkdir()
-    doc = {
-        "zarr_format": 2,
-        "shape": shape,
-        "chunks": chunks,
-        "dtype": "<f8",
-        "compressor": None,
-        "fill_value": 0,
-        "order": "C",
-        "filters": None,
-    }
+    doc = v2_array_doc(shape, chunks, "<f8")
     (path / ".zarray").write_text(json.dumps(doc))
     return path
 
@@ -72,30 +64,12 @@ def test_chunk_declaring_a_terabyte_is_an_xzaro_error(tmp_path: Path) -> None:
 
 
 def test_extents_beyond_int64_are_metadata_errors() -> None:
-    doc = {
-        "zarr_format": 2,
-        "shape": [2**64],
-        "chunks": [10],
-        "dtype": "<f8",
-        "compressor": None,
-        "fill_value": 0,
-        "order": "C",
-        "filters": None,
-    }
+    doc = v2_array_doc([2**64], [10], "<f8")
     with pytest.raises(MetadataError, match="2\\*\\*63"):
         node_from_json(doc, key="a/.zarray")
 
 
-V3 = {
-    "zarr_format": 3,
-    "node_type": "array",
-    "shape": [8],
-    "data_type": "int8",
-    "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [8]}},
-    "chunk_key_encoding": {"name": "default"},
-    "fill_value": 0,
-    "codecs": [{"name": "bytes"}],
-}
+V3 = v3_array_doc([8], [8], "int8")
 
 
 @pytest.mark.parametrize(

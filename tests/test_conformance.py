@@ -7,47 +7,17 @@ does not have them, so the module skips when the folder is absent. They are read
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import CONFORMANCE, CONFORMANCE_STORES, assert_same
 
 import xzaro
-
-CONFORMANCE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance"
 
 if not CONFORMANCE.is_dir():
     pytest.skip(f"conformance stores not found at {CONFORMANCE}", allow_module_level=True)
 
-
-#: (store path relative to CONFORMANCE, expected .npy, zarr_format)
-STORES = [
-    ("z5py.zr/raw", "z5py_expected.npy", 2),
-    ("z5py.zr/blosc", "z5py_expected.npy", 2),
-    ("z5py.zr/zlib", "z5py_expected.npy", 2),
-    ("z5py.zr/gzip", "z5py_expected.npy", 2),
-    ("int64.zarr", "int64_expected.npy", 2),
-    ("int32.zarr", "int32_expected.npy", 2),
-    ("float32.zarr", "float32_expected.npy", 2),
-    ("float64.zarr", "float64_expected.npy", 2),
-    ("bool.zarr", "bool_expected.npy", 2),
-    ("int32_v3.zarr", "int32_v3_expected.npy", 3),
-]
-
-_ids = [s[0] if isinstance(s, tuple) else s.id for s in STORES]
-
-
-def _assert_identical(actual: np.ndarray, expected: np.ndarray) -> None:
-    actual = np.asarray(actual)
-    assert actual.shape == expected.shape
-    assert actual.dtype.newbyteorder("=") == expected.dtype.newbyteorder("="), actual.dtype
-    if expected.dtype.kind == "f":
-        u = f"u{expected.dtype.itemsize}"
-        np.testing.assert_array_equal(
-            np.ascontiguousarray(actual).astype(expected.dtype).view(u), expected.view(u)
-        )
-    else:
-        np.testing.assert_array_equal(actual, expected)
+IDS = [rel for rel, _, _ in CONFORMANCE_STORES]
 
 
 def _present(rel: str, npy: str) -> None:
@@ -55,7 +25,7 @@ def _present(rel: str, npy: str) -> None:
         pytest.skip(f"{rel} or {npy} missing from {CONFORMANCE}")
 
 
-@pytest.mark.parametrize(("rel", "npy", "fmt"), STORES, ids=_ids)
+@pytest.mark.parametrize(("rel", "npy", "fmt"), CONFORMANCE_STORES, ids=IDS)
 def test_reads_as_expected(rel: str, npy: str, fmt: int) -> None:
     _present(rel, npy)
     expected = np.load(CONFORMANCE / npy)
@@ -63,10 +33,10 @@ def test_reads_as_expected(rel: str, npy: str, fmt: int) -> None:
     assert a.meta.zarr_format == fmt
     assert tuple(a.shape) == expected.shape
     assert a.dtype.newbyteorder("=") == expected.dtype.newbyteorder("=")
-    _assert_identical(a[...], expected)
+    assert_same(a[...], expected, any_byteorder=True)
 
 
-@pytest.mark.parametrize(("rel", "npy", "fmt"), STORES, ids=_ids)
+@pytest.mark.parametrize(("rel", "npy", "fmt"), CONFORMANCE_STORES, ids=IDS)
 def test_chunks_and_regions(rel: str, npy: str, fmt: int) -> None:
     _present(rel, npy)
     expected = np.load(CONFORMANCE / npy)
@@ -79,13 +49,13 @@ def test_chunks_and_regions(rel: str, npy: str, fmt: int) -> None:
         out[sel] = block
         n += 1
     assert n == int(np.prod([-(-s // c) for s, c in zip(expected.shape, chunks)]))
-    _assert_identical(out, expected)
+    assert_same(out, expected, any_byteorder=True)
     start = tuple(s // 3 for s in expected.shape)
     count = tuple(max(1, s // 2) for s in expected.shape)
     sel = tuple(slice(st, st + c) for st, c in zip(start, count))
-    _assert_identical(a.read_region(start, count), expected[sel])
+    assert_same(a.read_region(start, count), expected[sel], any_byteorder=True)
     stepped = tuple(slice(None, None, 3) for _ in expected.shape)
-    _assert_identical(a[stepped], expected[stepped])
+    assert_same(a[stepped], expected[stepped], any_byteorder=True)
 
 
 def test_readme_facts() -> None:
@@ -119,7 +89,7 @@ def test_gzip_declared_zlib_chunks_are_read_and_logged(caplog: pytest.LogCapture
     with caplog.at_level(logging.INFO, logger="xzaro"):
         a = xzaro.open_array(str(CONFORMANCE / rel))
         got = a[...]
-    _assert_identical(got, expected)
+    assert_same(got, expected, any_byteorder=True)
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("xzaro")]
     assert any("zlib" in m.lower() and "gzip" in m.lower() for m in messages), messages
 
@@ -131,4 +101,4 @@ def test_z5py_group(caplog: pytest.LogCaptureFixture) -> None:
     assert g.meta.zarr_format == 2
     assert sorted(g.arrays()) == ["blosc", "gzip", "raw", "zlib"]
     expected = np.load(CONFORMANCE / "z5py_expected.npy")
-    _assert_identical(g["raw"][100:200, 250:, 1], expected[100:200, 250:, 1])
+    assert_same(g["raw"][100:200, 250:, 1], expected[100:200, 250:, 1], any_byteorder=True)

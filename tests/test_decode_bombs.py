@@ -15,6 +15,7 @@ import numcodecs
 import numpy as np
 import pytest
 from capped import run_capped
+from helpers import v2_array_doc, v3_array_doc
 
 from xzaro.codecs.bounded import MAX_UNSIZED_CHUNK_BYTES
 from xzaro.errors import DecodeError
@@ -26,16 +27,9 @@ CAP = {"mem_bytes": GiB // 4, "timeout": 60.0}
 
 
 def _v2(compressor: dict | None, *, dtype: str = "<f8", filters: Any = None) -> ZaroMeta:
-    doc = {
-        "zarr_format": 2,
-        "shape": [1000],
-        "chunks": [1000],
-        "dtype": dtype,
-        "compressor": compressor,
-        "fill_value": None,
-        "order": "C",
-        "filters": filters,
-    }
+    doc = v2_array_doc(
+        [1000], [1000], dtype, compressor=compressor, fill_value=None, filters=filters
+    )
     meta = node_from_json(doc, url="memory://bombs", key="a/.zarray")
     assert isinstance(meta, ZaroMeta)
     return meta
@@ -117,16 +111,12 @@ def test_default_ceiling_is_two_gib() -> None:
 
 
 def _v3(codec: dict) -> ZaroMeta:
-    doc = {
-        "zarr_format": 3,
-        "node_type": "array",
-        "shape": [1000],
-        "data_type": "float64",
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1000]}},
-        "chunk_key_encoding": {"name": "default"},
-        "fill_value": 0,
-        "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, codec],
-    }
+    doc = v3_array_doc(
+        [1000],
+        [1000],
+        "float64",
+        codecs=[{"name": "bytes", "configuration": {"endian": "little"}}, codec],
+    )
     meta = node_from_json(doc, url="memory://bombs", key="a/zarr.json")
     assert isinstance(meta, ZaroMeta)
     return meta

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 import numpy as np
+from helpers import v2_array_doc, v3_array_doc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,27 +29,23 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-V2_ARRAY = {
-    "zarr_format": 2,
-    "shape": [10, 7],
-    "chunks": [4, 3],
-    "dtype": "<f4",
-    "compressor": {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0},
-    "fill_value": 0.5,
-    "order": "C",
-    "filters": [{"id": "delta", "dtype": "<f4"}],
-    "dimension_separator": ".",
-}
+V2_ARRAY = v2_array_doc(
+    [10, 7],
+    [4, 3],
+    "<f4",
+    compressor={"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0},
+    fill_value=0.5,
+    filters=[{"id": "delta", "dtype": "<f4"}],
+    dimension_separator=".",
+)
 
-V3_ARRAY = {
-    "zarr_format": 3,
-    "node_type": "array",
-    "shape": [10, 7],
-    "data_type": "int16",
-    "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [5, 7]}},
-    "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-    "fill_value": -1,
-    "codecs": [
+V3_ARRAY = v3_array_doc(
+    [10, 7],
+    [5, 7],
+    "int16",
+    chunk_key_encoding={"name": "default", "configuration": {"separator": "/"}},
+    fill_value=-1,
+    codecs=[
         {
             "name": "sharding_indexed",
             "configuration": {
@@ -63,9 +60,9 @@ V3_ARRAY = {
         },
         {"name": "zstd", "configuration": {"level": 0, "checksum": False}},
     ],
-    "dimension_names": ["y", "x"],
-    "attributes": {"units": "m"},
-}
+    dimension_names=["y", "x"],
+    attributes={"units": "m"},
+)
 
 V3_PLAIN = {
     **V3_ARRAY,
@@ -75,6 +72,15 @@ V3_PLAIN = {
         {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle"}},
         {"name": "crc32c"},
     ],
+}
+
+#: Rectilinear shards (zarr-extensions), each a whole number of the sharding codec's chunks.
+V3_RECTILINEAR = {
+    **V3_ARRAY,
+    "chunk_grid": {
+        "name": "rectilinear",
+        "configuration": {"kind": "inline", "chunk_shapes": [[[5, 1], 5], [1, [3, 2]]]},
+    },
 }
 
 
@@ -155,14 +161,16 @@ def mutated(draw: st.DrawFn, base: dict) -> Any:
 
 
 @FUZZ
-@given(doc=st.one_of(mutated(V2_ARRAY), mutated(V3_ARRAY), mutated(V3_PLAIN)))
+@given(
+    doc=st.one_of(mutated(V2_ARRAY), mutated(V3_ARRAY), mutated(V3_PLAIN), mutated(V3_RECTILINEAR))
+)
 def test_mutated_documents_parse_or_raise_zaro_error(doc: Any) -> None:
     _parse_and_use(doc)
 
 
 @FUZZ
 @given(
-    base=st.sampled_from([V2_ARRAY, V3_ARRAY, V3_PLAIN]),
+    base=st.sampled_from([V2_ARRAY, V3_ARRAY, V3_PLAIN, V3_RECTILINEAR]),
     key=st.text(max_size=10),
     value=hostile,
 )
@@ -285,7 +293,8 @@ def _walk_consolidated(store_data: dict[str, bytes]) -> None:
     try:
         root = open_group(MemoryStore(store_data), consolidated=True)
         for _, node in root.walk():
-            chunk = node.shards or node.chunks if not isinstance(node, ZaroGroup) else None
+            meta = None if isinstance(node, ZaroGroup) else node.meta
+            chunk = meta.shard_shape or meta.chunk_shape if meta is not None else None
             if chunk is not None and int(np.prod(chunk, dtype=object)) <= 2**22:
                 node[tuple(slice(0, 1) for _ in range(node.ndim))]
     except ZaroError:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import v2_array_doc, v3_array_doc
 
 import xzaro
 from xzaro.chunk_keys import ChunkKeyEncoding
@@ -16,32 +17,22 @@ from xzaro.meta import GroupMeta, ZaroMeta, loads
 
 
 def v3_doc(**over):
-    doc = {
-        "zarr_format": 3,
-        "node_type": "array",
-        "shape": [4, 6],
-        "data_type": "float32",
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2, 3]}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-        "fill_value": 0,
-        "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
-        "attributes": {"a": 1},
-    }
+    doc = v3_array_doc(
+        [4, 6],
+        [2, 3],
+        "float32",
+        chunk_key_encoding={"name": "default", "configuration": {"separator": "/"}},
+        codecs=[{"name": "bytes", "configuration": {"endian": "little"}}],
+        attributes={"a": 1},
+    )
     doc.update(over)
     return doc
 
 
 def v2_doc(**over):
-    doc = {
-        "zarr_format": 2,
-        "shape": [4, 6],
-        "chunks": [2, 3],
-        "dtype": "<f4",
-        "compressor": {"id": "zlib", "level": 1},
-        "fill_value": "NaN",
-        "order": "C",
-        "filters": None,
-    }
+    doc = v2_array_doc(
+        [4, 6], [2, 3], "<f4", compressor={"id": "zlib", "level": 1}, fill_value="NaN"
+    )
     doc.update(over)
     return doc
 
@@ -206,7 +197,12 @@ def test_extensions_must_understand():
     "over,field,word",
     [
         ({"codecs": [{"name": "bytes"}, {"name": "lzfse"}]}, "codecs", "lzfse"),
-        ({"chunk_grid": {"name": "rectilinear", "configuration": {}}}, "chunk_grid", "rectilinear"),
+        ({"chunk_grid": {"name": "rectangular", "configuration": {}}}, "chunk_grid", "rectangular"),
+        (
+            {"chunk_grid": {"name": "rectilinear", "configuration": {}}},
+            "chunk_grid.kind",
+            "rectilinear",
+        ),
         ({"chunk_key_encoding": {"name": "hilbert"}}, "chunk_key_encoding", "hilbert"),
         ({"storage_transformers": [{"name": "foo"}]}, "storage_transformers", "foo"),
         ({"codecs": [{"name": "gzip"}]}, "codecs", "array->bytes"),

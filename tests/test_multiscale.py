@@ -10,7 +10,8 @@ import pytest
 import xarray as xr
 
 import xzaro
-from xzaro.writers.multiscale import Multiscale, coarsen_array, default_dims
+from xzaro.writers.coarsen import coarsen_array
+from xzaro.writers.pyramid import Multiscale, default_dims
 
 
 def reference_reduce(a: np.ndarray, method: str) -> np.ndarray:

@@ -19,7 +19,8 @@ from xzaro import Multiscale
 from xzaro.writers.compute import compute_writes
 from xzaro.writers.dataset import prepare_store
 from xzaro.writers.layout import DEFAULT_CHUNK_BYTES
-from xzaro.writers.multiscale import pyramid_chunks
+from xzaro.writers.options import WriteOptions
+from xzaro.writers.pyramid import pyramid_chunks
 
 
 def block_mean(a: np.ndarray) -> np.ndarray:
@@ -266,7 +267,7 @@ def test_compute_writes_shows_progress_on_stderr(tmp_path, capsys):
     ds, data = _small()
     for progress in (False, True):
         path = str(tmp_path / f"plain-{progress}.zarr")
-        tasks, finalize = prepare_store(ds, path, chunks={"y": 32, "x": 32})
+        tasks, finalize = prepare_store(ds, path, WriteOptions(chunks={"y": 32, "x": 32}))
         finalize(*compute_writes(*tasks, progress=progress))
         out, err = capsys.readouterr()
         assert out == ""
@@ -291,36 +292,22 @@ def test_pyramid_progress(tmp_path, capsys, scheduler):
                 np.testing.assert_array_equal(group[f"{i}/v"][...], expected)
 
 
-def test_progress_under_a_distributed_client(tmp_path, capsys):
-    distributed = pytest.importorskip("distributed")
+def test_progress_under_a_distributed_client(tmp_path, capsys, dask_client):
     ds, data = _small()
-    with (
-        distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=2,
-            processes=False,
-            protocol="tcp",
-            host="127.0.0.1",
-            dashboard_address=None,
-            # the scheduler's HTTP server (no dashboard) on 127.0.0.1 and a free port
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-        ) as cluster,
-        distributed.Client(cluster),
-    ):
-        capsys.readouterr()
-        for progress in (False, True):
-            path = str(tmp_path / f"p-{progress}.zarr")
-            ds.zaro.to_store(path, multiscale=True, chunks={"y": 32, "x": 32}, progress=progress)
-            plain = str(tmp_path / f"plain-{progress}.zarr")
-            tasks, finalize = prepare_store(ds, plain, chunks={"y": 32, "x": 32})
-            finalize(*compute_writes(*tasks, progress=progress))
-            out, err = capsys.readouterr()
-            assert out == ""
-            assert err.count("100% Completed") == (2 if progress else 0)
-            group = zarr.open_group(path, mode="r")
-            for i, expected in enumerate(numpy_pyramid(data, 3)):
-                np.testing.assert_array_equal(group[f"{i}/v"][...], expected)
-            np.testing.assert_array_equal(zarr.open_group(plain, mode="r")["v"][...], data)
+    capsys.readouterr()
+    for progress in (False, True):
+        path = str(tmp_path / f"p-{progress}.zarr")
+        ds.zaro.to_store(path, multiscale=True, chunks={"y": 32, "x": 32}, progress=progress)
+        plain = str(tmp_path / f"plain-{progress}.zarr")
+        tasks, finalize = prepare_store(ds, plain, WriteOptions(chunks={"y": 32, "x": 32}))
+        finalize(*compute_writes(*tasks, progress=progress))
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.count("100% Completed") == (2 if progress else 0)
+        group = zarr.open_group(path, mode="r")
+        for i, expected in enumerate(numpy_pyramid(data, 3)):
+            np.testing.assert_array_equal(group[f"{i}/v"][...], expected)
+        np.testing.assert_array_equal(zarr.open_group(plain, mode="r")["v"][...], data)
 
 
 def test_a_refused_replacement_leaves_the_old_pyramid(tmp_path):

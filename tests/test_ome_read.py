@@ -277,7 +277,7 @@ def test_xzaro_stream_read_while_written(tmp_path: Path, kind: str) -> None:
 def test_xzaro_pyramid(tmp_path: Path, zarr_format: int) -> None:
     """``to_store(multiscale=...)``: one group per level, a multiscale entry per variable;
     without stored coordinates they come from the metadata, stored ones are kept."""
-    from xzaro.writers.multiscale import Multiscale
+    from xzaro import Multiscale
 
     rng = np.random.default_rng(4)
     ds = xr.Dataset(

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
+from helpers import assert_same, v2_array_doc, zarr_read
 
 import xzaro
 from xzaro.codecs import BloscCodec, v2_codec_json
@@ -35,21 +36,6 @@ from xzaro.writers.writer import writer_for
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 EMPTY = 2**64 - 1
-
-
-def zarr_read(path: Path | str, selection: Any = ...) -> np.ndarray:
-    """zarr-python's own read of an array."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return np.asarray(zarr.open_array(str(path), mode="r")[selection])
-
-
-def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
-    """Same shape, dtype and bits (NaN payloads and -0.0 included)."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.tobytes() == expected.tobytes()
 
 
 def smooth(dtype: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -201,16 +187,7 @@ def test_v2_filter_then_compressor_round_trips_its_json() -> None:
     """pcodec listed as a V2 filter before a compressor is emitted the same way."""
     pytest.importorskip("pcodec")
     pcodec = numcodecs.PCodec().get_config()
-    doc = {
-        "zarr_format": 2,
-        "shape": [10],
-        "chunks": [5],
-        "dtype": "<i4",
-        "compressor": {"id": "zstd", "level": 3},
-        "fill_value": 0,
-        "order": "C",
-        "filters": [pcodec],
-    }
+    doc = v2_array_doc([10], [5], "<i4", compressor={"id": "zstd", "level": 3}, filters=[pcodec])
     meta = ZaroMeta.from_json(doc)
     assert [c.kind for c in meta.codecs] == ["array_bytes", "bytes_bytes"]
     emitted = dataclasses.replace(meta, raw={}).to_json()
@@ -435,16 +412,7 @@ def write_pickled(root: Path, name: str = "") -> Path:
     """A V2 ``|O`` array with a pickle filter, chunks encoded by numcodecs' Pickle."""
     path = root / name if name else root
     path.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "zarr_format": 2,
-        "shape": [5],
-        "chunks": [2],
-        "dtype": "|O",
-        "compressor": None,
-        "fill_value": None,
-        "order": "C",
-        "filters": [{"id": "pickle", "protocol": 5}],
-    }
+    doc = v2_array_doc([5], [2], "|O", fill_value=None, filters=[{"id": "pickle", "protocol": 5}])
     (path / ".zarray").write_text(json.dumps(doc))
     (path / ".zattrs").write_text(json.dumps({"_ARRAY_DIMENSIONS": ["i"]}))
     codec = numcodecs.Pickle(protocol=5)

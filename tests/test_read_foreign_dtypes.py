@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
+from helpers import VENV312, assert_same, run_venv312
 
 import xzaro
 from xzaro.dtypes import (
@@ -38,15 +38,6 @@ from xzaro.writers.layout import array_meta
 
 # zarr-python 3.1 warns that ``structured`` has no V3 specification yet.
 pytestmark = pytest.mark.filterwarnings("ignore:.*does not have a Zarr V3 specification")
-
-VENV312 = Path("/tmp/venv312/bin/python")
-
-
-def _same_bits(got: np.ndarray, expected: np.ndarray) -> None:
-    assert got.dtype == expected.dtype, (got.dtype, expected.dtype)
-    assert got.shape == expected.shape
-    assert got.tobytes() == expected.tobytes()
-
 
 # ------------------------------------------------------------------ structured: zarr-python 3.1
 
@@ -83,8 +74,8 @@ def test_structured_written_by_zarr_python_31_reads_exactly(tmp_path: Path, case
     assert isinstance(doc["fill_value"], str)  # base64 of the packed bytes
     expected = zarr.open_array(path, mode="r")[...]
     got = xzaro.open_array(path)
-    _same_bits(got[...], expected)
-    _same_bits(got[1:6], expected[1:6])
+    assert_same(got[...], expected)
+    assert_same(got[1:6], expected[1:6])
     assert got.meta.fill_value.tobytes() == fill_value.tobytes()
 
 
@@ -108,7 +99,7 @@ def test_structured_next_to_plain_arrays_walks_and_opens_in_xarray(tmp_path: Pat
     ):
         assert ours.rec.dtype == theirs.rec.dtype == dtype
         assert ours.rec.dims == ("x",)
-        _same_bits(ours.rec.values, theirs.rec.values)
+        assert_same(ours.rec.values, theirs.rec.values)
         np.testing.assert_array_equal(ours.v.values, theirs.v.values)
 
 
@@ -123,7 +114,7 @@ def test_structured_layouts_of_one_size_read_in_turn(tmp_path: Path) -> None:
         arr[:] = np.array([(k, k + 0.5) if i == 0 else (k + 0.5, k) for k in range(6)], dtype)
         arrays.append((path, arr[...]))
     for path, expected in arrays * 2:
-        _same_bits(xzaro.open_array(path)[1:3], expected[1:3])
+        assert_same(xzaro.open_array(path)[1:3], expected[1:3])
 
 
 # ------------------------------------------------------------------ struct: the registry's form
@@ -247,8 +238,8 @@ def test_struct_as_the_registry_defines_it(tmp_path: Path, endian: str, name: st
     expected[4:8] = STRUCT_FILL
     got = xzaro.open_array(path)
     assert got.dtype == STRUCT_DTYPE
-    _same_bits(got[...], expected)
-    _same_bits(got[3:9], expected[3:9])
+    assert_same(got[...], expected)
+    assert_same(got[3:9], expected[3:9])
 
 
 def test_struct_fill_as_legacy_base64_and_bytes_without_endian(tmp_path: Path) -> None:
@@ -269,7 +260,7 @@ def test_struct_fill_as_legacy_base64_and_bytes_without_endian(tmp_path: Path) -
     )
     expected = data.copy()
     expected[2] = fill
-    _same_bits(xzaro.open_array(path)[...], expected)
+    assert_same(xzaro.open_array(path)[...], expected)
 
 
 ZARR34_SCRIPT = textwrap.dedent(
@@ -297,11 +288,7 @@ def test_struct_written_by_zarr_python_34(tmp_path: Path) -> None:
     """zarr-python >= 3.4 (Python >= 3.12) writes ``struct``; run only where a 3.12 venv with it
     exists (the main suite runs Python 3.11): xzaro reads its store as it does, and its JSON is
     the registry's form the tests above write by hand."""
-    if not VENV312.exists():
-        pytest.skip(f"no Python 3.12 venv with zarr >= 3.4 at {VENV312}")
-    result = subprocess.run(
-        [str(VENV312), "-c", ZARR34_SCRIPT, str(tmp_path)], capture_output=True, text=True
-    )
+    result = run_venv312(ZARR34_SCRIPT, str(tmp_path))
     if result.returncode or tuple(int(p) for p in result.stdout.split(".")[:2]) < (3, 4):
         pytest.skip(f"zarr >= 3.4 unusable in {VENV312}: {result.stderr[-300:]}")
     expected = np.load(tmp_path / "expected.npy")
@@ -315,18 +302,14 @@ def test_struct_written_by_zarr_python_34(tmp_path: Path) -> None:
         "value": "NaN",
     }
     assert doc["codecs"][0] == {"name": "bytes", "configuration": {"endian": "little"}}
-    _same_bits(xzaro.open_array(path)[...], expected)
+    assert_same(xzaro.open_array(path)[...], expected)
 
 
 def _zarr34_read(path: Path, tmp_path: Path) -> np.ndarray:
     """What zarr-python >= 3.4 (in the 3.12 venv, when present) reads at ``path``."""
-    if not VENV312.exists():
-        pytest.skip(f"no Python 3.12 venv with zarr >= 3.4 at {VENV312}")
     script = "import sys, numpy, zarr; numpy.save(sys.argv[2], zarr.open_array(sys.argv[1])[...])"
     out = tmp_path / "theirs.npy"
-    result = subprocess.run(
-        [str(VENV312), "-c", script, str(path), str(out)], capture_output=True, text=True
-    )
+    result = run_venv312(script, str(path), str(out))
     if result.returncode:
         pytest.fail(f"zarr-python 3.4 cannot read {path}: {result.stderr[-500:]}")
     return np.load(out)
@@ -377,7 +360,7 @@ def test_structured_written_by_xzaro_reads_in_zarr_python_31(
     }
     assert isinstance(doc["fill_value"], str)
     expected = np.concatenate([data, np.array([fill], dtype=dtype)])
-    _same_bits(xzaro.open_array(path)[...], expected.astype(dtype.newbyteorder("=")))
+    assert_same(xzaro.open_array(path)[...], expected.astype(dtype.newbyteorder("=")))
     theirs = _zarr34_read(path, tmp_path) if shards else zarr.open_array(path, mode="r")[...]
     assert theirs.tobytes() == expected.astype(theirs.dtype).tobytes()
 
@@ -713,7 +696,7 @@ def test_complex_extension_types_read_from_spec_written_chunks(tmp_path: Path) -
         )
         got = xzaro.open_array(path)[...]
         expected = np.concatenate([data[:2], np.array([-1.0, 0.5], dtype=part).view(dtype)])
-        _same_bits(got, expected)
+        assert_same(got, expected)
         path_big = tmp_path / f"{name}-big"
         _write_by_spec(
             path_big,

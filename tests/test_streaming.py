@@ -23,8 +23,8 @@ from xzaro.streaming import (
     ZarrV2,
     ZarrV3,
 )
+from xzaro.writers.coarsen import coarsen_array
 from xzaro.writers.compression import BloscCompressionParams
-from xzaro.writers.multiscale import coarsen_array
 
 zarr = pytest.importorskip("zarr")
 
@@ -661,12 +661,12 @@ def test_background_failure_is_an_xzaro_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
 ) -> None:
     """A failure in the background writer reaches the caller as an xzaro error."""
-    import xzaro.streaming
+    import xzaro.writers.streaming.rows
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise failure
 
-    monkeypatch.setattr(xzaro.streaming, "coarsen_tiles", broken)
+    monkeypatch.setattr(xzaro.writers.streaming.rows, "coarsen_tiles", broken)
     props = StorageProperties(
         uri=str(tmp_path / "bg.zarr"),
         acquisition_dimensions=dims3(32, 24, 16, 16, 4),

@@ -28,34 +28,18 @@ import fsspec
 import numpy as np
 import pytest
 import xarray as xr
+import xarray_cases as xc
+import zarr_matrix as zm
+from helpers import CONFORMANCE, CONFORMANCE_STORES
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from xzaro.compat import xarray_encodes_per_zarr_format
 
-try:
-    import xarray_cases as xc
-    import zarr_matrix as zm
-except ImportError:  # pragma: no cover - when tests/ is a package
-    from tests import xarray_cases as xc
-    from tests import zarr_matrix as zm
-
 ENGINE = "zaro"
 CHUNK_MODES = {"eager": None, "dask": {}, "auto": "auto"}
 
-CONFORMANCE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance"
-CONFORMANCE_STORES = [
-    "z5py.zr/raw",
-    "z5py.zr/blosc",
-    "z5py.zr/zlib",
-    "z5py.zr/gzip",
-    "int64.zarr",
-    "int32.zarr",
-    "float32.zarr",
-    "float64.zarr",
-    "bool.zarr",
-    "int32_v3.zarr",
-]
+CONFORMANCE_IDS = [rel for rel, _, _ in CONFORMANCE_STORES]
 
 #: matrix stores zarr-python can read (the others have no oracle here)
 MATRIX_IDS = [c.id for c in zm.CASES if c.zarr_readable]
@@ -317,7 +301,7 @@ def test_vlen_strings_are_object_arrays(stores: xc.Built, name: str) -> None:
     assert ds["s_object"].values.tolist() == expected["s_object"].values.tolist()
 
 
-@pytest.mark.parametrize("rel", CONFORMANCE_STORES)
+@pytest.mark.parametrize("rel", CONFORMANCE_IDS)
 def test_conformance_store_matches_zarr(rel: str) -> None:
     path = CONFORMANCE / rel
     if not path.is_dir():
@@ -457,17 +441,19 @@ def test_right_zarr_format_opens(stores: xc.Built, name: str) -> None:
 INDEXING_STORES = ["basic_v2_cons_chunked", "basic_v3_plain_chunked", "sharded_v3"]
 
 
-def _dims(ds: xr.Dataset) -> tuple[str, str, str]:
-    return ("time", "y", "x") if "time" in ds.dims else ("t", "y", "x")
+def _indexing_case(stores: xc.Built, name: str) -> tuple[str, xr.Dataset, tuple[str, ...], int]:
+    """The store's path, engine="zarr"'s reading of it, its (time, y, x) dimension names and
+    the number of time steps."""
+    path = stores.path(name)
+    expected = oracle(path)
+    dims = ("time", "y", "x") if "time" in expected.dims else ("t", "y", "x")
+    return path, expected, dims, expected.sizes[dims[0]]
 
 
 @pytest.mark.parametrize("chunks", [None, {}], ids=["lazy", "dask"])
 @pytest.mark.parametrize("name", INDEXING_STORES)
 def test_orthogonal_isel(stores: xc.Built, name: str, chunks: Any) -> None:
-    path = stores.path(name)
-    expected = oracle(path)
-    t, y, x = _dims(expected)
-    nt = expected.sizes[t]
+    path, expected, (t, y, x), nt = _indexing_case(stores, name)
     selections = [
         {t: [0, nt - 1, 2], y: np.array([4, 0, 2]), x: slice(1, None)},
         {t: np.array([nt - 1, nt - 1, 0]), x: [3, 1]},
@@ -484,10 +470,7 @@ def test_orthogonal_isel(stores: xc.Built, name: str, chunks: Any) -> None:
 @pytest.mark.parametrize("chunks", [None, {}], ids=["lazy", "dask"])
 @pytest.mark.parametrize("name", INDEXING_STORES)
 def test_vectorised_isel(stores: xc.Built, name: str, chunks: Any) -> None:
-    path = stores.path(name)
-    expected = oracle(path)
-    t, y, x = _dims(expected)
-    nt = expected.sizes[t]
+    path, expected, (t, y, x), nt = _indexing_case(stores, name)
     sel = {
         t: xr.DataArray([0, nt - 1, 2, 2], dims="p"),
         y: xr.DataArray([4, 0, 1, 3], dims="p"),
@@ -888,27 +871,15 @@ def test_backend_array_pickle_is_small(stores: xc.Built) -> None:
 
 
 @pytest.mark.timeout(180)
-def test_distributed_local_cluster(stores: xc.Built) -> None:
-    distributed = pytest.importorskip("distributed")
+def test_distributed_local_cluster(stores: xc.Built, dask_client: Any) -> None:
     path = stores.path("big_v3")
     expected = oracle(path)["big"].values
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-            worker_dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        ds = open_zaro(path, chunks={}, read_unit=2**18)
-        assert ds["big"].data.npartitions >= 4
-        total = float(ds["big"].sum().compute())
-        col_mean = ds["big"].mean("row").compute()
-        sel = ds["big"].isel(row=[1000, 2, 513], col=slice(7, 70)).compute()
-        assert len(client.scheduler_info()["workers"]) == 2
+    ds = open_zaro(path, chunks={}, read_unit=2**18)
+    assert ds["big"].data.npartitions >= 4
+    total = float(ds["big"].sum().compute())
+    col_mean = ds["big"].mean("row").compute()
+    sel = ds["big"].isel(row=[1000, 2, 513], col=slice(7, 70)).compute()
+    assert len(dask_client.scheduler_info()["workers"]) == 2
     np.testing.assert_allclose(total, expected.sum(), rtol=1e-10)
     np.testing.assert_allclose(col_mean.values, expected.mean(axis=0), rtol=1e-10)
     np.testing.assert_array_equal(sel.values, expected[[1000, 2, 513], 7:70])

@@ -18,11 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-try:
-    import zarr_matrix as zm
-except ImportError:  # pragma: no cover - when tests/ is a package
-    from tests import zarr_matrix as zm
+import zarr_matrix as zm
 
 # ---------------------------------------------------------------------------------------------
 # Dataset builders

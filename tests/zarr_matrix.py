@@ -14,10 +14,8 @@ read carry the values they must read as in ``expected`` (``zarr_readable=False``
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import warnings
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,74 +26,7 @@ import numpy as np
 import zarr
 import zarr.codecs as zc
 import zarr.dtype as zd
-
-# ---------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------
-
-_UNICODE_POOL = ["", "a", "bb", "ccc", "dddd", "é", "漢字", "ß-x", "Ωz", "🙂", "q\tr", "x y"]
-_BYTES_POOL = [b"", b"a", b"bb", b"ccc", b"\x01\x02", b"abcdefgh", b"\xff\xfe", b"z z"]
-
-
-def _seed(name: str) -> int:
-    return zlib.crc32(name.encode())
-
-
-def values(dtype: Any, shape: tuple[int, ...], seed: str, *, special: bool = True) -> np.ndarray:
-    """Deterministic pseudo-random values of ``dtype`` and ``shape``.
-
-    Floats get NaN, +-Infinity and -0.0 sprinkled in (unless ``special`` is false), integers span
-    the full range of the type, strings mix empty, ASCII and non-ASCII values.
-    """
-    rng = np.random.default_rng(_seed(seed))
-    n = math.prod(shape)
-    if dtype in (str, "str", "vlen-utf8"):
-        v = np.array(
-            [_UNICODE_POOL[i] for i in rng.integers(0, len(_UNICODE_POOL), n)], dtype=object
-        )
-        return v.reshape(shape)
-    if dtype in (bytes, "vlen-bytes"):
-        v = np.array([_BYTES_POOL[i] for i in rng.integers(0, len(_BYTES_POOL), n)], dtype=object)
-        return v.reshape(shape)
-    dt = np.dtype(dtype)
-    if dt.kind == "b":
-        v = rng.random(n) < 0.5
-    elif dt.kind in "iu":
-        info = np.iinfo(dt)
-        v = rng.integers(int(info.min), int(info.max), n, endpoint=True, dtype=dt.newbyteorder("="))
-    elif dt.kind == "f":
-        v = rng.standard_normal(n) * 100
-        if special and n >= 8:
-            v[1], v[3], v[5], v[6] = np.nan, np.inf, -np.inf, -0.0
-    elif dt.kind == "c":
-        v = rng.standard_normal(n) * 10 + 1j * rng.standard_normal(n) * 10
-        if special and n >= 8:
-            v[2] = complex(np.nan, 1.0)
-            v[4] = complex(-np.inf, -0.0)
-    elif dt.kind in "Mm":
-        v = rng.integers(-(2**40), 2**40, n, dtype=np.int64).view(dt.newbyteorder("="))
-        if n >= 4:
-            v[2] = np.array("NaT", dtype=dt)
-    elif dt.kind == "S":
-        pool = [p[: dt.itemsize].rstrip(b"\x00") for p in _BYTES_POOL]
-        v = np.array([pool[i] for i in rng.integers(0, len(pool), n)], dtype=dt)
-    elif dt.kind == "U":
-        pool = [p[: dt.itemsize // 4] for p in _UNICODE_POOL]
-        v = np.array([pool[i] for i in rng.integers(0, len(pool), n)], dtype=dt)
-    elif dt.kind == "V":
-        v = rng.integers(0, 256, n * dt.itemsize, dtype=np.uint8).view(dt)
-    else:  # pragma: no cover - programming error in the matrix
-        raise TypeError(dt)
-    return np.asarray(v).astype(dt).reshape(shape)
-
-
-def smooth(dtype: Any, shape: tuple[int, ...], seed: str) -> np.ndarray:
-    """Finite, smoothly varying values (for lossy filters that need a bounded range)."""
-    rng = np.random.default_rng(_seed(seed))
-    n = math.prod(shape)
-    v = np.linspace(-50.0, 50.0, n) + rng.standard_normal(n)
-    return v.astype(dtype).reshape(shape)
-
+from helpers import NUMERIC_DTYPES, smooth, v2_array_doc, v3_array_doc, values
 
 # ---------------------------------------------------------------------------------------------
 # Cases
@@ -459,16 +390,14 @@ v2(
 def _write_v2_categorize_object(d: Path) -> None:
     d.mkdir(parents=True)
     labels = ["a", "bb", "漢"]
-    meta = {
-        "zarr_format": 2,
-        "shape": [7],
-        "chunks": [3],
-        "dtype": "|O",
-        "compressor": {"id": "zlib", "level": 1},
-        "fill_value": None,
-        "order": "C",
-        "filters": [{"id": "categorize", "labels": labels, "dtype": "|O", "astype": "|u1"}],
-    }
+    meta = v2_array_doc(
+        [7],
+        [3],
+        "|O",
+        compressor={"id": "zlib", "level": 1},
+        fill_value=None,
+        filters=[{"id": "categorize", "labels": labels, "dtype": "|O", "astype": "|u1"}],
+    )
     (d / ".zarray").write_text(json.dumps(meta))
     (d / ".zattrs").write_text(json.dumps({"hand": "written"}))
     cat = numcodecs.Categorize(labels=labels, dtype=object, astype="u1")
@@ -496,22 +425,7 @@ _add(
 
 _S3 = (6, 7)
 _C3 = (4, 3)
-for _dt in [
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float16",
-    "float32",
-    "float64",
-    "complex64",
-    "complex128",
-]:
+for _dt in NUMERIC_DTYPES:
     v3(
         f"dt_{_dt}",
         values(_dt, _S3, f"v3{_dt}"),
@@ -551,17 +465,15 @@ def _raw_writer(
 
     def write(d: Path) -> None:
         d.mkdir(parents=True)
-        meta = {
-            "zarr_format": 3,
-            "node_type": "array",
-            "shape": [5, 3],
-            "data_type": f"r{nbytes * 8}",
-            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2, 2]}},
-            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-            "fill_value": fill,
-            "codecs": codecs,
-            "attributes": {"raw": True},
-        }
+        meta = v3_array_doc(
+            [5, 3],
+            [2, 2],
+            f"r{nbytes * 8}",
+            chunk_key_encoding={"name": "default", "configuration": {"separator": "/"}},
+            fill_value=fill,
+            codecs=codecs,
+            attributes={"raw": True},
+        )
         (d / "zarr.json").write_text(json.dumps(meta))
         data = _raw_expected(nbytes)
         gz = any(c["name"] == "gzip" for c in codecs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from xzaro.array import ZaroArray
+from xzaro.backends.multiscale import open_multiscale
 from xzaro.errors import (
     ChecksumError,
     DecodeError,
@@ -19,7 +20,7 @@ from xzaro.meta import GroupMeta, ZaroMeta
 from xzaro.stores import open_store
 from xzaro.writers import BloscCompressionParams, ChunkWriter, ShardWriter, Writer
 from xzaro.writers.accessor import register as _register_accessors
-from xzaro.writers.multiscale import Multiscale, open_multiscale
+from xzaro.writers.pyramid import Multiscale
 
 __version__ = "0.1.0"
 

@@ -18,21 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from xzaro.codecs import pipeline_for
-from xzaro.codecs.sharding import EMPTY, check_index
-from xzaro.concurrency import concurrent_map, default_workers, thread_buffer
+from xzaro.buffers import thread_buffer
+from xzaro.chunk_grid import ShardGrid
+from xzaro.codecs import CodecPipeline, pipeline_for
+from xzaro.concurrency import concurrent_map, default_workers
 from xzaro.dtypes import fill_into
 from xzaro.errors import DecodeError, OutOfMemoryError, ZaroError
-from xzaro.indexing import (
-    Box,
-    ChunkPiece,
-    chunk_pieces,
-    plan_selection,
-    region_box,
-)
+from xzaro.indexing import Box, ChunkPiece, plan_selection, region_box
 from xzaro.log import logger
 from xzaro.meta import ZaroMeta
-from xzaro.stores.base import Store
+from xzaro.stores.base import Store, SupportsLocalReads
 from xzaro.stores.coalesce import coalesce
 
 #: Stored bytes fetched per batch; bounds memory on very large reads.
@@ -85,17 +80,20 @@ class ZaroArray:
     def _init_codecs(self) -> None:
         meta = self.meta
         self._pipeline = pipeline_for(meta)
+        # one pipeline per stored shape where the grid's stored objects differ in shape
+        self._pipelines: dict[tuple[int, ...], CodecPipeline] | None = None
+        if not meta.storage_grid.is_regular:
+            self._pipelines = {}
         sharding = meta.sharding
         self._sharding: Any = sharding
         if sharding is not None:
             self._inner = sharding.inner_pipeline(meta.dtype, meta.fill_value_or_default)
-            self._cps = sharding.chunks_per_shard(meta.storage_shape)
-            self._index_request = sharding.index_request(meta.storage_shape)
+            self._shards = ShardGrid(meta.storage_grid, meta.chunk_shape)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"store": self.store, "meta": self.meta, "path": self.path}
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["store"], state["meta"], state["path"])  # type: ignore[misc]
 
     # ------------------------------------------------------------------ properties
@@ -106,43 +104,62 @@ class ZaroArray:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
         return self.meta.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The array's numpy dtype."""
         return self.meta.dtype
 
     @property
-    def chunks(self) -> tuple[int, ...]:
-        """The chunk shape (for sharded arrays, the inner chunk shape)."""
-        return self.meta.chunk_shape
+    def chunks(self) -> tuple[int | tuple[int, ...], ...]:
+        """The chunk shape (for sharded arrays, the inner chunk shape).
+
+        For a rectilinear grid of chunks, per dimension the chunk size where the chunks are of
+        one size, else the size of every chunk inside the array (as xarray's ``chunks``
+        encoding and Dask spell them).
+        """
+        grid = self.meta.chunk_grid
+        return self.meta.chunk_shape if grid.is_regular else grid.compact_sizes()
 
     @property
-    def shards(self) -> tuple[int, ...] | None:
-        return self.meta.shard_shape
+    def shards(self) -> tuple[int | tuple[int, ...], ...] | None:
+        """The shard shape of a sharded array (per dimension as :attr:`chunks` for a
+        rectilinear grid of shards), else ``None``."""
+        grid = self.meta.storage_grid
+        if self.meta.shard_shape is None or grid.is_regular:
+            return self.meta.shard_shape
+        return grid.compact_sizes()
 
     @property
     def ndim(self) -> int:
+        """Number of dimensions."""
         return self.meta.ndim
 
     @property
     def size(self) -> int:
+        """Number of elements."""
         return math.prod(self.meta.shape)
 
     @property
     def nbytes(self) -> int:
+        """Uncompressed size in bytes."""
         return self.meta.nbytes
 
     @property
     def fill_value(self) -> Any:
+        """The fill value (``None`` for a V2 ``null``)."""
         return self.meta.fill_value
 
     @property
-    def attrs(self) -> dict:
+    def attrs(self) -> dict[str, Any]:
+        """The user attributes."""
         return self.meta.attributes
 
     @property
     def dimension_names(self) -> tuple[str | None, ...] | None:
+        """Names of the dimensions, or ``None``."""
         return self.meta.dimension_names
 
     def __len__(self) -> int:
@@ -151,14 +168,15 @@ class ZaroArray:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        shards = f", shards={self.shards}" if self.shards else ""
+        meta = self.meta
+        shards = f", shards={meta.storage_grid.describe()}" if meta.shard_shape else ""
         return (
             f"<ZaroArray {self.url} shape={self.shape} dtype={self.dtype} "
-            f"chunks={self.chunks}{shards} v{self.meta.zarr_format}>"
+            f"chunks={meta.chunk_grid.describe()}{shards} v{meta.zarr_format}>"
         )
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = self[...]
+        out: np.ndarray = self[...]
         return out if dtype is None else out.astype(dtype)
 
     # ------------------------------------------------------------------ reading
@@ -219,6 +237,19 @@ class ZaroArray:
     def _key(self, index: tuple[int, ...]) -> str:
         return self._prefix + self.meta.chunk_key(index)
 
+    def _pipeline_of(self, index: tuple[int, ...]) -> CodecPipeline:
+        """The pipeline decoding the stored object at grid ``index`` (on a rectilinear grid the
+        objects differ in shape; one pipeline per shape)."""
+        if self._pipelines is None:
+            return self._pipeline
+        shape = self.meta.storage_grid.stored_shape(index)
+        pipeline = self._pipelines.get(shape)
+        if pipeline is None:
+            meta = self.meta
+            pipeline = CodecPipeline(meta.codecs, shape, meta.dtype, meta.fill_value_or_default)
+            self._pipelines[shape] = pipeline
+        return pipeline
+
     def _decode_error(self, e: ZaroError, key: str) -> ZaroError:
         return type(e)(e.message, url=self.store.url, key=key, field=e.field)
 
@@ -251,17 +282,17 @@ class ZaroArray:
         dest[...] = piece.take(chunk)
 
     def _read_chunks(self, box: Box, out: np.ndarray) -> None:
-        pieces = list(chunk_pieces(box, self.meta.storage_shape, self.shape))
-        pipeline = self._pipeline
+        pieces = list(self.meta.storage_grid.pieces(box))
+        pipeline = self._pipeline  # the largest stored object's, for the batch size
         missing = 0
-        if getattr(self.store, "is_local", False):
+        if isinstance(self.store, SupportsLocalReads):
             # Local reads release the GIL: each worker reads and decodes its own chunk.
-            get = getattr(self.store, "get_reused", self.store.get)
+            get = self.store.get_transient
 
             def read_one(piece: ChunkPiece) -> bool:
                 key = self._key(piece.chunk_index)
                 data = get(key)
-                self._place(data, piece, out, pipeline, key)
+                self._place(data, piece, out, self._pipeline_of(piece.chunk_index), key)
                 return data is None
 
             missing = sum(concurrent_map(read_one, pieces))
@@ -273,7 +304,7 @@ class ZaroArray:
                 datas = self.store.get_many([keys[i] for i in batch])
                 missing += sum(d is None for d in datas)
                 jobs = [(datas[j - lo], pieces[j], keys[j]) for j in batch]
-                concurrent_map(lambda job: self._place(job[0], job[1], out, pipeline, job[2]), jobs)
+                concurrent_map(self._place_stored(out), jobs)
         if logger.isEnabledFor(logging.INFO):
             logger.info(
                 "read %s: fetched %d chunks (%d missing, read as fill)",
@@ -283,16 +314,16 @@ class ZaroArray:
             )
 
     def _read_sharded(self, box: Box, out: np.ndarray) -> None:
-        cps = self._cps
+        shard_of = self._shards.shard_of
         by_shard: dict[tuple[int, ...], list[ChunkPiece]] = defaultdict(list)
-        for piece in chunk_pieces(box, self.meta.chunk_shape, self.shape):
-            shard = tuple(i // n for i, n in zip(piece.chunk_index, cps))
-            by_shard[shard].append(piece)
+        for piece in self.meta.chunk_grid.pieces(box):
+            by_shard[shard_of(piece.chunk_index)].append(piece)
         shards = list(by_shard)
-        inner_in_bounds = {s: self._inner_in_bounds(s) for s in shards}
+        inner_in_bounds = {s: self._shards.chunks_inside(s) for s in shards}
         # A shard is fetched whole when the read needs all of it; from a remote store also when
         # it needs half (one round trip instead of index + ranges). Otherwise: index, then ranges.
-        local = getattr(self.store, "is_local", False)
+        local_reads = self.store if isinstance(self.store, SupportsLocalReads) else None
+        local = local_reads is not None
         whole, partial = [], []
         for s in shards:
             needed, present = len(by_shard[s]), inner_in_bounds[s]
@@ -307,10 +338,10 @@ class ZaroArray:
         missing = sum(job[0] is None for job in jobs)
         place = self._place_inner(out)
         workers = default_workers()
-        if local and len(whole) >= workers:
-            # Enough shards to keep every thread busy: one task per shard, mapped (no copy, no
-            # fresh memory), decoding its chunks as it goes.
-            get = getattr(self.store, "get_mapped", self.store.get)
+        if local_reads is not None and len(whole) >= workers:
+            # Enough shards to keep every thread busy: one task per shard, read into a pooled
+            # buffer (no fresh memory), decoding its chunks as it goes.
+            get = local_reads.get_pooled
 
             def run(task: tuple[bool, Any]) -> int:
                 is_shard, what = task
@@ -318,7 +349,7 @@ class ZaroArray:
                     place(what)
                     return int(what[0] is None)
                 key = self._key(what)
-                shard_jobs = self._shard_jobs(key, get(key), by_shard[what])
+                shard_jobs = self._shard_jobs(what, key, get(key), by_shard[what])
                 for job in shard_jobs:
                     place(job)
                 return sum(job[0] is None for job in shard_jobs)
@@ -330,12 +361,13 @@ class ZaroArray:
             for lo in range(0, max(1, len(whole)), step):
                 batch = whole[lo : lo + step]
                 keys = [self._key(s) for s in batch]
-                if local and hasattr(self.store, "get_mapped"):
-                    datas = [self.store.get_mapped(k) for k in keys]
+                datas: Sequence[memoryview | bytes | None]
+                if local_reads is not None:
+                    datas = [local_reads.get_pooled(k) for k in keys]
                 else:
                     datas = self.store.get_many(keys)
                 for shard, key, data in zip(batch, keys, datas):
-                    shard_jobs = self._shard_jobs(key, data, by_shard[shard])
+                    shard_jobs = self._shard_jobs(shard, key, data, by_shard[shard])
                     missing += sum(job[0] is None for job in shard_jobs)
                     jobs.extend(shard_jobs)
                 concurrent_map(place, jobs)
@@ -349,6 +381,12 @@ class ZaroArray:
                 missing,
             )
 
+    def _place_stored(self, out: np.ndarray) -> Any:
+        def place(job: tuple[Any, ChunkPiece, str]) -> None:
+            self._place(job[0], job[1], out, self._pipeline_of(job[1].chunk_index), job[2])
+
+        return place
+
     def _place_inner(self, out: np.ndarray) -> Any:
         def place(job: tuple[Any, ChunkPiece, str]) -> None:
             self._place(job[0], job[1], out, self._inner, job[2])
@@ -356,42 +394,26 @@ class ZaroArray:
         return place
 
     def _shard_jobs(
-        self, key: str, data: Any, pieces: list[ChunkPiece]
+        self, shard: tuple[int, ...], key: str, data: Any, pieces: list[ChunkPiece]
     ) -> list[tuple[Any, ChunkPiece, str]]:
         """Pair each piece with its inner chunk's bytes inside a whole shard (None: fill)."""
         if data is None:
             return [(None, p, key) for p in pieces]
         try:
             index = self._sharding.locate_index(
-                data, self.meta.storage_shape, url=self.store.url, key=key
+                data, self._shards.shard_shape(shard), url=self.store.url, key=key
             )
         except DecodeError as e:
             raise self._decode_error(e, key) from e
         view = memoryview(data)
         jobs: list[tuple[Any, ChunkPiece, str]] = []
         for p in pieces:
-            off, n = index[self._inner_position(p.chunk_index)]
-            if off == EMPTY and n == EMPTY:
-                jobs.append((None, p, key))
-            else:
-                jobs.append((view[int(off) : int(off) + int(n)], p, key))
+            where = index.get_chunk_slice(self._shards.position(p.chunk_index, shard))
+            jobs.append((None if where is None else view[where], p, key))
         return jobs
 
     def _sharding_bytes_estimate(self) -> int:
-        return math.prod(self.meta.storage_shape) * max(1, self.dtype.itemsize)
-
-    def _inner_position(self, index: tuple[int, ...]) -> int:
-        pos = 0
-        for i, n in zip(index, self._cps):
-            pos = pos * n + i % n
-        return pos
-
-    def _inner_in_bounds(self, shard: tuple[int, ...]) -> int:
-        count = 1
-        for s, n, c, size in zip(shard, self._cps, self.meta.chunk_shape, self.shape):
-            first = s * n
-            count *= max(0, min(n, math.ceil(size / c) - first))
-        return count
+        return math.prod(self.meta.storage_grid.chunk_shape) * max(1, self.dtype.itemsize)
 
     def _partial_shard_jobs(
         self,
@@ -399,9 +421,11 @@ class ZaroArray:
         by_shard: dict[tuple[int, ...], list[ChunkPiece]],
     ) -> list[tuple[Any, ChunkPiece, str]]:
         """Fetch the indexes of ``shards``, then only the inner chunks the pieces need."""
-        offset, length = self._index_request
         keys = [self._key(s) for s in shards]
-        raw_indexes = self.store.get_ranges([(k, offset, length) for k in keys])
+        index_request = self._sharding.index_request
+        raw_indexes = self.store.get_ranges(
+            [(k, *index_request(self._shards.shard_shape(s))) for k, s in zip(keys, shards)]
+        )
         requests: list[tuple[str, int, int]] = []
         targets: list[ChunkPiece] = []
         fills: list[tuple[None, ChunkPiece, str]] = []
@@ -411,28 +435,28 @@ class ZaroArray:
                 continue
             try:
                 index = self._sharding.decode_index(
-                    raw, self.meta.storage_shape, url=self.store.url, key=key
+                    raw, self._shards.shard_shape(shard), url=self.store.url, key=key
                 )
-                check_index(index, None)  # the shard's size is not known here
+                index.check(None)  # the shard's size is not known here
             except DecodeError as e:
                 raise self._decode_error(e, key) from e
             for p in by_shard[shard]:
-                off, n = index[self._inner_position(p.chunk_index)]
-                if off == EMPTY and n == EMPTY:
+                where = index.get_chunk_slice(self._shards.position(p.chunk_index, shard))
+                if where is None:
                     fills.append((None, p, key))
                 else:
-                    requests.append((key, int(off), int(n)))
+                    requests.append((key, where.start, where.stop - where.start))
                     targets.append(p)
         datas = coalesce(self.store, requests)
         jobs: list[tuple[Any, ChunkPiece, str]] = list(fills)
         for req, p, data in zip(requests, targets, datas):
             if data is None or memoryview(data).nbytes != req[2]:
-                shard = self.store.get(req[0])  # only to name the shard's real size
+                stored = self.store.get(req[0])  # only to name the shard's real size
                 where = f"inner chunk at {req[1]}+{req[2]}"
                 raise DecodeError(
                     f"shard disappeared while being read ({where})"
-                    if shard is None
-                    else f"shard index points outside the {memoryview(shard).nbytes}-byte "
+                    if stored is None
+                    else f"shard index points outside the {memoryview(stored).nbytes}-byte "
                     f"shard ({where})",
                     url=self.store.url,
                     key=req[0],
@@ -442,51 +466,40 @@ class ZaroArray:
 
     # ------------------------------------------------------------------ chunk access
     def chunk_info(self) -> ChunkInfo:
-        """The array's chunk layout."""
-        chunk_grid = tuple(math.ceil(s / c) for s, c in zip(self.shape, self.chunks))
+        """The array's chunk layout (for a rectilinear grid, the largest chunk and shard)."""
+        grid = self.meta.chunk_grid
         return ChunkInfo(
             shape=self.shape,
-            chunk_shape=self.chunks,
-            shard_shape=self.shards,
-            chunk_grid_shape=chunk_grid,
-            shard_grid_shape=self.meta.grid_shape if self.shards else None,
-            nchunks=math.prod(chunk_grid),
-            chunk_nbytes=math.prod(self.chunks) * self.dtype.itemsize,
+            chunk_shape=self.meta.chunk_shape,
+            shard_shape=self.meta.shard_shape,
+            chunk_grid_shape=grid.grid_shape,
+            shard_grid_shape=self.meta.grid_shape if self.meta.shard_shape else None,
+            nchunks=grid.nchunks,
+            chunk_nbytes=math.prod(self.meta.chunk_shape) * self.dtype.itemsize,
             codecs=self.meta.describe_codecs(),
             chunk_key_encoding=self.meta.chunk_key_encoding.name,
         )
 
-    def _chunk_box(self, index: Sequence[int]) -> Box:
-        index = tuple(int(i) for i in index)
-        grid = self.chunk_info().chunk_grid_shape
-        if len(index) != self.ndim or not all(0 <= i < g for i, g in zip(index, grid)):
-            raise IndexError(
-                f"chunk index {index} is outside the chunk grid {grid} "
-                f"of an array of shape {self.shape}"
-            )
-        start = tuple(i * c for i, c in zip(index, self.chunks))
-        stop = tuple(min(a + c, s) for a, c, s in zip(start, self.chunks, self.shape))
-        return Box(start, stop, (1,) * self.ndim)
-
     def read_chunk(self, index: Sequence[int]) -> np.ndarray:
-        """The chunk at grid ``index`` (inner chunk for sharded arrays), trimmed to the array."""
-        return self.read_box(self._chunk_box(index))
+        """The chunk at grid ``index`` (inner chunk for sharded arrays), trimmed to the array.
+
+        Raises
+        ------
+        IndexError
+            For an index outside the chunk grid.
+        """
+        grid = self.meta.chunk_grid
+        return self.read_box(grid.chunk_box(grid.check_chunk(index)))
 
     def iter_chunks(self) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
         """Yield ``(chunk_index, data)`` for every chunk in C order, one stored object per batch."""
-        grid = self.chunk_info().chunk_grid_shape
-        unit = self.meta.storage_shape
-        per_unit = tuple(u // c for u, c in zip(unit, self.chunks))
-        for unit_index in itertools.product(*(range(g) for g in self.meta.grid_shape)):
-            start = tuple(i * u for i, u in zip(unit_index, unit))
-            stop = tuple(min(a + u, s) for a, u, s in zip(start, unit, self.shape))
-            block = self.read_box(Box(start, stop, (1,) * self.ndim))
-            ranges = [
-                range(i * n, min((i + 1) * n, g)) for i, n, g in zip(unit_index, per_unit, grid)
-            ]
-            for index in itertools.product(*ranges):
+        stored, chunks = self.meta.storage_grid, self.meta.chunk_grid
+        for unit_index in itertools.product(*(range(g) for g in stored.grid_shape)):
+            region = stored.chunk_region(unit_index)
+            block = self.read_box(stored.chunk_box(unit_index))
+            for index in chunks.chunks_in(region):
                 local = tuple(
-                    slice(i * c - a, min((i + 1) * c, s) - a)
-                    for i, c, a, s in zip(index, self.chunks, start, self.shape)
+                    slice(c.start - r.start, c.stop - r.start)
+                    for c, r in zip(chunks.chunk_region(index), region)
                 )
                 yield index, block[local]

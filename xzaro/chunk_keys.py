@@ -1,11 +1,19 @@
-"""Chunk key encodings: the one place that turns a chunk grid index into a store key."""
+"""Chunk key encodings: the one place that turns a chunk grid index into a store key and back.
+
+:func:`array_chunk_keys` reads the chunk grid and the encoding of an array document alone, for
+a store that must tell chunk keys from other keys (a reference store) below the metadata layer.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from xzaro.errors import MetadataError, UnsupportedError
+from xzaro.chunk_grid import ChunkGrid, parse_extents
+from xzaro.errors import MetadataError, UnsupportedError, brief
+
+#: Digits of the largest chunk grid index (below ``2**63``).
+_MAX_DIGITS = 19
 
 
 @dataclass(frozen=True)
@@ -13,7 +21,8 @@ class ChunkKeyEncoding:
     """A V3 ``chunk_key_encoding`` (``default`` or ``v2``); V2 arrays use ``v2``.
 
     ``default`` keys are ``c/1/2`` (``c`` for a 0-d array); ``v2`` keys are ``1.2`` (``0`` for a
-    0-d array), with the configured separator.
+    0-d array), with the configured separator. :meth:`chunk_key` encodes a chunk grid index,
+    :meth:`chunk_index` decodes a key.
     """
 
     name: str = "default"
@@ -36,23 +45,121 @@ class ChunkKeyEncoding:
             return self.separator.join(["c", *map(str, index)])
         return self.separator.join(map(str, index)) if index else "0"
 
+    def chunk_index(self, key: str, grid_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The chunk grid index a key (relative to the array) names: :meth:`chunk_key` undone.
+
+        Parameters
+        ----------
+        key
+            The chunk key.
+        grid_shape
+            Chunks along each dimension: the key must name one of them.
+
+        Raises
+        ------
+        MetadataError
+            Naming the key, if it is not the key of a chunk in ``grid_shape`` in this encoding
+            (another spelling, signs, leading zeros, too few or too many parts, beyond the grid).
+        """
+        rest = key
+        if self.name == "default":
+            if key == "c" and not grid_shape:
+                return ()
+            if not key.startswith("c" + self.separator):
+                raise self._not_a_key(key, grid_shape)
+            rest = key[2:]
+        elif not grid_shape:
+            if key == "0":
+                return ()
+            raise self._not_a_key(key, grid_shape)
+        parts = rest.split(self.separator)
+        if len(parts) != len(grid_shape):
+            raise self._not_a_key(key, grid_shape)
+        index = []
+        for part, n in zip(parts, grid_shape):
+            # plain decimal numbers: no signs, other digits or leading zeros
+            if (
+                not (
+                    part.isascii()
+                    and part.isdigit()
+                    and len(part) <= _MAX_DIGITS
+                    and (part[0] != "0" or part == "0")
+                )
+                or int(part) >= n
+            ):
+                raise self._not_a_key(key, grid_shape)
+            index.append(int(part))
+        return tuple(index)
+
+    def _not_a_key(self, key: str, grid_shape: tuple[int, ...]) -> MetadataError:
+        example = self.chunk_key((0,) * len(grid_shape))
+        return MetadataError(
+            f"not the key of a chunk in a grid of {list(grid_shape)} chunks with the "
+            f"{self.name!r} chunk key encoding (separator {self.separator!r}, as {example!r})",
+            key=key,
+            field="chunk_key_encoding",
+        )
+
     @classmethod
     def from_json(cls, doc: Any) -> ChunkKeyEncoding:
         """Parse the V3 ``chunk_key_encoding`` member (object or bare name)."""
         if isinstance(doc, str):
             doc = {"name": doc}
         if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
-            raise MetadataError(f"invalid chunk_key_encoding {doc!r}", field="chunk_key_encoding")
+            raise MetadataError(
+                f"invalid chunk_key_encoding {brief(doc)}", field="chunk_key_encoding"
+            )
         name = doc["name"]
         config = doc.get("configuration") or {}
         if not isinstance(config, dict):
             raise MetadataError(
                 f"chunk_key_encoding configuration must be an object, got {config!r:.80}",
-                field="chunk_key_encoding.configuration",
+                field="chunk_key_encoding",
             )
         default_sep = "/" if name == "default" else "."
         return cls(name, config.get("separator", default_sep))
 
-    def to_json(self) -> dict:
+    @classmethod
+    def from_v2(cls, dimension_separator: Any) -> ChunkKeyEncoding:
+        """The encoding of a V2 array with ``dimension_separator`` (``None``: ``"."``).
+
+        Raises
+        ------
+        MetadataError
+            Naming the field ``dimension_separator``, for a separator other than ``.`` or ``/``.
+        """
+        separator = dimension_separator or "."
+        if separator not in (".", "/"):
+            raise MetadataError(
+                f"dimension_separator must be '.' or '/', got {brief(separator)}",
+                field="dimension_separator",
+            )
+        return cls("v2", separator)
+
+    def to_json(self) -> dict[str, Any]:
         """The V3 JSON form."""
         return {"name": self.name, "configuration": {"separator": self.separator}}
+
+
+def array_chunk_keys(doc: dict[str, Any]) -> tuple[ChunkGrid, ChunkKeyEncoding]:
+    """The chunk grid and chunk key encoding of an array document (``.zarray`` or an array
+    ``zarr.json``), read without the rest of its metadata.
+
+    Raises
+    ------
+    MetadataError
+        Naming the field, for a shape, grid or encoding that is missing or malformed.
+    """
+    if doc.get("zarr_format") == 3:
+        shape = parse_extents(doc.get("shape"), "shape")
+        grid = ChunkGrid.from_json(doc.get("chunk_grid"), shape)
+        return grid, ChunkKeyEncoding.from_json(doc.get("chunk_key_encoding"))
+    shape = parse_extents(doc.get("shape"), "shape")
+    chunks = parse_extents(doc.get("chunks"), "chunks", positive=True)
+    if len(chunks) != len(shape):
+        raise MetadataError(
+            f"chunks {list(chunks)} and shape {list(shape)} differ in length", field="chunks"
+        )
+    return ChunkGrid.regular(shape, chunks), ChunkKeyEncoding.from_v2(
+        doc.get("dimension_separator")
+    )

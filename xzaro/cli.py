@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--out", default=None, help="directory for the sample stores")
     p_demo.add_argument("-v", "--verbose", action="store_true", help="show xzaro's log")
     p_demo.set_defaults(func=cmd_demo)
-    from xzaro.cli_refs import add_refs_command
+    from xzaro.virtual.cli import add_refs_command
 
     add_refs_command(sub)
     args = parser.parse_args(argv)

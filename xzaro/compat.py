@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Literal, cast
 
 
 @functools.cache
@@ -26,5 +26,7 @@ def encode_zarr_variable(var: Any, name: Hashable, zarr_format: int) -> Any:
     from xarray.backends import zarr
 
     if xarray_encodes_per_zarr_format():
-        return zarr.encode_zarr_variable(var, name=name, zarr_format=zarr_format)
+        return zarr.encode_zarr_variable(
+            var, name=name, zarr_format=cast(Literal[2, 3], zarr_format)
+        )
     return zarr.encode_zarr_variable(var, name=name)

@@ -1,33 +1,78 @@
-"""One shared, lazily created thread pool per process for I/O and decoding.
+"""The process's shared thread pool, and the one place where per-process state is reset after fork.
 
 Numcodecs, zlib and file reads release the GIL, so threads give real parallelism. The pool is
-created on first use and re-created after ``fork`` so that Dask worker processes never inherit a
-pool whose threads do not exist in the child.
+created on first use. A child made by ``fork`` inherits the parent's memory but none of its
+threads: a pool whose threads do not exist, a lock another thread held, an open connection. One
+hook, registered with :func:`os.register_at_fork`, drops all of them in the child: the pool, the
+values of every :class:`ProcessLocal`, and whatever a module registered with :func:`after_fork`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+Hook = TypeVar("Hook", bound=Callable[[], object])
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
-_pool_pid: int | None = None
+_fork_hooks: list[Callable[[], object]] = []
+_process_locals: weakref.WeakSet[ProcessLocal[Any]] = weakref.WeakSet()
+
+
+def after_fork(hook: Hook) -> Hook:
+    """Run ``hook`` in every child process right after ``fork``; returns ``hook`` (a decorator).
+
+    For module-level state that must not cross a fork: caches of open file systems, pools,
+    locks. The hook runs in the child only, before any other code of the child.
+    """
+    _fork_hooks.append(hook)
+    return hook
+
+
+def _reset_after_fork() -> None:
+    for local in list(_process_locals):
+        local.value = None
+    for hook in _fork_hooks:
+        hook()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+class ProcessLocal(Generic[T]):
+    """One value per process: a child made by ``fork`` starts with ``value`` set to ``None``.
+
+    For what an object opens lazily and must reopen in a child (an fsspec file system and its
+    event loop, references read in this process), as :class:`threading.local` is per thread.
+    """
+
+    __slots__ = ("__weakref__", "value")
+
+    def __init__(self) -> None:
+        self.value: T | None = None
+        _process_locals.add(self)
+
+
+@after_fork
+def _forget_pool() -> None:
+    global _pool, _lock
+    _pool = None
+    _lock = threading.Lock()
 
 
 def default_workers() -> int:
     """Threads used for decoding and local I/O: one per core (``XZARO_THREADS`` overrides).
 
     Decoding is CPU-bound and local reads come mostly from the page cache, so more threads than
-    cores only thrash the caches (measured: 2 threads beat 4 by 25% on a 2-core machine).
-    Remote stores get their concurrency from async requests, not from this pool.
+    cores only thrash the caches. Remote stores get their concurrency from async requests, not
+    from this pool.
     """
     env = os.environ.get("XZARO_THREADS")
     if env:
@@ -37,14 +82,14 @@ def default_workers() -> int:
 
 def thread_pool() -> ThreadPoolExecutor:
     """Return this process's shared pool, creating it on first use."""
-    global _pool, _pool_pid
-    pid = os.getpid()
-    if _pool is None or _pool_pid != pid:
+    global _pool
+    pool = _pool
+    if pool is None:
         with _lock:
-            if _pool is None or _pool_pid != pid:
+            if _pool is None:
                 _pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="xzaro")
-                _pool_pid = pid
-    return _pool
+            pool = _pool
+    return pool
 
 
 def concurrent_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -56,66 +101,26 @@ def concurrent_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     seq: Sequence[T] = items if isinstance(items, Sequence) else list(items)
     if len(seq) <= 1 or threading.current_thread().name.startswith("xzaro"):
         return [fn(x) for x in seq]
-    pool = thread_pool()
     # Many small tasks go in batches: a pool hand-off costs more than reading a tiny chunk.
     batches = 4 * default_workers()
     if len(seq) <= batches:
-        return list(pool.map(fn, seq))
+        return _settled(fn, seq)
     size = -(-len(seq) // batches)
     parts = [seq[i : i + size] for i in range(0, len(seq), size)]
-    return [r for part in pool.map(lambda part: [fn(x) for x in part], parts) for r in part]
+    return [r for part in _settled(lambda part: [fn(x) for x in part], parts) for r in part]
 
 
-#: Largest array kept as a reusable per-thread buffer.
-_BUFFER_LIMIT = 32 * 2**20
-_buffers = threading.local()
+def _settled(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``fn`` over ``items`` on the pool; on a failure, the first error once no task still runs.
 
-
-def thread_buffer(shape: tuple[int, ...], dtype: Any, purpose: str = "") -> Any:
-    """A per-thread scratch array of ``shape`` and ``dtype``, reused across calls.
-
-    Fresh memory costs a page fault per page, more than decoding or copying a chunk into it;
-    hot loops borrow this instead. The contents are valid until the same thread asks again for
-    the same ``(shape, dtype, purpose)``; arrays larger than 32 MiB are not kept.
+    Tasks not yet started are cancelled and running ones are waited for, so a caller that cleans
+    up after the error (or a process that exits on it) never races a write still in flight.
     """
-    import numpy as np
-
-    dtype = np.dtype(dtype)
-    key = (tuple(shape), dtype, purpose)  # not dtype.str: "|V12" names every 12-byte struct
-    cache = getattr(_buffers, "cache", None)
-    if cache is None:
-        cache = _buffers.cache = {}
-    buf = cache.get(key)
-    if buf is None:
-        buf = np.empty(shape, dtype=dtype)
-        if buf.nbytes <= _BUFFER_LIMIT:
-            if len(cache) > 8:
-                cache.clear()
-            cache[key] = buf
-    return buf
-
-
-#: Arrays at least this large get their own mapping in :func:`zeroed_buffer`.
-_MAPPED_BYTES = 4 * 2**20
-
-
-def zeroed_buffer(shape: tuple[int, ...], dtype: Any) -> Any:
-    """A new zero-filled array in ordinary (4 KiB) pages, for large long-lived buffers.
-
-    numpy advises transparent huge pages for large arrays; where the kernel compacts memory to
-    serve such faults (``defrag=madvise``), a streaming buffer cost twice the system time of
-    the whole stream (measured). Large arrays therefore get an anonymous mapping advised
-    against huge pages; small ones come from ``np.zeros``.
-    """
-    import mmap
-
-    import numpy as np
-
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
-    if nbytes < _MAPPED_BYTES or advice is None:
-        return np.zeros(shape, dtype=dtype)
-    mapping = mmap.mmap(-1, nbytes)  # anonymous mappings are zero-filled
-    mapping.madvise(advice)
-    return np.frombuffer(mapping, dtype=dtype).reshape(shape)
+    futures = [thread_pool().submit(fn, x) for x in items]
+    try:
+        return [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        wait(futures)
+        raise

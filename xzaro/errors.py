@@ -61,11 +61,13 @@ class ZaroError(Exception):
             where.append(f"field={self.field!r}")
         return f"{self.message} [{', '.join(where)}]" if where else self.message
 
-    def __reduce__(self):  # keep url/key/field when crossing process boundaries
+    def __reduce__(self) -> tuple[Any, ...]:  # keep url/key/field across process boundaries
         return (_rebuild, (type(self), self.message, self.url, self.key, self.field))
 
 
-def _rebuild(cls, message, url, key, field):
+def _rebuild(
+    cls: type[ZaroError], message: str, url: str | None, key: str | None, field: str | None
+) -> ZaroError:
     return cls(message, url=url, key=key, field=field)
 
 
@@ -114,3 +116,11 @@ class OutOfMemoryError(ZaroError, MemoryError):
 
 class UnsafeCodecError(ZaroError, PermissionError):
     """A codec that can execute code (such as pickle) was refused; opt in to allow it."""
+
+
+class AlignmentError(ZaroError, ValueError):
+    """A block written to an array does not start and end on stored-object boundaries."""
+
+
+class StreamingError(ZaroError, ValueError):
+    """Invalid streaming properties, frames or call order."""

@@ -32,7 +32,7 @@ from xzaro.meta import (
     node_from_json,
 )
 from xzaro.paths import InvalidNameError, check_group_path, join
-from xzaro.stores import Store, open_store
+from xzaro.stores import Store, SupportsListDir, open_store
 
 Node = ZaroMeta | GroupMeta
 _NODE_DOCS = frozenset({V3_NODE, V2_ARRAY, V2_GROUP, V2_ATTRS, V2_CONSOLIDATED})
@@ -70,17 +70,17 @@ class NodeIndex:
         self._cache: dict[str, Node] = {}
         #: Consolidated node documents by path: ``(document, attributes, where, name)``, parsed
         #: on use; ``name`` is the document the node would have on its own (``.zarray``...).
-        self.consolidated: dict[str, tuple[Any, dict | None, str, str]] | None = None
+        self.consolidated: dict[str, tuple[Any, dict[str, Any] | None, str, str]] | None = None
         self.source = "per-node"
         self._load_root(consolidated)
 
     # ------------------------------------------------------------------ root and consolidated
-    def _parse(self, doc_bytes: bytes, key: str, attrs: dict | None = None) -> Node:
+    def _parse(self, doc_bytes: bytes, key: str, attrs: dict[str, Any] | None = None) -> Node:
         """Parse the document stored at ``key`` (whose last part names the document)."""
         doc = loads(doc_bytes, url=self.store.url, key=key)
         return self._node(doc, attrs, key.rpartition("/")[2], key)
 
-    def _node(self, doc: Any, attrs: dict | None, name: str, key: str) -> Node:
+    def _node(self, doc: Any, attrs: dict[str, Any] | None, name: str, key: str) -> Node:
         """The node a document ``name`` (``zarr.json``, ``.zarray`` or ``.zgroup``) describes.
 
         ``key`` says where the document is, for errors. The document must be of the format and
@@ -172,7 +172,7 @@ class NodeIndex:
                 key=V2_CONSOLIDATED,
                 field="metadata",
             )
-        nodes: dict[str, tuple[Any, dict | None, str, str]] = {}
+        nodes: dict[str, tuple[Any, dict[str, Any] | None, str, str]] = {}
         for key, value in meta.items():
             path, _, name = key.rpartition("/")
             if name not in (V2_ARRAY, V2_GROUP, V2_ATTRS):
@@ -262,9 +262,8 @@ class NodeIndex:
                 for p in sorted(self.consolidated)
                 if p.startswith(prefix) and p != path and "/" not in p[len(prefix) :]
             }
-        list_dir = getattr(self.store, "list_dir", None)
-        if list_dir is not None:
-            candidates = [n for n in list_dir(path) if n not in _NODE_DOCS]
+        if isinstance(self.store, SupportsListDir):
+            candidates = [n for n in self.store.list_dir(path) if n not in _NODE_DOCS]
         else:
             below = [k[len(prefix) :] for k in self.store.list(path)]
             candidates = sorted({k.split("/")[0] for k in below if "/" in k})
@@ -291,7 +290,7 @@ class ZaroGroup:
         return self.index.store
 
     @property
-    def attrs(self) -> dict:
+    def attrs(self) -> dict[str, Any]:
         return self.meta.attributes
 
     def _node(self, path: str, meta: Node) -> ZaroArray | ZaroGroup:
@@ -348,7 +347,7 @@ class ZaroGroup:
 
 def open_index(
     url_or_store: Any,
-    storage_options: dict | None,
+    storage_options: dict[str, Any] | None,
     consolidated: bool | None,
     zarr_format: int | None,
     verbose: bool,
@@ -375,8 +374,8 @@ def _log_array(array: ZaroArray) -> None:
         array.path or "/",
         m.dtype,
         m.shape,
-        m.chunk_shape,
-        m.shard_shape,
+        m.chunk_grid.describe(),
+        m.storage_grid.describe() if m.shard_shape else None,
         m.describe_codecs(),
         m.dimension_names,
     )
@@ -386,7 +385,7 @@ def open_array(
     url_or_store: Any,
     path: str = "",
     *,
-    storage_options: dict | None = None,
+    storage_options: dict[str, Any] | None = None,
     consolidated: bool | None = None,
     zarr_format: int | None = None,
     verbose: bool = False,
@@ -419,7 +418,7 @@ def open_group(
     url_or_store: Any,
     path: str = "",
     *,
-    storage_options: dict | None = None,
+    storage_options: dict[str, Any] | None = None,
     consolidated: bool | None = None,
     zarr_format: int | None = None,
     verbose: bool = False,

@@ -1,15 +1,14 @@
-"""Basic (numpy) selections turned into boxes over the chunk grid.
+"""Numpy selections turned into boxes, and the piece of a box one chunk contributes.
 
-A selection becomes a *box*: per dimension a start, stop and positive step, plus the numpy index
-that turns the box into what numpy would return (dropping integer dimensions, reversing
-negative steps). The box is then split into the pieces that each chunk contributes.
+A selection becomes a *box*: per dimension a start, stop and positive step (or sorted indices),
+plus the numpy index that turns the box into what numpy would return (dropping integer
+dimensions, reversing negative steps). The chunk grid (:mod:`xzaro.chunk_grid`) splits a box
+into :class:`ChunkPiece` values, one per chunk it touches.
 """
 
 from __future__ import annotations
 
-import itertools
 import operator
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -31,6 +30,7 @@ class Box:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of what the box selects."""
         points = self.points or (None,) * len(self.start)
         return tuple(
             len(p) if p is not None else max(0, -((a - b) // s))
@@ -38,7 +38,7 @@ class Box:
         )
 
 
-def _expand(selection: tuple, shape: tuple[int, ...]) -> tuple[list[Any], int]:
+def _expand(selection: tuple[Any, ...], shape: tuple[int, ...]) -> tuple[list[Any], int]:
     """One entry per dimension (``...`` and missing trailing entries become full slices), and
     how many ellipses were given."""
     n_ellipsis = sum(1 for s in selection if s is Ellipsis)
@@ -60,7 +60,7 @@ def _expand(selection: tuple, shape: tuple[int, ...]) -> tuple[list[Any], int]:
     return expanded, n_ellipsis
 
 
-def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tuple]:
+def normalize_selection(selection: Any, shape: tuple[int, ...]) -> tuple[Box, tuple[Any, ...]]:
     """Turn a basic numpy selection into a :class:`Box` and the index applied to its result.
 
     Raises
@@ -162,7 +162,7 @@ class Selection:
     """
 
     box: Box
-    post: tuple
+    post: tuple[Any, ...]
     takes: dict[int, np.ndarray]
     array_axis: int | None = None
     array_shape: tuple[int, ...] = ()
@@ -278,59 +278,11 @@ class ChunkPiece(NamedTuple):
     def take(self, chunk: np.ndarray) -> np.ndarray:
         """The part of a decoded chunk this piece selects (outer indexing for arrays)."""
         if not any(isinstance(s, np.ndarray) for s in self.local):
-            return chunk[self.local]
+            part: np.ndarray = chunk[self.local]
+            return part
         index = [
             s if isinstance(s, np.ndarray) else np.arange(*s.indices(n))
             for s, n in zip(self.local, chunk.shape)
         ]
-        return chunk[np.ix_(*index)]
-
-
-def _dim_pieces(
-    start: int, stop: int, step: int, chunk: int, size: int
-) -> list[tuple[int, slice, slice, bool]]:
-    """The chunks along one dimension that ``range(start, stop, step)`` touches (only those:
-    a step wider than a chunk skips the chunks in between), in integer arithmetic."""
-    pieces: list[tuple[int, slice, slice, bool]] = []
-    first = start
-    while first < stop:
-        k = first // chunk
-        lo, hi = k * chunk, min((k + 1) * chunk, stop)
-        count = -((first - hi) // step)
-        o = (first - start) // step
-        full = step == 1 and first == lo and hi == min((k + 1) * chunk, size)
-        local = slice(first - lo, first - lo + (count - 1) * step + 1, step)
-        pieces.append((k, local, slice(o, o + count), full))
-        first += count * step
-    return pieces
-
-
-def _point_pieces(points: np.ndarray, chunk: int) -> list[tuple[int, Any, slice, bool]]:
-    """Sorted unique indices grouped by chunk: each group lands in a contiguous output range."""
-    if points.size == 0:
-        return []
-    chunk_of = points // chunk
-    bounds = np.flatnonzero(np.diff(chunk_of)) + 1
-    starts = np.concatenate(([0], bounds))
-    stops = np.concatenate((bounds, [len(points)]))
-    return [
-        (int(chunk_of[a]), points[a:b] - int(chunk_of[a]) * chunk, slice(int(a), int(b)), False)
-        for a, b in zip(starts, stops)
-    ]
-
-
-def chunk_pieces(
-    box: Box, chunk_shape: tuple[int, ...], shape: tuple[int, ...]
-) -> Iterator[ChunkPiece]:
-    """Every chunk of a regular grid that the box touches, with its local and output slices."""
-    points = box.points or (None,) * len(shape)
-    per_dim = [
-        _point_pieces(p, c) if p is not None else _dim_pieces(a, b, s, c, n)
-        for a, b, s, c, n, p in zip(box.start, box.stop, box.step, chunk_shape, shape, points)
-    ]
-    if not per_dim:
-        yield ChunkPiece((), (), (), True)
-        return
-    for combo in itertools.product(*per_dim):
-        index, local, out, full = zip(*combo)
-        yield ChunkPiece(index, local, out, all(full))
+        part = chunk[np.ix_(*index)]
+        return part

@@ -59,7 +59,7 @@ __all__ = [
     "Level",
     "MultiscaleImage",
     "OMENode",
-    "image_level_paths",
+    "level_nodes",
     "metadata_key",
     "ome_node",
     "ome_nodes",
@@ -373,85 +373,97 @@ def read_multiscales(
         meta = node
     where = _Where(index.store.url, metadata_key(path, meta))
     entries, prefix, ome_version = _ome_entries(meta.attributes, where)
-    images = []
-    for i, entry in enumerate(entries):
-        efield = f"{prefix}[{i}]"
-        if not isinstance(entry, Mapping):
-            raise where.error(f"a multiscale must be an object, got {entry!r}", efield)
-        version = ome_version if prefix.startswith("ome") else entry.get("version")
-        if version is not None and not isinstance(version, str):
-            raise where.error(f"version must be a string, got {version!r}", f"{efield}.version")
-        datasets = entry.get("datasets")
-        if not isinstance(datasets, list) or not datasets:
-            raise where.error(
-                f"datasets must be a non-empty list, got {datasets!r}", f"{efield}.datasets"
-            )
-        arrays = []
-        for j, dataset in enumerate(datasets):
-            dfield = f"{efield}.datasets[{j}]"
-            if not isinstance(dataset, Mapping):
-                raise where.error(f"a dataset must be an object, got {dataset!r}", dfield)
-            arrays.append(_level_array(index, path, dataset.get("path"), where, f"{dfield}.path"))
-        axes = _parse_axes(entry, version, arrays[0][2].ndim, where, efield)
-        names = tuple(a.name for a in axes)
-        n = len(axes)
-        overall = entry.get("coordinateTransformations")
-        legacy = _before(version, (0, 4))  # no coordinateTransformations before 0.4
-        levels = []
-        for j, ((level_path, array_path, array), dataset) in enumerate(zip(arrays, datasets)):
-            dfield = f"{efield}.datasets[{j}]"
-            if array.ndim != n:
-                raise where.error(
-                    f"{n} axes {list(names)}, but the array at {level_path!r} has "
-                    f"{array.ndim} dimensions",
-                    f"{efield}.axes",
-                )
-            own = array.dimension_names
-            if own is not None and any(d is not None and d != a for d, a in zip(own, names)):
-                raise where.error(
-                    f"axes {list(names)} do not match the dimension names {list(own)} of the "
-                    f"array at {level_path!r}",
-                    f"{efield}.axes",
-                )
-            identity = ((1.0,) * n, (0.0,) * n)
-            transforms = dataset.get("coordinateTransformations")
-            if transforms is None and not legacy:
-                raise where.error(
-                    "the level has no coordinateTransformations (its scale is required)",
-                    f"{dfield}.coordinateTransformations",
-                )
-            composed = identity
-            if transforms is not None:
-                composed = _compose(
-                    transforms, n, where, f"{dfield}.coordinateTransformations", identity, True
-                )
-            if overall is not None:
-                composed = _compose(
-                    overall, n, where, f"{efield}.coordinateTransformations", composed, False
-                )
-            levels.append(
-                Level(
-                    level_path,
-                    array_path,
-                    replace(array, dimension_names=names),
-                    axes,
-                    composed[0],
-                    composed[1],
-                )
-            )
-        name = entry.get("name")
-        images.append(
-            MultiscaleImage(
-                path,
-                where.key,
-                efield,
-                name if isinstance(name, str) else None,
-                version,
-                axes,
-                tuple(levels),
-            )
+    under_ome = prefix.startswith("ome")
+    return [
+        _read_image(index, path, entry, f"{prefix}[{i}]", ome_version, under_ome, where)
+        for i, entry in enumerate(entries)
+    ]
+
+
+def _read_image(
+    index: NodeIndex,
+    path: str,
+    entry: Any,
+    efield: str,
+    ome_version: str | None,
+    under_ome: bool,
+    where: _Where,
+) -> MultiscaleImage:
+    """One ``multiscales`` entry (at ``efield``) of the image group at ``path``."""
+    if not isinstance(entry, Mapping):
+        raise where.error(f"a multiscale must be an object, got {entry!r}", efield)
+    version = ome_version if under_ome else entry.get("version")
+    if version is not None and not isinstance(version, str):
+        raise where.error(f"version must be a string, got {version!r}", f"{efield}.version")
+    datasets = entry.get("datasets")
+    if not isinstance(datasets, list) or not datasets:
+        raise where.error(
+            f"datasets must be a non-empty list, got {datasets!r}", f"{efield}.datasets"
         )
-    return images
+    arrays = []
+    for j, dataset in enumerate(datasets):
+        dfield = f"{efield}.datasets[{j}]"
+        if not isinstance(dataset, Mapping):
+            raise where.error(f"a dataset must be an object, got {dataset!r}", dfield)
+        arrays.append(_level_array(index, path, dataset.get("path"), where, f"{dfield}.path"))
+    axes = _parse_axes(entry, version, arrays[0][2].ndim, where, efield)
+    legacy = _before(version, (0, 4))  # no coordinateTransformations before 0.4
+    levels = tuple(
+        _read_level(array, dataset, axes, entry, legacy, where, efield, j)
+        for j, (array, dataset) in enumerate(zip(arrays, datasets))
+    )
+    name = entry.get("name")
+    return MultiscaleImage(
+        path, where.key, efield, name if isinstance(name, str) else None, version, axes, levels
+    )
+
+
+def _read_level(
+    array: tuple[str, str, ZaroMeta],
+    dataset: Mapping,
+    axes: tuple[Axis, ...],
+    entry: Mapping,
+    legacy: bool,
+    where: _Where,
+    efield: str,
+    j: int,
+) -> Level:
+    """Level ``j`` of the entry at ``efield``: its array checked against the axes, its
+    transformations composed with the multiscale's own."""
+    level_path, array_path, meta = array
+    dfield = f"{efield}.datasets[{j}]"
+    names = tuple(a.name for a in axes)
+    n = len(axes)
+    if meta.ndim != n:
+        raise where.error(
+            f"{n} axes {list(names)}, but the array at {level_path!r} has {meta.ndim} dimensions",
+            f"{efield}.axes",
+        )
+    own = meta.dimension_names
+    if own is not None and any(d is not None and d != a for d, a in zip(own, names)):
+        raise where.error(
+            f"axes {list(names)} do not match the dimension names {list(own)} of the "
+            f"array at {level_path!r}",
+            f"{efield}.axes",
+        )
+    identity = ((1.0,) * n, (0.0,) * n)
+    transforms = dataset.get("coordinateTransformations")
+    if transforms is None and not legacy:
+        raise where.error(
+            "the level has no coordinateTransformations (its scale is required)",
+            f"{dfield}.coordinateTransformations",
+        )
+    composed = identity
+    if transforms is not None:
+        composed = _compose(
+            transforms, n, where, f"{dfield}.coordinateTransformations", identity, True
+        )
+    overall = entry.get("coordinateTransformations")
+    if overall is not None:
+        composed = _compose(
+            overall, n, where, f"{efield}.coordinateTransformations", composed, False
+        )
+    return Level(level_path, array_path, replace(meta, dimension_names=names), axes, *composed)
 
 
 # ---------------------------------------------------------------------------------- nodes
@@ -465,7 +477,7 @@ class _NodeDraft:
     hidden: set[str] = field(default_factory=set)
 
 
-def _level_nodes(image: MultiscaleImage) -> list[tuple[str, str, str, bool]]:
+def level_nodes(image: MultiscaleImage) -> list[tuple[str, str, str, bool]]:
     """``(node path, group read, variable name, is an array node)`` of every level."""
     parents = [lv.path.rpartition("/")[0] for lv in image.levels]
     out = []
@@ -520,7 +532,7 @@ def ome_nodes(index: NodeIndex, groups: Iterable[str]) -> dict[str, OMENode]:
         if not isinstance(meta, GroupMeta):
             continue
         for image in read_multiscales(index, path, meta):
-            for level, (node, group, var, is_array) in zip(image.levels, _level_nodes(image)):
+            for level, (node, group, var, is_array) in zip(image.levels, level_nodes(image)):
                 draft = drafts.setdefault(node, _NodeDraft(node, group, is_array))
                 draft.is_array = draft.is_array or is_array
                 if var not in draft.levels:
@@ -561,39 +573,3 @@ def ome_node(index: NodeIndex, path: str) -> OMENode | None:
     no image does (a plain group)."""
     path = path.strip("/")
     return ome_tree(index, path).get(path)
-
-
-def image_level_paths(index: NodeIndex, path: str = "") -> list[str]:
-    """The node paths of the levels of the image group at ``path``, level 0 first.
-
-    Several ``multiscales`` entries (xzaro writes one per variable) sharing level groups give
-    those groups once.
-
-    Raises
-    ------
-    NodeNotFoundError
-        If there is no group at ``path``.
-    MetadataError
-        If the group has no OME ``multiscales`` metadata, or it is wrong.
-    """
-    path = path.strip("/")
-    meta = index.get(path)
-    if not isinstance(meta, GroupMeta):
-        raise NodeNotFoundError(
-            "this node is an array, not a group", url=index.store.url, key=path or "/"
-        )
-    images = read_multiscales(index, path, meta)
-    if not images:
-        raise MetadataError(
-            "the group has no OME-NGFF multiscales metadata",
-            url=index.store.url,
-            key=metadata_key(path, meta),
-            field="multiscales",
-        )
-    nodes = [[node for node, *_ in _level_nodes(image)] for image in images]
-    ordered: list[str] = []
-    for j in range(max(len(n) for n in nodes)):
-        for per_image in nodes:
-            if j < len(per_image) and per_image[j] not in ordered:
-                ordered.append(per_image[j])
-    return ordered

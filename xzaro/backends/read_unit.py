@@ -8,38 +8,66 @@ that chunk (up to Dask's ``array.chunk-size``). An explicit ``read_unit`` asks f
 with ``chunks={}``: always a whole number of stored objects (chunks, or shards for sharded
 arrays) along every dimension, so no Dask block ever splits a stored object and every block
 costs one round of requests, whatever the number of chunks inside it.
+
+Along a dimension of a rectilinear grid, whose chunks differ in size, a read unit is the list of
+its block sizes (Dask's spelling of variable-size chunks): the stored chunks themselves, or runs
+of consecutive ones.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dask.utils import parse_bytes
 
+from xzaro.chunk_grid import ChunkGrid
 from xzaro.meta import ZaroMeta
 
 ReadUnit = str | int | Mapping[str, int] | None
+#: Per dimension a block size, or (rectilinear grids) the size of every block.
+BlockShape = tuple[int | tuple[int, ...], ...]
 
 _KEYWORDS = ("chunk", "shard")
 
 
-def _grow(meta: ZaroMeta, unit: tuple[int, ...], target: int) -> tuple[int, ...]:
-    """Whole multiples of ``unit``, grown along the slowest dimensions up to ``target`` bytes."""
-    block = list(unit)
-    itemsize = max(1, meta.dtype.itemsize)
-    for dim in range(meta.ndim):
-        nbytes = math.prod(block) * itemsize
+def _grow(grid: ChunkGrid, itemsize: int, target: int) -> tuple[int, ...]:
+    """How many stored objects a block holds along each dimension: grown along the slowest
+    dimensions up to ``target`` bytes (counting the largest object of a rectilinear grid)."""
+    unit = grid.chunk_shape
+    mult = [1] * grid.ndim
+    itemsize = max(1, itemsize)
+    for dim, full in enumerate(grid.grid_shape):
+        nbytes = math.prod(u * m for u, m in zip(unit, mult)) * itemsize
         if nbytes >= target:
             break
-        full = math.ceil(meta.shape[dim] / unit[dim]) if meta.shape[dim] else 1
-        mult = max(1, min(full, target // nbytes))
-        block[dim] = unit[dim] * mult
-        if mult < full:
+        full = max(1, full)
+        mult[dim] = max(1, min(full, target // nbytes))
+        if mult[dim] < full:
             break
-    return tuple(block)
+    return tuple(mult)
+
+
+def _runs_of(sizes: Sequence[int], count: int) -> tuple[int, ...]:
+    """Consecutive chunk sizes merged ``count`` at a time."""
+    return tuple(sum(sizes[i : i + count]) for i in range(0, len(sizes), count)) or (0,)
+
+
+def _runs_reaching(sizes: Sequence[int], reach: int) -> tuple[int, ...]:
+    """Consecutive chunk sizes merged into blocks of at least ``reach`` elements (the last one
+    may hold fewer)."""
+    blocks: list[int] = []
+    current = 0
+    for size in sizes:
+        current += size
+        if current >= reach:
+            blocks.append(current)
+            current = 0
+    if current or not blocks:
+        blocks.append(current)
+    return tuple(blocks)
 
 
 def _unit_error(read_unit: Any, why: str = "") -> ValueError:
@@ -82,19 +110,31 @@ def _check_mapping(read_unit: Mapping[str, int]) -> None:
 
 def _mapping_shape(
     meta: ZaroMeta, read_unit: Mapping[str, int], dims: tuple[str, ...] | None
-) -> tuple[int, ...]:
+) -> BlockShape:
     _check_mapping(read_unit)
     names = dims or ()  # names of other variables' dimensions are checked by the caller
-    storage = meta.storage_shape
+    shape: list[int | tuple[int, ...]] = []
+    for name, dim in zip(names, meta.storage_grid.dimensions):
+        if dim.is_regular:
+            size = dim.chunk_size(0)
+            shape.append(max(1, math.ceil(int(read_unit.get(name, size)) / size)) * size)
+        else:
+            shape.append(_runs_reaching(dim.chunk_sizes(), int(read_unit.get(name, 1))))
+    return tuple(shape)
+
+
+def _grown_shape(meta: ZaroMeta, target: int) -> BlockShape:
+    grid = meta.storage_grid
+    mult = _grow(grid, meta.dtype.itemsize, target)
     return tuple(
-        max(1, math.ceil(int(read_unit.get(name, size)) / size)) * size
-        for name, size in zip(names, storage)
+        d.chunk_size(0) * m if d.is_regular else _runs_of(d.chunk_sizes(), m)
+        for d, m in zip(grid.dimensions, mult)
     )
 
 
 def read_unit_shape(
     meta: ZaroMeta, read_unit: ReadUnit = None, dims: tuple[str, ...] | None = None
-) -> tuple[int, ...]:
+) -> BlockShape:
     """The block shape of one read unit for an array (its ``encoding["preferred_chunks"]``).
 
     Parameters
@@ -111,22 +151,32 @@ def read_unit_shape(
     dims
         The dimension names, needed for a mapping.
 
+    Returns
+    -------
+    tuple
+        Per dimension the block size, or along a rectilinear dimension the size of every
+        block (for ``encoding["preferred_chunks"]``).
+
     Raises
     ------
     ValueError
         Naming ``read_unit``, for a value that is none of these.
     """
     if read_unit is None or read_unit == "chunk":
-        return meta.chunk_shape
+        grid = meta.chunk_grid
+        return meta.chunk_shape if grid.is_regular else grid.compact_sizes()
+    shape: BlockShape
     if read_unit == "shard":
-        shape = meta.storage_shape
+        shape = meta.storage_grid.compact_sizes()
     elif isinstance(read_unit, Mapping):
         shape = _mapping_shape(meta, read_unit, dims)
     elif isinstance(read_unit, str | numbers.Integral):
-        shape = _grow(meta, meta.storage_shape, read_unit_bytes(read_unit))
+        shape = _grown_shape(meta, read_unit_bytes(read_unit))
     else:
         raise _unit_error(read_unit)
-    return tuple(min(b, max(1, n)) for b, n in zip(shape, meta.shape))
+    return tuple(
+        b if isinstance(b, tuple) else min(b, max(1, n)) for b, n in zip(shape, meta.shape)
+    )
 
 
 def check_read_unit(read_unit: ReadUnit) -> None:

@@ -26,6 +26,7 @@ from xarray.core.utils import is_remote_uri
 from xarray.core.variable import Variable
 
 from xzaro.array import ZaroArray
+from xzaro.backends.cf import decode_fill_attribute
 from xzaro.backends.ome import OMENode, ome_node, ome_tree
 from xzaro.backends.read_unit import ReadUnit, check_read_unit, read_unit_shape
 from xzaro.codecs import (
@@ -40,7 +41,7 @@ from xzaro.errors import MetadataError, NameMismatchError, NodeNotFoundError
 from xzaro.hierarchy import NodeIndex, ZaroGroup, open_index
 from xzaro.log import info
 from xzaro.meta import GroupMeta, ZaroMeta
-from xzaro.stores import FsspecStore
+from xzaro.stores import FsspecStore, LocalStore
 from xzaro.stores.registry import glob
 
 #: URL schemes only xzaro understands (``guess_can_open`` claims these and nothing else).
@@ -90,18 +91,6 @@ def _dimension_names(meta: ZaroMeta, url: str, path: str) -> tuple[str, ...]:
         key=path,
         field=field,
     )
-
-
-def decode_fill_attribute(value: Any, dtype: np.dtype) -> Any:
-    """A V3 array's ``_FillValue`` attribute decoded (xarray stores it with its own JSON
-    encoding); a value it cannot decode is returned as it is."""
-    from xarray.backends.zarr import FillValueCoder
-
-    kind = "string" if dtype.kind == "O" else dtype
-    try:
-        return FillValueCoder.decode(value, kind)
-    except (TypeError, ValueError):
-        return value
 
 
 def _numcodecs_object(entry: dict) -> Any:
@@ -184,7 +173,7 @@ def warn_if_not_consolidated(index: NodeIndex) -> None:
     """Warn as ``engine="zarr"`` does when ``consolidated=None`` found no consolidated metadata
     in a store on a file system or object store (reference stores hold all their metadata in
     one document anyway); call it once the node to open was found."""
-    if index.consolidated is not None or not isinstance(index.store, FsspecStore):
+    if index.consolidated is not None or not isinstance(index.store, (FsspecStore, LocalStore)):
         return
     warnings.warn(
         f"Failed to open Zarr store with consolidated metadata at {index.store.url!r}, but "
@@ -320,9 +309,9 @@ class ZaroDataStore(AbstractDataStore):
         attrs = {k: v for k, v in meta.attributes.items() if not k.lower().startswith("_nc")}
         unit = read_unit_shape(meta, self.read_unit, dims)
         encoding: dict[str, Any] = {
-            "chunks": meta.chunk_shape,
+            "chunks": array.chunks,
             "preferred_chunks": dict(zip(dims, unit)),
-            "shards": meta.shard_shape,
+            "shards": array.shards,
             "dtype": meta.dtype,
             "zarr_format": meta.zarr_format,
             "codecs": meta.describe_codecs(),

@@ -1,7 +1,9 @@
-"""The codec model shared by every codec: chunk specs, the three codec kinds, the registry.
+"""The codec model shared by every codec: chunk specs, the three codec kinds, both JSON forms.
 
 A codec chain is ``array->array* , array->bytes , bytes->bytes*`` as in the Zarr V3 spec. V2
 arrays are mapped onto the same chain (see :mod:`xzaro.meta`), so one decode path serves both.
+Each codec declares its V3 ``name`` and, when Zarr V2 can hold it, its V2 ``v2_id`` and how its V2
+entry maps to it and back; :mod:`xzaro.codecs.registry` lists them all.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from xzaro.errors import MetadataError, UnsafeCodecError, UnsupportedError
+from xzaro.errors import MetadataError, UnsafeCodecError
 
 ARRAY_ARRAY = "array_array"
 ARRAY_BYTES = "array_bytes"
 BYTES_BYTES = "bytes_bytes"
+
+#: numcodecs ids whose decoding can execute arbitrary code; refused unless the caller opts in.
+UNSAFE_CODEC_IDS = frozenset({"pickle"})
 
 
 @dataclass(frozen=True)
@@ -39,24 +44,53 @@ class ChunkSpec:
 
 
 class Codec:
-    """Base class of every codec: an immutable value that knows its own JSON."""
+    """Base class of every codec: an immutable value that knows its own JSON, in both formats."""
 
+    #: The V3 name.
     name: ClassVar[str]
     kind: ClassVar[str]
+    #: The V2 ``id`` (``filters``/``compressor`` entry), ``None`` for a codec V2 cannot hold.
+    v2_id: ClassVar[str | None] = None
+    #: The V2 array member that holds this codec instead of an entry (``order``, ``dtype``).
+    v2_member: ClassVar[str | None] = None
+    #: Members of the configuration that hold codec chains (parsed by the registry).
+    nested_chains: ClassVar[tuple[str, ...]] = ()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The V3 JSON form ``{"name": ..., "configuration": {...}}``."""
         config = self.configuration()
         return {"name": self.name, "configuration": config} if config else {"name": self.name}
 
-    def configuration(self) -> dict:
+    def configuration(self) -> dict[str, Any]:
         """The codec's configuration object."""
         return {}
 
     @classmethod
-    def from_config(cls, config: dict) -> Codec:
+    def from_config(cls, config: dict[str, Any]) -> Codec:
         """Build the codec from its configuration object."""
         return cls(**config)
+
+    @classmethod
+    def from_v2(cls, config: dict[str, Any]) -> Codec:
+        """Build the codec from the members of its V2 entry (all but ``id``)."""
+        return cls.from_config(config)
+
+    def to_v2(self) -> dict[str, Any]:
+        """The V2 ``filters``/``compressor`` entry ``{"id": ..., ...}``."""
+        if self.v2_id is None:
+            raise MetadataError(f"codec {self.name!r} has no Zarr V2 form", field="codecs")
+        return {"id": self.v2_id, **self.configuration()}
+
+    def is_v2_compressor(self, alone: bool) -> bool:
+        """Whether this codec, the last of a chain's V2 entries, is written as the V2
+        ``compressor`` rather than as the last filter (``alone``: it is the only entry)."""
+        return self.kind == BYTES_BYTES
+
+    def evolve_from_spec(self, spec: ChunkSpec) -> Codec:
+        """The resolve step: this codec with the settings that depend on the chunk it encodes
+        (its data type, for Blosc's ``typesize``) filled in from ``spec``, this codec's decoded
+        side. Codecs with no such setting return themselves."""
+        return self
 
     def label(self) -> str:
         """A short human label, such as ``blosc(lz4)``, for ``xzaro info``."""
@@ -103,6 +137,8 @@ class BytesBytesCodec(Codec):
     """A codec from bytes to bytes (compressors, checksums)."""
 
     kind = BYTES_BYTES
+    #: Whether :meth:`encode_into` can encode into a caller's buffer (Blosc).
+    encodes_into: ClassVar[bool] = False
 
     def encoded_size(self, size: int | None) -> int | None:
         """Encoded size for a given input size, when fixed (checksums); ``None`` if not."""
@@ -119,6 +155,13 @@ class BytesBytesCodec(Codec):
         """Encode ``data``."""
         raise NotImplementedError
 
+    def encode_into(self, data: Any, out: np.ndarray) -> int | None:
+        """Encode ``data`` into ``out`` (uint8, a buffer the caller reuses) and return the
+        encoded size, or ``None`` when it cannot (``out`` too small, or the library does not
+        allow it): then call :meth:`encode_bytes`. Only codecs declaring
+        :attr:`encodes_into` implement it."""
+        return None
+
 
 @runtime_checkable
 class V3CodecLike(Protocol):
@@ -126,65 +169,6 @@ class V3CodecLike(Protocol):
 
     def to_dict(self) -> Any:
         """``{"name": ..., "configuration": {...}}``."""
-
-
-_REGISTRY: dict[str, type[Codec]] = {}
-
-#: numcodecs ids whose decoding can execute arbitrary code; refused unless the caller opts in.
-UNSAFE_CODEC_IDS = frozenset({"pickle"})
-
-
-def register(cls: type[Codec]) -> type[Codec]:
-    """Class decorator adding a codec to the registry under its ``name``."""
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _numcodecs_codec_class() -> type[Codec]:
-    from xzaro.codecs.numcodecs_codec import NumcodecsCodec
-
-    return NumcodecsCodec
-
-
-def codec_from_json(
-    doc: Any,
-    *,
-    allow_unsafe: bool = False,
-    url: str | None = None,
-    key: str | None = None,
-) -> Codec | None:
-    """Build a codec from its V3 JSON (an object or a bare name).
-
-    Returns ``None`` for an unknown codec marked ``"must_understand": false`` (it may be
-    ignored); any other unknown codec raises :class:`~xzaro.errors.UnsupportedError`.
-    """
-    if isinstance(doc, str):
-        doc = {"name": doc}
-    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
-        raise MetadataError(f"invalid codec {doc!r}", url=url, key=key, field="codecs")
-    name = doc["name"]
-    config = doc.get("configuration") or {}
-    if not isinstance(config, dict):
-        raise MetadataError(
-            f"configuration of codec {name!r} must be an object", url=url, key=key, field="codecs"
-        )
-    if name.startswith("numcodecs."):
-        return _numcodecs_codec_class().from_id(  # type: ignore[attr-defined]
-            name.removeprefix("numcodecs."), config, allow_unsafe=allow_unsafe, url=url, key=key
-        )
-    cls = _REGISTRY.get(name)
-    if cls is None:
-        if doc.get("must_understand") is False:
-            return None
-        raise UnsupportedError(f"unknown codec {name!r}", url=url, key=key, field="codecs")
-    try:
-        return cls.from_config(config)
-    except (TypeError, ValueError, KeyError) as e:
-        if isinstance(e, MetadataError):
-            raise MetadataError(e.message, url=url, key=key, field=e.field or "codecs") from e
-        raise MetadataError(
-            f"invalid configuration for codec {name!r}: {e}", url=url, key=key, field="codecs"
-        ) from e
 
 
 def check_safe(codec_id: str, allow_unsafe: bool, *, url: str | None, key: str | None) -> None:

@@ -13,6 +13,7 @@ import bz2
 import lzma
 import os
 import struct
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,22 @@ def too_large(what: str, limit: int, expected_size: int | None) -> DecodeError:
     )
 
 
+def inflate(data: Any, wbits: int, expected_size: int | None, what: str) -> bytes:
+    """Inflate a deflate stream (``wbits`` as :func:`zlib.decompressobj` takes it), refusing to
+    produce more than ``expected_size`` bytes."""
+    d = zlib.decompressobj(wbits)
+    limit = limit_for(expected_size)
+    try:
+        out = d.decompress(data, limit + 1)
+        if len(out) > limit:
+            raise too_large(what, limit, expected_size)
+        if not d.eof:
+            raise DecodeError(f"{what} stream is truncated")
+    except zlib.error as e:
+        raise DecodeError(f"{what} stream is corrupt: {e}") from e
+    return out
+
+
 def _streams(data: Any, make: Callable[[], Any], what: str, expected_size: int | None) -> bytes:
     """Decompress one or more concatenated streams with at most the allowed output."""
     limit = limit_for(expected_size)
@@ -71,12 +88,12 @@ def _streams(data: Any, make: Callable[[], Any], what: str, expected_size: int |
             return bytes(out)
 
 
-def decode_bz2(data: Any, expected_size: int | None, config: dict) -> bytes:
+def decode_bz2(data: Any, expected_size: int | None, config: dict[str, Any]) -> bytes:
     """numcodecs ``bz2``."""
     return _streams(data, bz2.BZ2Decompressor, "bz2", expected_size)
 
 
-def decode_lzma(data: Any, expected_size: int | None, config: dict) -> bytes:
+def decode_lzma(data: Any, expected_size: int | None, config: dict[str, Any]) -> bytes:
     """numcodecs ``lzma`` (its ``format`` and, for raw streams, ``filters``)."""
     fmt = config.get("format", lzma.FORMAT_XZ)
     filters = config.get("filters") if fmt == lzma.FORMAT_RAW else None
@@ -92,7 +109,7 @@ def decode_lzma(data: Any, expected_size: int | None, config: dict) -> bytes:
 _LZ4_SIZE = struct.Struct("<i")
 
 
-def decode_lz4(data: Any, expected_size: int | None, config: dict) -> Any:
+def decode_lz4(data: Any, expected_size: int | None, config: dict[str, Any]) -> Any:
     """numcodecs ``lz4``: a 4-byte little-endian decoded size, then one LZ4 block."""
     from numcodecs import LZ4
 
@@ -112,7 +129,7 @@ def decode_lz4(data: Any, expected_size: int | None, config: dict) -> Any:
 
 
 #: numcodecs compressors with no decoded size xzaro can trust, decoded here with a bound.
-BOUNDED_BYTES_DECODERS: dict[str, Callable[[Any, int | None, dict], Any]] = {
+BOUNDED_BYTES_DECODERS: dict[str, Callable[[Any, int | None, dict[str, Any]], Any]] = {
     "bz2": decode_bz2,
     "lzma": decode_lzma,
     "lz4": decode_lz4,

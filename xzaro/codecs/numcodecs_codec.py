@@ -22,12 +22,16 @@ from xzaro.codecs.base import (
     ARRAY_BYTES,
     BYTES_BYTES,
     UNSAFE_CODEC_IDS,
+    BytesBytesCodec,
     ChunkSpec,
     Codec,
     check_safe,
-    codec_from_json,
 )
+from xzaro.codecs.blosc import BloscCodec
 from xzaro.codecs.bounded import BOUNDED_BYTES_DECODERS
+from xzaro.codecs.gzip import GzipCodec
+from xzaro.codecs.zlib import ZlibCodec
+from xzaro.codecs.zstd import ZstdCodec
 from xzaro.errors import DecodeError, MetadataError, UnsafeCodecError, UnsupportedError
 
 ARRAY_ARRAY_IDS = frozenset(
@@ -50,7 +54,7 @@ def _numcodecs_impl(config_json: str) -> Any:
     return numcodecs.get_codec(json.loads(config_json))
 
 
-def _encoded_spec(codec_id: str, config: dict, spec: ChunkSpec) -> ChunkSpec:
+def _encoded_spec(codec_id: str, config: dict[str, Any], spec: ChunkSpec) -> ChunkSpec:
     """The encoded-side spec of a numcodecs array->array filter (shape ``None`` if unknown)."""
     if codec_id in ("delta", "fixedscaleoffset", "quantize", "categorize"):
         dtype = np.dtype(config.get("astype") or config.get("dtype") or spec.dtype)
@@ -93,6 +97,7 @@ def _decode_pcodec(data: Any, spec: ChunkSpec) -> np.ndarray:
     the chunk holds is refused, never truncated or padded."""
     from pcodec import standalone
 
+    assert spec.shape is not None  # only called for chunks of a known shape
     n = int(np.prod(spec.shape, dtype=np.int64))
     out = np.empty(n, dtype=spec.dtype.newbyteorder("="))
     try:
@@ -121,6 +126,7 @@ def _decode_zfpy(data: Any, spec: ChunkSpec) -> Any:
     """
     import zfpy
 
+    assert spec.shape is not None  # only called for chunks of a known shape
     n = int(np.prod(spec.shape, dtype=np.int64))
     blob = bytes(data) + _ZFP_PADDING
     try:
@@ -142,17 +148,11 @@ def _decode_zfpy(data: Any, spec: ChunkSpec) -> Any:
 _BOUNDED_DECODERS = {"pcodec": _decode_pcodec, "zfpy": _decode_zfpy}
 
 
-#: numcodecs ids whose streams xzaro's own codecs (same V3 names) decode, bounded by the
-#: chunk's size; the configuration only matters when encoding.
-_OWN_DECODER_IDS = frozenset({"zstd", "zlib", "gzip", "blosc"})
-
-
-@functools.cache
-def _own_decoder(codec_id: str) -> Codec:
-    """xzaro's codec for a numcodecs compressor id, found in the codec registry."""
-    codec = codec_from_json({"name": codec_id})
-    assert codec is not None
-    return codec
+#: The numcodecs compressors whose streams xzaro's own codecs decode, bounded by the chunk's
+#: size (the configuration only matters when encoding), by id.
+_OWN_DECODERS: dict[str | None, BytesBytesCodec] = {
+    cls.v2_id: cls() for cls in (ZstdCodec, ZlibCodec, GzipCodec, BloscCodec)
+}
 
 
 @dataclass(frozen=True)
@@ -160,12 +160,13 @@ class NumcodecsCodec(Codec):
     """A numcodecs codec given by id and configuration (``numcodecs.<id>`` in V3)."""
 
     codec_id: str
-    config: dict = field(default_factory=dict, hash=False)
+    config: dict[str, Any] = field(default_factory=dict, hash=False)
     #: A V2 filter: it works on the chunk before serialisation, whatever numcodecs calls it.
     v2_filter: bool = False
     #: The caller opted in to a codec that can execute code while decoding (``pickle``).
     allow_unsafe: bool = field(default=False, compare=False)
     name = "numcodecs"
+    encodes_into = False
 
     @property
     def kind(self) -> str:  # type: ignore[override]
@@ -188,7 +189,7 @@ class NumcodecsCodec(Codec):
     def from_id(
         cls,
         codec_id: str,
-        config: dict,
+        config: dict[str, Any],
         *,
         allow_unsafe: bool = False,
         url: str | None = None,
@@ -222,12 +223,18 @@ class NumcodecsCodec(Codec):
             ) from e
         return cls(codec_id, config, allow_unsafe=codec_id in UNSAFE_CODEC_IDS)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"name": f"numcodecs.{self.codec_id}", "configuration": dict(self.config)}
 
-    def to_v2(self) -> dict:
+    def to_v2(self) -> dict[str, Any]:
         """The V2 ``filters``/``compressor`` form ``{"id": ..., ...}``."""
         return {"id": self.codec_id, **self.config}
+
+    def is_v2_compressor(self, alone: bool) -> bool:
+        if self.kind == ARRAY_BYTES:
+            # pcodec, zfpy: zarr-python 2 hands the compressor the chunk array, which they serialise
+            return not self.serialises_objects
+        return self.kind == BYTES_BYTES
 
     def label(self) -> str:
         return self.codec_id
@@ -285,8 +292,9 @@ class NumcodecsCodec(Codec):
         bounded = BOUNDED_BYTES_DECODERS.get(self.codec_id)
         if bounded is not None:
             return bounded(data, expected_size, self.config)
-        if self.codec_id in _OWN_DECODER_IDS:  # numcodecs.zstd etc.: xzaro's own streams
-            return _own_decoder(self.codec_id).decode_bytes(data, expected_size, out)
+        own = _OWN_DECODERS.get(self.codec_id)
+        if own is not None:  # numcodecs.zstd etc.: xzaro's own streams
+            return own.decode_bytes(data, expected_size, out)
         try:
             result = self._decode(data)
         except UnsafeCodecError:

@@ -7,8 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from xzaro.codecs.array_codecs import BytesCodec
-from xzaro.codecs.base import ARRAY_ARRAY, ARRAY_BYTES, BYTES_BYTES, ChunkSpec, Codec
+from xzaro.codecs.base import (
+    ARRAY_ARRAY,
+    ARRAY_BYTES,
+    BYTES_BYTES,
+    ChunkSpec,
+    Codec,
+)
+from xzaro.codecs.bytes import BytesCodec
 from xzaro.errors import DecodeError, MetadataError
 
 
@@ -50,13 +56,15 @@ class CodecPipeline:
         chain: tuple[Any, ...] = tuple(self.codecs)
         self.array_array = chain[:i_ab]
         self.array_bytes = chain[i_ab]
-        self.bytes_bytes = chain[i_ab + 1 :]
 
         specs = [self.spec]
         for aa in self.array_array:
             specs.append(aa.resolve(specs[-1]))
         self.array_specs = specs[:-1]
         self.bytes_spec = specs[-1]
+        # Settings that depend on the data type (Blosc's typesize) are filled in once, here.
+        self.bytes_bytes = tuple(bb.evolve_from_spec(self.bytes_spec) for bb in chain[i_ab + 1 :])
+        self.encodes_into = len(self.bytes_bytes) == 1 and self.bytes_bytes[0].encodes_into
 
         size = self.array_bytes.encoded_size(self.bytes_spec)
         self.bytes_in_sizes: list[int | None] = []
@@ -87,7 +95,7 @@ class CodecPipeline:
             buf = self.bytes_bytes[i].decode_bytes(buf, self.bytes_in_sizes[i], target)
         if out is not None and raw_out is not None and buf is raw_out:
             return out
-        arr = self.array_bytes.decode_to_array(buf, self.bytes_spec)
+        arr: np.ndarray = self.array_bytes.decode_to_array(buf, self.bytes_spec)
         for codec, spec in zip(reversed(self.array_array), reversed(self.array_specs)):
             arr = codec.decode_array(arr, spec)
         if arr.shape != self.spec.shape:
@@ -102,24 +110,21 @@ class CodecPipeline:
 
         Returns the encoded bytes, or a byte view of them where making ``bytes`` would only copy
         (an uncompressed chunk): stores and concatenation accept either. ``out`` (uint8) may
-        receive the result instead, when a single Blosc compressor ends the chain; the result
-        is then a view of it.
+        receive the result instead, when a single compressor that can encode into a buffer
+        (:attr:`~xzaro.codecs.base.BytesBytesCodec.encodes_into`: Blosc) ends the chain; the
+        result is then a view of it.
         """
         if arr.shape != self.spec.shape:
             raise ValueError(f"chunk has shape {arr.shape}, expected {self.spec.shape}")
         for codec, spec in zip(self.array_array, self.array_specs):
             arr = codec.encode_array(arr, spec)
         buf: Any = self.array_bytes.encode_from_array(arr, self.bytes_spec)
-        typesize = self.bytes_spec.dtype.itemsize
-        if out is not None and len(self.bytes_bytes) == 1 and self.bytes_bytes[0].name == "blosc":
-            n = self.bytes_bytes[0].encode_into(buf, typesize, out)
+        if out is not None and self.encodes_into:
+            n = self.bytes_bytes[0].encode_into(buf, out)
             if n is not None:
                 return out.data[:n]
         for codec in self.bytes_bytes:
-            if codec.name == "blosc":
-                buf = codec.encode_bytes(buf, typesize)
-            else:
-                buf = codec.encode_bytes(buf)
+            buf = codec.encode_bytes(buf)
         if isinstance(buf, bytes):
             return buf
         view = memoryview(buf)
@@ -128,3 +133,9 @@ class CodecPipeline:
     def describe(self) -> str:
         """The chain as ``bytes -> blosc(lz4) -> crc32c``."""
         return " -> ".join(c.label() for c in self.codecs)
+
+
+def pipeline_for(meta: Any) -> CodecPipeline:
+    """The pipeline decoding one stored object (a chunk, or a whole shard) of ``meta``'s array."""
+    shape = meta.shard_shape or meta.chunk_shape
+    return CodecPipeline(meta.codecs, shape, meta.dtype, meta.fill_value_or_default)

@@ -1,122 +1,33 @@
-"""The ``sharding_indexed`` codec: many inner chunks in one object, with a fixed-size index.
+"""The ``sharding_indexed`` codec (array->bytes): many inner chunks in one object, with an index.
 
-The index is an array of ``(offset, nbytes)`` uint64 pairs, one per inner chunk in C order,
-encoded with ``index_codecs`` and stored at the end (default) or the start of the shard. A pair of
-``2**64 - 1`` marks an inner chunk that is not stored (it reads as the fill value); zarrita marks
-it ``(offset, 2**64 - 1)``, which reads the same way, and is logged. A decoded index is a
-:class:`ShardIndex`. ZaroArray uses :meth:`ShardingCodec.index_request` and
-:meth:`ShardingCodec.decode_index` to fetch only the inner chunks a read needs;
-:meth:`decode_to_array` decodes a whole shard.
+V3 ``{"name": "sharding_indexed", "configuration": {"chunk_shape": [...], "codecs": [...],
+"index_codecs": [...], "index_location": "end"}}``; V3 only. The index (a :class:`ShardIndex`) is
+encoded with ``index_codecs`` and stored at the end (default) or the start of the shard. ZaroArray
+uses :meth:`ShardingCodec.index_request` and :meth:`ShardingCodec.decode_index` to fetch only the
+inner chunks a read needs; :meth:`ShardingCodec.decode_to_array` decodes a whole shard.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from xzaro.codecs.array_codecs import BytesCodec
-from xzaro.codecs.base import ArrayBytesCodec, ChunkSpec, Codec, codec_from_json, register
-from xzaro.codecs.compression import Crc32cCodec
+from xzaro.codecs.base import ArrayBytesCodec, ChunkSpec, Codec
+from xzaro.codecs.bytes import BytesCodec
+from xzaro.codecs.crc32c import Crc32cCodec
 from xzaro.codecs.pipeline import CodecPipeline
+from xzaro.codecs.shard_index import ShardIndex
 from xzaro.concurrency import concurrent_map
-from xzaro.dtypes import fill_array
+from xzaro.dtypes import fill_array, is_fill
 from xzaro.errors import DecodeError, MetadataError, UnsupportedError, brief
-from xzaro.log import info
-
-EMPTY = np.uint64(2**64 - 1)
-#: No shard is larger than this: an index entry reaching beyond it is corrupt whatever the
-#: shard's size (used when a partial read has not fetched the whole shard).
-_MAX_SHARD_SIZE = 2**63
 
 
-@dataclass(frozen=True, eq=False)
-class ShardIndex:
-    """The decoded index of one shard: where each inner chunk lies, in C order of the shard's
-    chunk grid.
-
-    ``entries`` is an ``(n_inner, 2)`` uint64 array of ``(offset, nbytes)`` pairs; an inner chunk
-    that is not stored is ``(2**64-1, 2**64-1)`` there. Ask :meth:`is_empty` and
-    :meth:`chunk_slice` rather than comparing entries with the marker.
-    """
-
-    entries: np.ndarray
-
-    @classmethod
-    def from_pairs(
-        cls, pairs: np.ndarray, *, url: str | None = None, key: str | None = None
-    ) -> ShardIndex:
-        """The index from its decoded ``(offset, nbytes)`` pairs.
-
-        An entry ``(offset, 2**64-1)`` (zarrita's empty inner chunk) becomes the standard
-        marker, with one log line for the shard; ``(2**64-1, nbytes)`` is corrupt.
-        """
-        entries = np.ascontiguousarray(pairs, dtype=np.uint64).reshape(-1, 2)
-        offsets, nbytes = entries[:, 0], entries[:, 1]
-        broken = np.flatnonzero((offsets == EMPTY) & (nbytes != EMPTY))
-        if broken.size:
-            i = int(broken[0])
-            raise DecodeError(
-                f"shard index is corrupt: inner chunk {i} has no offset but a length of "
-                f"{int(nbytes[i])} bytes"
-            )
-        loose = np.flatnonzero((nbytes == EMPTY) & (offsets != EMPTY))
-        if loose.size:
-            entries = entries.copy()
-            entries[loose, 0] = EMPTY
-            info(
-                "shard%s: the index marks %d inner chunk(s) %s empty with a non-standard "
-                "offset (offset, 2**64-1) instead of (2**64-1, 2**64-1); read as fill",
-                "" if key is None else f" {key!r} of {url}",
-                loose.size,
-                loose.tolist()[:8],
-            )
-        return cls(entries)
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        """The ``(offset, nbytes)`` pair of inner chunk ``i``."""
-        return self.entries[i]
-
-    def is_empty(self, i: int) -> bool:
-        """Whether inner chunk ``i`` is not stored (it reads as the fill value)."""
-        return bool(self.entries[i, 1] == EMPTY)
-
-    def chunk_slice(self, i: int) -> slice | None:
-        """The byte range of inner chunk ``i`` in the shard, ``None`` if it is not stored."""
-        if self.is_empty(i):
-            return None
-        offset, nbytes = (int(v) for v in self.entries[i])
-        return slice(offset, offset + nbytes)
-
-    def check(self, size: int | None) -> None:
-        """Fail if a stored inner chunk's byte range lies outside a shard of ``size`` bytes
-        (``None``: a size not known, so only ranges no shard can hold fail)."""
-        limit = _MAX_SHARD_SIZE if size is None else size
-        offsets, nbytes = self.entries[:, 0], self.entries[:, 1]
-        stored = nbytes != EMPTY
-        outside = stored & ((offsets > limit) | (nbytes > limit - np.minimum(offsets, limit)))
-        if np.any(outside):
-            i = int(np.flatnonzero(outside)[0])
-            where = f"inner chunk {i} at {int(offsets[i])}+{int(nbytes[i])}"
-            if size is None:
-                raise DecodeError(f"shard index is corrupt: {where} is beyond any shard's end")
-            raise DecodeError(f"shard index points outside the {size}-byte shard ({where})")
-
-
-def _parse_chain(docs: Any, field: str) -> tuple[Codec, ...]:
-    if not isinstance(docs, (list, tuple)):
-        raise MetadataError(f"sharding {field} must be a list", field="codecs")
-    return tuple(c for c in (codec_from_json(d) for d in docs) if c is not None)
-
-
-@register
 @dataclass(frozen=True)
 class ShardingCodec(ArrayBytesCodec):
     """Sharding: ``chunk_shape`` inner chunks encoded with ``codecs`` inside each shard."""
@@ -126,6 +37,7 @@ class ShardingCodec(ArrayBytesCodec):
     index_codecs: tuple[Codec, ...] = (BytesCodec(), Crc32cCodec())
     index_location: str = "end"
     name = "sharding_indexed"
+    nested_chains = ("codecs", "index_codecs")
 
     def __post_init__(self) -> None:
         if not isinstance(self.chunk_shape, (list, tuple)) or not all(
@@ -148,18 +60,16 @@ class ShardingCodec(ArrayBytesCodec):
             )
 
     @classmethod
-    def from_config(cls, config: dict) -> Codec:
+    def from_config(cls, config: dict[str, Any]) -> Codec:
+        """Build from a configuration whose chains the registry has parsed."""
         return cls(
-            chunk_shape=config.get("chunk_shape"),
-            codecs=_parse_chain(config.get("codecs", [{"name": "bytes"}]), "codecs"),
-            index_codecs=_parse_chain(
-                config.get("index_codecs", [{"name": "bytes"}, {"name": "crc32c"}]),
-                "index_codecs",
-            ),
+            chunk_shape=config.get("chunk_shape"),  # type: ignore[arg-type]  # checked on init
+            codecs=config.get("codecs", (BytesCodec(),)),
+            index_codecs=config.get("index_codecs", (BytesCodec(), Crc32cCodec())),
             index_location=config.get("index_location", "end"),
         )
 
-    def configuration(self) -> dict:
+    def configuration(self) -> dict[str, Any]:
         return {
             "chunk_shape": list(self.chunk_shape),
             "codecs": [c.to_json() for c in self.codecs],
@@ -216,6 +126,11 @@ class ShardingCodec(ArrayBytesCodec):
         index = self.index_pipeline(shard_shape).decode(data)
         return ShardIndex.from_pairs(index, url=url, key=key)
 
+    def encode_index(self, index: ShardIndex, shard_shape: tuple[int, ...]) -> bytes | memoryview:
+        """The stored bytes of a shard's index."""
+        cps = self.chunks_per_shard(shard_shape)
+        return self.index_pipeline(shard_shape).encode(index.entries.reshape(*cps, 2))
+
     def inner_pipeline(self, dtype: np.dtype, fill_value: Any) -> CodecPipeline:
         """The pipeline decoding one inner chunk."""
         return CodecPipeline(self.codecs, self.chunk_shape, dtype, fill_value)
@@ -248,7 +163,7 @@ class ShardingCodec(ArrayBytesCodec):
         view = memoryview(data)
         cps = self.chunks_per_shard(spec.shape)
         for i, idx in enumerate(itertools.product(*map(range, cps))):
-            where = index.chunk_slice(i)
+            where = index.get_chunk_slice(i)
             if where is None:
                 continue
             region = tuple(slice(j * c, (j + 1) * c) for j, c in zip(idx, self.chunk_shape))
@@ -284,7 +199,7 @@ class ShardingCodec(ArrayBytesCodec):
         cps = self.chunks_per_shard(spec.shape)
         inner = self.inner_pipeline(spec.dtype, spec.fill_value)
         fill = fill_array((), spec.dtype, spec.fill_value)
-        index = np.full((int(np.prod(cps)), 2), EMPTY, dtype=np.uint64)
+        index = ShardIndex.create_empty(math.prod(cps))
 
         def encode_inner(idx: tuple[int, ...]) -> bytes | memoryview | None:
             chunk = inner_chunk(idx)
@@ -300,51 +215,11 @@ class ShardingCodec(ArrayBytesCodec):
         for i, blob in enumerate(blobs):
             if blob is None:
                 continue
-            index[i] = (pos, len(blob))
+            index.set_chunk_slice(i, slice(pos, pos + len(blob)))
             parts.append(blob)
             pos += len(blob)
-        index_blob = self.index_pipeline(spec.shape).encode(index.reshape(*cps, 2))
+        index_blob = self.encode_index(index, spec.shape)
         return [index_blob, *parts] if self.index_location == "start" else [*parts, index_blob]
-
-
-_UINT_VIEW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-
-
-#: Elements compared per step when checking a chunk against a non-zero fill value.
-_FILL_STEP = 1 << 18
-
-
-def is_fill(chunk: np.ndarray, fill: np.ndarray) -> bool:
-    """Whether every element of ``chunk`` equals ``fill`` (a 0-d array of the same dtype) bit
-    for bit (NaN == NaN), without materialising a fill chunk.
-
-    The first element decides most chunks that hold data at once.
-    """
-    if chunk.dtype.hasobject:
-        return bool(np.all(chunk == fill[()]))
-    if chunk.size == 0:
-        return True
-    view = _UINT_VIEW.get(chunk.dtype.itemsize)
-    if view is None or chunk.dtype != fill.dtype:
-        return chunk.tobytes() == fill.tobytes() * chunk.size
-    bits = chunk.view(view)
-    value = fill.view(view)[()]
-    if bits.flat[0] != value:
-        return False
-    if value == 0:
-        return not bits.any()
-    if not bits.flags.c_contiguous:
-        return bool(np.all(bits == value))
-    flat = bits.reshape(-1)
-    return all(
-        bool(np.all(flat[i : i + _FILL_STEP] == value)) for i in range(0, flat.size, _FILL_STEP)
-    )
-
-
-def check_index(index: ShardIndex, size: int | None) -> None:
-    """Fail if any stored inner chunk's byte range lies outside a shard of ``size`` bytes
-    (``None`` when the size is not known; see :meth:`ShardIndex.check`)."""
-    index.check(size)
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,17 +1,28 @@
-"""The ``Store`` protocol that every layer above the stores is written against.
+"""The ``Store`` protocol that every layer above the stores is written against, and the
+capabilities a store may declare beyond it.
 
 A store maps string keys (``"a/b/.zarray"``, ``"c/0/1"``) to bytes. ``None`` from a read means
 exactly one thing: the key does not exist. Every other failure raises
 :class:`~xzaro.errors.StoreError` (or a subclass) naming the store URL and the key.
+
+A capability is a runtime-checkable protocol; a caller that can use one asks with
+``isinstance(store, SupportsListDir)``, never by probing for methods:
+
+* :class:`SupportsListDir`: the names directly below a prefix, without walking every key;
+* :class:`SupportsLocalReads`: whole objects read with system calls that release the GIL, into
+  a per-thread buffer or a pooled one (so callers read one key per worker thread);
+* :class:`SupportsLocalFiles`: every object is a file of this machine, which a writer may
+  create in place.
 """
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 from urllib.parse import unquote
 
-from xzaro.errors import StoreError
+from xzaro.errors import StoreError, ZaroError
 
 #: A byte-range request: ``(key, offset, length)``. ``offset >= 0`` asks for ``length`` bytes from
 #: ``offset`` (fewer if the object is shorter); ``offset < 0`` asks for the last ``-offset`` bytes
@@ -19,7 +30,7 @@ from xzaro.errors import StoreError
 RangeRequest = tuple[str, int, int | None]
 
 
-class Parts(tuple):
+class Parts(tuple[bytes | memoryview, ...]):
     """An object given as consecutive byte parts (a shard: its chunks and its index).
 
     Local stores write the parts with one ``writev`` instead of joining them first.
@@ -66,6 +77,39 @@ def check_key(key: str, url: str | None) -> str:
     return key
 
 
+def store_error(url: str, key: str | None, what: str, exc: BaseException) -> ZaroError:
+    """The xzaro error for a failed operation ``what`` on ``key`` (the caller raises it ``from
+    exc``): an xzaro error raised where the URL and key were not known gets them; any other
+    exception becomes a :class:`~xzaro.errors.StoreError` naming its type and message."""
+    if isinstance(exc, ZaroError):
+        if exc.url is None and exc.key is None:
+            return type(exc)(exc.message, url=url, key=key, field=exc.field)
+        return exc
+    detail = str(exc) or type(exc).__name__
+    return StoreError(f"could not {what}: {type(exc).__name__}: {detail}", url=url, key=key)
+
+
+def check_range_lengths(requests: Iterable[RangeRequest]) -> None:
+    """Raise ``ValueError`` if a range request asks for a negative length."""
+    for key, _, length in requests:
+        if length is not None and length < 0:
+            raise ValueError(f"range length must be >= 0 or None, got {length} for {key!r}")
+
+
+def keys_at_or_below(keys: Iterable[str], prefix: str) -> builtins.list[str]:
+    """The ``keys`` at or below the path ``prefix`` (no outer slashes), sorted: ``"c/0"``
+    matches ``"c/0"`` and ``"c/0/1"`` but not ``"c/01"``; ``""`` matches every key."""
+    below = prefix + "/"
+    return sorted(k for k in keys if not prefix or k == prefix or k.startswith(below))
+
+
+def names_below(keys: Iterable[str], prefix: str) -> builtins.list[str]:
+    """The names directly below the path ``prefix`` (no outer slashes) among ``keys``: the
+    objects and sub-prefixes one level down, sorted."""
+    below = prefix + "/" if prefix else ""
+    return sorted({k[len(below) :].split("/", 1)[0] for k in keys if k.startswith(below)})
+
+
 @runtime_checkable
 class Store(Protocol):
     """Key-value access to a Zarr store."""
@@ -103,4 +147,38 @@ class Store(Protocol):
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
+        ...
+
+
+@runtime_checkable
+class SupportsListDir(Protocol):
+    """A store that lists the names directly below a prefix cheaply (a group's children)."""
+
+    def list_dir(self, prefix: str = "") -> builtins.list[str]:
+        """Names directly below ``prefix`` (objects and sub-prefixes), sorted."""
+        ...
+
+
+@runtime_checkable
+class SupportsLocalReads(Protocol):
+    """A store whose reads are system calls on local files: cheap per key, and releasing the
+    GIL, so a reader fetches one key per worker thread instead of batching requests."""
+
+    def get_transient(self, key: str) -> memoryview | bytes | None:
+        """The object at ``key`` in this thread's reusable buffer, or ``None`` if it does not
+        exist; valid only until the thread's next ``get_transient`` (decode it at once)."""
+        ...
+
+    def get_pooled(self, key: str) -> memoryview | bytes | None:
+        """The whole object at ``key`` (a shard, say) in memory of its own, or ``None``; large
+        objects come in a pooled buffer that is reused once no view of it is left."""
+        ...
+
+
+@runtime_checkable
+class SupportsLocalFiles(Protocol):
+    """A store whose objects are files of this machine under one directory."""
+
+    def local_path(self, key: str) -> str:
+        """The file that holds (or will hold) ``key``; a key leaving the store is refused."""
         ...

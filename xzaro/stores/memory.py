@@ -7,7 +7,15 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from xzaro.stores.base import BytesLike, RangeRequest, check_key, to_bytes
+from xzaro.stores.base import (
+    BytesLike,
+    RangeRequest,
+    check_key,
+    check_range_lengths,
+    keys_at_or_below,
+    names_below,
+    to_bytes,
+)
 
 
 class MemoryStore:
@@ -47,10 +55,9 @@ class MemoryStore:
 
     def get_ranges(self, requests: Sequence[RangeRequest]) -> list[bytes | None]:
         """Return byte ranges, in order; ``None`` where the key is missing."""
+        check_range_lengths(requests)
         out: list[bytes | None] = []
         for key, offset, length in requests:
-            if length is not None and length < 0:
-                raise ValueError(f"range length must be >= 0 or None, got {length} for {key!r}")
             value = self.data.get(check_key(key, self.url))
             if value is None:
                 out.append(None)
@@ -83,16 +90,11 @@ class MemoryStore:
     def list(self, prefix: str = "") -> list[str]:
         """Every key at or below the path ``prefix``, sorted (``"c/0"`` excludes ``"c/01"``)."""
         prefix = check_key(prefix.strip("/"), self.url)
-        if not prefix:
-            return sorted(self.data)
-        below = prefix + "/"
-        return sorted(k for k in list(self.data) if k == prefix or k.startswith(below))
+        return keys_at_or_below(list(self.data), prefix)
 
     def list_dir(self, prefix: str = "") -> builtins.list[str]:
         """Names directly below ``prefix``, sorted."""
-        prefix = check_key(prefix.strip("/"), self.url)
-        below = prefix + "/" if prefix else ""
-        return sorted({k[len(below) :].split("/", 1)[0] for k in self.data if k.startswith(below)})
+        return names_below(list(self.data), check_key(prefix.strip("/"), self.url))
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""

@@ -1,4 +1,10 @@
-"""``open_store``: turn a path or URL into a :class:`~xzaro.stores.base.Store`."""
+"""The scheme table: ``open_store`` turns a path or URL into a :class:`~xzaro.stores.base.Store`.
+
+Local paths and ``file://`` URLs open a :class:`~xzaro.stores.local.LocalStore`; reference
+URLs (``reference+json://``, ``reference+parquet://``, ``virtualizarr://``, and paths that
+name a reference file or directory) a reference store (:mod:`xzaro.stores.references`); every
+other URL, chained ones included, an :class:`~xzaro.stores.fsspec_store.FsspecStore`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from xzaro.errors import NodeNotFoundError, StoreError
 from xzaro.log import info
 from xzaro.stores.base import Store
 from xzaro.stores.fsspec_store import FsspecStore
+from xzaro.stores.local import LocalStore, is_local_url
 
 if TYPE_CHECKING:
     from fsspec.mapping import FSMap
@@ -61,7 +68,7 @@ def open_store(
         Options for the fsspec file system (credentials, endpoint, ...). For reference stores
         they apply to the reference file, except ``remote_protocol``, ``remote_options``,
         ``allowed_protocols`` and ``max_gap`` (see
-        :class:`~xzaro.stores.reference.ReferenceStore`); fsspec's ``target_options`` are
+        :class:`~xzaro.stores.references.kerchunk.ReferenceStore`); fsspec's ``target_options`` are
         merged in.
     mode
         ``"r"`` (read; a missing local path is an error), ``"r+"``, ``"a"``, ``"w"`` or ``"w-"``.
@@ -101,10 +108,8 @@ def open_store(
     if kind is not None:
         return _open_reference(kind, target, options, mode)
 
-    if "::" not in url:
-        protocol, path = _split_protocol(url)
-        if protocol is None or protocol in _LOCAL_PROTOCOLS:
-            return _open_local(url, path, options, mode)
+    if is_local_url(url):
+        return _open_local(url, _split_protocol(url)[1], options, mode)
     backend = " over ".join(_backend_name(link.strip(), url) for link in url.split("::"))
     store = FsspecStore(url, options)
     info("opened %s with %s", store.url, backend)
@@ -154,8 +159,8 @@ def glob(pattern: str, storage_options: Mapping[str, Any] | None = None) -> list
         )
     import fsspec
 
-    protocol, path = _split_protocol(pattern)
-    local = protocol is None or protocol in _LOCAL_PROTOCOLS
+    local = is_local_url(pattern)
+    path = _split_protocol(pattern)[1]
     if local:
         pattern = os.path.abspath(os.path.expanduser(path))
     try:
@@ -181,10 +186,8 @@ def _reference_kind(url: str) -> tuple[str | None, str]:
         return "json", url
     if name.endswith((".parq", ".parquet")):
         return "parquet", url
-    if "::" not in url:
-        protocol, path = _split_protocol(url)
-        if (protocol is None or protocol in _LOCAL_PROTOCOLS) and _is_parquet_refs_dir(path):
-            return "parquet", url
+    if is_local_url(url) and _is_parquet_refs_dir(_split_protocol(url)[1]):
+        return "parquet", url
     return None, url
 
 
@@ -203,8 +206,7 @@ def _is_parquet_refs_dir(path: str) -> bool:
 
 
 def _open_reference(kind: str, url: str, options: dict[str, Any], mode: str) -> Store:
-    from xzaro.stores.parquet_reference import ParquetReferenceStore
-    from xzaro.stores.reference import ReferenceStore
+    from xzaro.stores.references import ParquetReferenceStore, ReferenceStore
 
     if mode != "r":
         raise StoreError(f"reference stores are read-only (mode={mode!r})", url=url)
@@ -229,11 +231,11 @@ def _split_protocol(url: str) -> tuple[str | None, str]:
     return (protocol.lower() if protocol else None), path
 
 
-def _open_local(url: str, path: str, options: dict[str, Any], mode: str) -> FsspecStore:
+def _open_local(url: str, path: str, options: dict[str, Any], mode: str) -> LocalStore:
     local = os.path.abspath(os.path.expanduser(path))
     if mode in ("r", "r+") and not os.path.exists(local):
         raise NodeNotFoundError(f"no such local path (No such file or directory): {local}", url=url)
-    store = FsspecStore(local, options)
+    store = LocalStore(local, options)
     info("opened %s with %s", store.url, "local")
     return store
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from xzaro.backends.cf import decode_fill_attribute, encode_fill_attribute
 from xzaro.errors import NodeNotFoundError
 from xzaro.hierarchy import NodeIndex
 from xzaro.meta import ZaroMeta
@@ -31,9 +32,7 @@ def fill_and_attrs(var: Any, zarr_format: int) -> tuple[Any, dict]:
     if zarr_format == 2:
         return attrs.pop("_FillValue", None), attrs
     if "_FillValue" in attrs:
-        from xarray.backends.zarr import FillValueCoder
-
-        attrs["_FillValue"] = FillValueCoder.encode(attrs["_FillValue"], var.dtype)
+        attrs["_FillValue"] = encode_fill_attribute(attrs["_FillValue"], var.dtype)
     return var.encoding.get("fill_value"), attrs
 
 
@@ -56,8 +55,6 @@ def with_stored_encoding(dataset: Any, existing: NodeIndex, group: str) -> Any:
             if key in meta.attributes:
                 value = meta.attributes[key]
                 if key == "_FillValue" and meta.zarr_format == 3:
-                    from xzaro.backends.xarray import decode_fill_attribute
-
                     value = decode_fill_attribute(value, meta.dtype)
                 enc[key] = value
         if meta.zarr_format == 2 and meta.fill_value is not None and "_FillValue" not in enc:

@@ -51,8 +51,7 @@ from xzaro.codecs import (
     ShardingCodec,
     TransposeCodec,
     V3CodecLike,
-    VLenBytesCodec,
-    VLenUTF8Codec,
+    VLenCodec,
     codec_from_json,
     codec_from_v2,
 )
@@ -219,7 +218,7 @@ def _filters(value: Any, target: _Target) -> tuple[tuple[Codec, ...], Codec | No
     items = _items(value)
     parsed = [(_parse(i, "filters", target, v2_filter=_is_v2_spelling(i)), i) for i in items]
     object_codec = None
-    if parsed and isinstance(parsed[-1][0], (VLenUTF8Codec, VLenBytesCodec)):
+    if parsed and isinstance(parsed[-1][0], VLenCodec):
         object_codec = parsed.pop()[0]
     filters: list[Codec] = []
     for codec, item in parsed:
@@ -272,7 +271,7 @@ def _serializer(codec: Codec, field: str, target: _Target) -> Codec | None:
         target.cannot_apply("sharding is set with 'shards', not as a serializer", field)
         return None
     is_object = target.dtype.kind == "O"
-    if isinstance(codec, (VLenUTF8Codec, VLenBytesCodec)) != is_object:
+    if isinstance(codec, VLenCodec) != is_object:
         what = "a variable-length" if is_object else "a fixed-size"
         target.cannot_apply(
             f"{codec.label()!r} does not serialise {what} dtype {target.dtype}", field

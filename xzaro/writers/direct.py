@@ -13,16 +13,14 @@ shard file holding only the fill value is not kept.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import uuid
 
 import numpy as np
 
-from xzaro.codecs.sharding import EMPTY
+from xzaro.codecs import ShardIndex
 from xzaro.meta import ZaroMeta
-from xzaro.stores.fsspec_store import TMP_SUFFIX
+from xzaro.stores.files import TempFile
 from xzaro.writers.tiles import tile_grid
 
 
@@ -49,7 +47,7 @@ class FrameFileWriter:
         self.chunk_bytes = math.prod(self.chunk) * meta.dtype.itemsize
         self.plane_bytes = self.chunk[-2] * self.chunk[-1] * meta.dtype.itemsize
         self.grid = tile_grid(meta.shape, self.chunk)
-        self._open: dict[tuple[int, ...], tuple[int, str, np.ndarray]] = {}
+        self._open: dict[tuple[int, ...], tuple[TempFile, np.ndarray]] = {}
         self._slot_cache: dict[tuple[int, ...], np.ndarray] = {}
 
     def write_frame(self, tiles: np.ndarray, position: tuple[int, ...]) -> None:
@@ -65,43 +63,35 @@ class FrameFileWriter:
                 inner = int(
                     np.ravel_multi_index(tuple(c % p for c, p in zip(chunk, self.per)), self.per)
                 )
-                fd, _, stored = self._object(obj)
+                temp, stored = self._object(obj)
                 tile = tiles[iy, ix]
                 if not stored[inner] and tile.any():
                     stored[inner] = True
                 offset = int(self._slots(obj)[inner]) * self.chunk_bytes + plane_offset
-                _pwrite(fd, memoryview(tile).cast("B"), offset)
+                _pwrite(temp.fd, memoryview(tile).cast("B"), offset)
 
     def finish(self, row_first: int) -> int:
         """Close the objects whose append index starts at ``row_first`` (in objects) and move
         them into place; returns the number of objects kept."""
         kept = 0
         for obj in [o for o in self._open if o[0] == row_first]:
-            fd, tmp, stored = self._open.pop(obj)
+            temp, stored = self._open.pop(obj)
+            if not stored.any():
+                temp.discard()
+                continue
             try:
-                if not stored.any():
-                    os.close(fd)
-                    os.unlink(tmp)
-                    continue
-                self._seal(fd, obj, stored)
-                os.close(fd)
-                os.replace(tmp, self._path(obj))
-                kept += 1
+                self._seal(temp.fd, obj, stored)
             except BaseException:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+                temp.discard()
                 raise
+            temp.commit()
+            kept += 1
         return kept
 
     def abort(self) -> None:
         """Close and remove every unfinished object."""
-        for fd, tmp, _ in self._open.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        for temp, _ in self._open.values():
+            temp.discard()
         self._open.clear()
 
     # ---------------------------------------------------------------------------------------
@@ -111,10 +101,11 @@ class FrameFileWriter:
             os.ftruncate(fd, self.chunk_bytes)  # frames never written read as zeros
             return
         slots = self._slots(obj)
-        index = np.full((stored.size, 2), EMPTY, dtype=np.uint64)
+        index = ShardIndex.create_empty(stored.size)
         for k in np.flatnonzero(stored):
-            index[k] = (int(slots[k]) * self.chunk_bytes, self.chunk_bytes)
-        encoded = sharding.index_pipeline(self.unit).encode(index.reshape(*self.per, 2))
+            start = int(slots[k]) * self.chunk_bytes
+            index.set_chunk_slice(int(k), slice(start, start + self.chunk_bytes))
+        encoded = sharding.encode_index(index, self.unit)
         _pwrite(fd, memoryview(encoded).cast("B"), int(slots.max() + 1) * self.chunk_bytes)
 
     def _slots(self, obj: tuple[int, ...]) -> np.ndarray:
@@ -131,18 +122,11 @@ class FrameFileWriter:
             self._slot_cache[key] = slots
         return slots
 
-    def _object(self, obj: tuple[int, ...]) -> tuple[int, str, np.ndarray]:
+    def _object(self, obj: tuple[int, ...]) -> tuple[TempFile, np.ndarray]:
         entry = self._open.get(obj)
         if entry is None:
-            path = self._path(obj)
-            directory, name = os.path.split(path)
-            tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:16]}{TMP_SUFFIX}")
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileNotFoundError:
-                os.makedirs(directory, exist_ok=True)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            entry = self._open[obj] = (fd, tmp, np.zeros(math.prod(self.per), dtype=bool))
+            temp = TempFile(self._path(obj))
+            entry = self._open[obj] = (temp, np.zeros(math.prod(self.per), dtype=bool))
         return entry
 
     def _path(self, obj: tuple[int, ...]) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,8 +12,8 @@ from xzaro.chunk_keys import ChunkKeyEncoding
 from xzaro.codecs import (
     ARRAY_ARRAY,
     ARRAY_BYTES,
-    BloscCodec,
     BytesCodec,
+    ChunkSpec,
     Codec,
     Crc32cCodec,
     ShardingCodec,
@@ -51,15 +50,11 @@ def _compression_codecs(compressor: Compressor, dtype: np.dtype) -> list[Codec]:
     if compressor is None:
         return []
     if isinstance(compressor, BloscCompressionParams):
-        return [compressor.codec(dtype)]
+        compressor = compressor.codec()
     codecs = [compressor] if isinstance(compressor, Codec) else list(compressor)
-    # Blosc's shuffle needs the element size; V3 readers require it in the metadata.
-    return [
-        replace(c, typesize=max(1, dtype.itemsize))
-        if isinstance(c, BloscCodec) and c.typesize is None and not dtype.hasobject
-        else c
-        for c in codecs
-    ]
+    # Settings that depend on the data type (Blosc's typesize) are resolved for this array's.
+    spec = ChunkSpec(None, dtype)
+    return [c.evolve_from_spec(spec) for c in codecs]
 
 
 def storage_dtype(dtype: Any, zarr_format: int) -> np.dtype:
@@ -110,6 +105,40 @@ def array_meta(
     :func:`xzaro.writers.codec_spec.codec_encoding` for what each format can hold).
     """
     dtype = storage_dtype(dtype, zarr_format)
+    inner = _codec_chain(dtype, zarr_format, filters, serializer, compressor)
+    if zarr_format == 2:
+        if shard_shape is not None:
+            raise ValueError("shards need zarr_format=3")
+        codecs, chunk_key_encoding = inner, ChunkKeyEncoding("v2", ".")
+    else:
+        fill_value = _v3_fill_value(fill_value, dtype)
+        codecs = inner
+        if shard_shape is not None:
+            codecs = _sharding_chain(dims, shard_shape, chunk_shape, inner)
+        chunk_key_encoding = ChunkKeyEncoding("default", "/")
+    return ZaroMeta(
+        zarr_format=zarr_format,
+        shape=shape,
+        dtype=dtype,
+        chunk_shape=chunk_shape,
+        codecs=codecs,
+        fill_value=fill_value,
+        chunk_key_encoding=chunk_key_encoding,
+        shard_shape=shard_shape,
+        dimension_names=dims,
+        attributes=dict(attributes),
+    )
+
+
+def _codec_chain(
+    dtype: np.dtype,
+    zarr_format: int,
+    filters: Sequence[Codec],
+    serializer: Codec | None,
+    compressor: Compressor,
+) -> tuple[Codec, ...]:
+    """``filters``, the serializer (the default one for ``dtype`` when ``None``) and the
+    compressor's codecs, once each codec is of the kind its place needs."""
     for f in filters:
         if f.kind != ARRAY_ARRAY:
             raise MetadataError(f"filter {f.name!r} is not an array->array codec", field="filters")
@@ -124,51 +153,33 @@ def array_meta(
             f"object (string) arrays need a variable-length serializer, not {serializer.name!r}",
             field="serializer",
         )
-    inner: list[Codec] = [*filters, serializer, *_compression_codecs(compressor, dtype)]
-    if zarr_format == 2:
-        if shard_shape is not None:
-            raise ValueError("shards need zarr_format=3")
-        return ZaroMeta(
-            2,
-            shape,
-            dtype,
-            chunk_shape,
-            tuple(inner),
-            fill_value,
-            ChunkKeyEncoding("v2", "."),
-            "C",
-            None,
-            dims,
-            dict(attributes),
+    return (*filters, serializer, *_compression_codecs(compressor, dtype))
+
+
+def _v3_fill_value(fill_value: Any, dtype: np.dtype) -> Any:
+    """A V3 array's fill value (V3 requires one): the given one, else as xarray's zarr writer
+    stores missing data (NaN for floats, ``""`` for strings), else the type's default."""
+    if fill_value is not None:
+        return fill_value
+    if dtype.kind == "O":
+        return ""
+    if dtype.kind == "f":
+        return dtype.type(np.nan)
+    return default_fill_value(dtype)
+
+
+def _sharding_chain(
+    dims: tuple[str, ...],
+    shard_shape: tuple[int, ...],
+    chunk_shape: tuple[int, ...],
+    inner: tuple[Codec, ...],
+) -> tuple[Codec, ...]:
+    """The one ``sharding_indexed`` codec of a sharded array (``inner`` encodes each chunk; the
+    index, at the end, is protected by crc32c)."""
+    bad = [d for d, s, c in zip(dims, shard_shape, chunk_shape) if s % c]
+    if bad:
+        raise ValueError(
+            f"shards {shard_shape} must be whole multiples of chunks {chunk_shape} "
+            f"(dimensions {bad})"
         )
-    if fill_value is None:
-        if dtype.kind == "O":
-            fill_value = ""
-        elif dtype.kind == "f":
-            fill_value = dtype.type(np.nan)  # as xarray's zarr writer: missing data is NaN
-        else:
-            fill_value = default_fill_value(dtype)
-    codecs: tuple[Codec, ...] = tuple(inner)
-    if shard_shape is not None:
-        bad = [d for d, s, c in zip(dims, shard_shape, chunk_shape) if s % c]
-        if bad:
-            raise ValueError(
-                f"shards {shard_shape} must be whole multiples of chunks {chunk_shape} "
-                f"(dimensions {bad})"
-            )
-        codecs = (
-            ShardingCodec(chunk_shape, tuple(inner), (BytesCodec("little"), Crc32cCodec()), "end"),
-        )
-    return ZaroMeta(
-        3,
-        shape,
-        dtype,
-        chunk_shape,
-        codecs,
-        fill_value,
-        ChunkKeyEncoding("default", "/"),
-        "C",
-        shard_shape,
-        dims,
-        dict(attributes),
-    )
+    return (ShardingCodec(chunk_shape, inner, (BytesCodec("little"), Crc32cCodec()), "end"),)

@@ -104,21 +104,18 @@ def _auto_slice(
 
     index = pd.Index(_decoded_coordinate(store, group, dim, meta))
     positions = index.get_indexer(np.asarray(dataset[dim].values))
+    where = {"url": store.url, "key": join(group, dim), "field": "region"}
     if (positions == -1).any():
         raise NameMismatchError(
             f"region {dim!r}='auto': not all values of the coordinate {dim!r} are in the "
             "stored coordinate; a region write cannot add coordinate values",
-            url=store.url,
-            key=join(group, dim),
-            field="region",
+            **where,
         )
     if len(positions) and (np.diff(positions) != 1).any():
         raise MetadataError(
             f"region {dim!r}='auto': the coordinate's values are not a contiguous, ordered "
             "run of the stored ones",
-            url=store.url,
-            key=join(group, dim),
-            field="region",
+            **where,
         )
     if not len(positions):
         return slice(0, 0)

@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from xzaro.buffers import thread_buffer
 from xzaro.codecs import pipeline_for
-from xzaro.codecs.sharding import is_fill
-from xzaro.concurrency import concurrent_map, thread_buffer
-from xzaro.dtypes import fill_array
+from xzaro.concurrency import concurrent_map
+from xzaro.dtypes import fill_array, is_fill
+from xzaro.errors import AlignmentError
 from xzaro.meta import ZaroMeta
 from xzaro.stores.base import Parts, Store
 from xzaro.writers.tiles import tile_grid
 
 
-class AlignmentError(ValueError):
-    """A block does not start and end on stored-object boundaries."""
+class _Tiles(NamedTuple):
+    """A block given chunk by chunk (see :meth:`Writer.encode_tiles`)."""
+
+    tiles: np.ndarray  # (*counts, *chunk_shape)
+    first: tuple[int, ...]  # the grid index of tiles[0, ...]
+    per: tuple[int, ...]  # chunks per stored object
+    out: np.ndarray | None  # receives each chunk's encoded bytes
 
 
 class Writer:
@@ -98,7 +104,9 @@ class Writer:
             if o % u or ((o + n) % u and o + n != size):
                 raise AlignmentError(
                     f"block [{o}:{o + n}] of axis {dim} does not align with stored objects of "
-                    f"{u} along it (array size {size}): writing it would split an object"
+                    f"{u} along it (array size {size}): writing it would split an object",
+                    url=self.store.url,
+                    key=self.path or "/",
                 )
 
     def write_block(self, block: Any, origin: tuple[int, ...] | None = None) -> int:
@@ -155,7 +163,7 @@ class Writer:
         """The ``(key, value)`` objects :meth:`write_tiles` stores (fill-only ones left out).
 
         ``out`` (uint8, shape ``(*counts, n)`` with ``n`` the chunk's size plus
-        :data:`~xzaro.codecs.compression.BLOSC_MAX_OVERHEAD`) may receive each chunk's encoded
+        :data:`~xzaro.codecs.blosc.BLOSC_MAX_OVERHEAD`) may receive each chunk's encoded
         bytes, which the objects then refer to: a caller that reuses it saves an allocation per
         chunk."""
         ndim = self.meta.ndim
@@ -176,23 +184,20 @@ class Writer:
             *(range(f // p, -(-(f + n) // p)) for f, n, p in zip(first, counts, per))
         )
 
+        block = _Tiles(tiles, first, per, out)
+
         def encode(index: tuple[int, ...]) -> tuple[str, bytes | memoryview | Parts] | None:
-            data = self._encode_tiles(tiles, first, index, per, out)
+            data = self._encode_tiles(block, index)
             return None if data is None else (self.key(index), data)
 
         return [item for item in concurrent_map(encode, list(objects)) if item is not None]
 
     def _encode_tiles(
-        self,
-        tiles: np.ndarray,
-        first: tuple[int, ...],
-        index: tuple[int, ...],
-        per: tuple[int, ...],
-        out: np.ndarray | None,
+        self, block: _Tiles, index: tuple[int, ...]
     ) -> bytes | memoryview | Parts | None:
         """Encode the stored object at grid ``index`` from the tiles (one chunk per object)."""
-        at = tuple(i - f for i, f in zip(index, first))
-        return self.encode_unit(tiles[at], None if out is None else out[at])
+        at = tuple(i - f for i, f in zip(index, block.first))
+        return self.encode_unit(block.tiles[at], None if block.out is None else block.out[at])
 
     def _padded(self, data: np.ndarray) -> np.ndarray:
         data = np.asarray(data)  # a 0-d block indexes to a numpy scalar
@@ -209,16 +214,22 @@ class Writer:
         padded[tuple(slice(0, n) for n in data.shape)] = data
         return padded
 
+    def _stored_unit(self, data: np.ndarray) -> np.ndarray | None:
+        """One stored object's data, padded with the fill value to the whole object, or
+        ``None`` when it holds only the fill value and is left out."""
+        data = self._padded(data)
+        if not self.write_empty_chunks and is_fill(data, self._fill):
+            return None
+        return data
+
     def encode_unit(
         self, data: np.ndarray, out: np.ndarray | None = None
     ) -> bytes | memoryview | Parts | None:
         """Encode one stored object (edge objects come trimmed and are padded with the fill
         value); ``None`` when it holds only the fill value and is not written. ``out`` may
         receive the encoded bytes (see :meth:`CodecPipeline.encode`)."""
-        data = self._padded(data)
-        if not self.write_empty_chunks and is_fill(data, self._fill):
-            return None
-        return self._pipeline.encode(data, out)
+        unit = self._stored_unit(data)
+        return None if unit is None else self._pipeline.encode(unit, out)
 
 
 class ChunkWriter(Writer):
@@ -244,25 +255,21 @@ class ShardWriter(Writer):
         self, data: np.ndarray, out: np.ndarray | None = None
     ) -> bytes | memoryview | Parts | None:
         # ``out`` is not used: a whole shard's inner chunks get buffers through encode_tiles.
-        data = self._padded(data)
-        if not self.write_empty_chunks and is_fill(data, self._fill):
+        unit = self._stored_unit(data)
+        if unit is None:
             return None
         # The shard's parts go to the store as they are: a local store writes them with one
         # writev, so a shard is never joined into one more copy in memory.
         sharding = self.meta.sharding
         assert sharding is not None  # checked in __init__
-        return Parts(sharding.encode_parts(data, self._pipeline.spec))
+        return Parts(sharding.encode_parts(unit, self._pipeline.spec))
 
     def _encode_tiles(
-        self,
-        tiles: np.ndarray,
-        first: tuple[int, ...],
-        index: tuple[int, ...],
-        per: tuple[int, ...],
-        out: np.ndarray | None,
+        self, block: _Tiles, index: tuple[int, ...]
     ) -> bytes | memoryview | Parts | None:
         sharding = self.meta.sharding
         assert sharding is not None  # checked in __init__
+        tiles, first, per, out = block
         counts = tiles.shape[: self.meta.ndim]
         grid = tile_grid(self.meta.shape, self.meta.chunk_shape)
 

@@ -1,0 +1,123 @@
+"""The ``blosc`` codec: every compressor and shuffle, ``typesize`` from the data type, both JSON
+forms, the one list of compressor and shuffle names, encoding into a buffer, bounded decoding."""
+
+from __future__ import annotations
+
+import codec_checks as check
+import numcodecs
+import numpy as np
+import pytest
+import zarr.codecs
+from helpers import assert_same, values
+from numcodecs import blosc
+
+from xzaro.codecs import BLOSC_MAX_OVERHEAD, BloscCodec, BytesCodec, ChunkSpec, codec_from_v2
+from xzaro.codecs.blosc import BLOSC_CNAMES, BLOSC_SHUFFLES, BLOSC_WRITTEN_CNAMES
+from xzaro.writers import BloscCompressionParams
+
+
+@pytest.mark.parametrize("cname", BLOSC_WRITTEN_CNAMES)
+@pytest.mark.parametrize("shuffle", BLOSC_SHUFFLES)
+def test_round_trip(cname: str, shuffle: str) -> None:
+    data = values("<f8", (30, 7), f"blosc-{cname}")
+    check.round_trip([BytesCodec(), BloscCodec(cname, 5, shuffle)], data)
+
+
+def test_json_both_formats() -> None:
+    codec = BloscCodec("zstd", 3, "bitshuffle", 4, 256)
+    check.v3_json(codec)
+    check.v2_json(BloscCodec("zstd", 3, "bitshuffle", None, 256))
+    # V2 has no typesize: numcodecs takes it from the array it compresses
+    assert codec.to_v2() == {
+        "id": "blosc",
+        "cname": "zstd",
+        "clevel": 3,
+        "shuffle": 2,
+        "blocksize": 256,
+    }
+    assert codec_from_v2({"id": "blosc"}) == BloscCodec("lz4", 5, "shuffle", None, 0)
+
+
+def test_shuffle_names_are_numcodecs_numbers() -> None:
+    numbers = (numcodecs.Blosc.NOSHUFFLE, numcodecs.Blosc.SHUFFLE, numcodecs.Blosc.BITSHUFFLE)
+    assert tuple(BLOSC_SHUFFLES[n] for n in numbers) == ("noshuffle", "shuffle", "bitshuffle")
+    for number, name in enumerate(BLOSC_SHUFFLES):
+        assert BloscCodec(shuffle=number).shuffle == name
+    assert BloscCodec(shuffle=numcodecs.Blosc.AUTOSHUFFLE).shuffle == "shuffle"
+
+
+def test_compressor_names() -> None:
+    """Every name of the V3 spec (zarr-python's ``BloscCname``) is read; the ones written are
+    those numcodecs' c-blosc has (it lacks snappy), and only those make a writer's params."""
+    assert set(BLOSC_CNAMES) == {c.value for c in zarr.codecs.BloscCname}
+    assert set(BLOSC_WRITTEN_CNAMES) == set(blosc.list_compressors())
+    for cname in BLOSC_CNAMES:
+        assert BloscCodec(cname).cname == cname
+        if cname in BLOSC_WRITTEN_CNAMES:
+            assert BloscCompressionParams(cname).codec() == BloscCodec(cname, 5, "shuffle")
+        else:
+            with pytest.raises(ValueError, match="cname"):
+                BloscCompressionParams(cname)
+
+
+@pytest.mark.parametrize("dtype", ["u1", "<i2", "<f8", "<c16", "V3", "|S5"])
+def test_typesize_is_resolved_from_the_data_type(dtype: str) -> None:
+    spec = ChunkSpec((4,), np.dtype(dtype))
+    codec = BloscCodec("lz4", 5, "shuffle").evolve_from_spec(spec)
+    assert codec.to_json()["configuration"]["typesize"] == np.dtype(dtype).itemsize
+    assert codec.evolve_from_spec(ChunkSpec((4,), np.dtype("<f4"))) is codec  # set: kept
+    assert BloscCompressionParams("lz4", 5).to_v3_json(np.dtype(dtype)) == codec.to_json()
+
+
+def test_variable_length_chunks_record_no_typesize() -> None:
+    codec = BloscCodec("zstd", 5, "shuffle").evolve_from_spec(ChunkSpec((4,), np.dtype(object)))
+    assert "typesize" not in codec.to_json()["configuration"]
+    assert codec == BloscCodec("zstd", 5, "shuffle")
+    # the frames of string chunks are shuffled in 8-byte elements, as xzaro always wrote them
+    frame = codec.encode_bytes(bytes(range(64)))
+    assert frame[3] == 8
+    assert BloscCodec("zstd", 5, "shuffle").encode_bytes(bytes(range(64)))[3] == 1
+
+
+def test_bounded_decode() -> None:
+    chain = [BytesCodec(), BloscCodec("lz4", 5, "shuffle")]
+    check.bounded_decode(chain, np.arange(16, dtype="<i4"), np.arange(20, dtype="<i4"))
+
+
+def test_config_errors() -> None:
+    check.config_errors(
+        "blosc",
+        [
+            ({"cname": 5}, "cname"),
+            ({"cname": "lz5"}, "cname"),
+            ({"shuffle": "byte"}, "shuffle"),
+            ({"shuffle": 7}, "shuffle"),
+            ({"cname": "lz4", "level": 5}, "level"),
+        ],
+    )
+
+
+@pytest.mark.parametrize("cname", ["lz4", "zstd", "blosclz", "zlib"])
+@pytest.mark.parametrize("shuffle", ["noshuffle", "shuffle", "bitshuffle"])
+@pytest.mark.parametrize("dtype", ["u1", "<u2", "<f4", "<f8", "V3"])
+def test_blosc_encode_into_makes_numcodecs_frames(cname: str, shuffle: str, dtype: str) -> None:
+    """Compressing into a caller's buffer gives the frame numcodecs makes, byte for byte."""
+    rng = np.random.default_rng(3)
+    raw = (rng.normal(0, 40, 3000) + 1000).astype("<f8").view("u1")[: 3 * 2000]
+    data = np.frombuffer(raw.tobytes(), dtype=np.dtype(dtype))
+    codec = BloscCodec(cname, 4, shuffle, None).evolve_from_spec(ChunkSpec(None, data.dtype))
+    out = np.zeros(data.nbytes + BLOSC_MAX_OVERHEAD, np.uint8)
+    n = codec.encode_into(data, out)
+    assert n is not None
+    assert bytes(out[:n]) == codec.encode_bytes(data)
+    assert codec.encode_into(data, out[: data.nbytes]) is None  # too small
+
+
+def test_pipeline_encodes_into_the_callers_buffer() -> None:
+    data = values("<i4", (64,), "blosc-out")
+    pipe = check.pipeline([BytesCodec(), BloscCodec("zstd", 3, "shuffle")], data)
+    out = np.zeros(data.nbytes + BLOSC_MAX_OVERHEAD, np.uint8)
+    view = pipe.encode(data, out)
+    assert isinstance(view, memoryview) and view.obj is out
+    assert bytes(view) == bytes(pipe.encode(data))
+    assert_same(pipe.decode(bytes(view)), data)

@@ -1,0 +1,51 @@
+"""The ``zstd`` codec: levels, the content checksum, both JSON forms, bounded decoding."""
+
+from __future__ import annotations
+
+import codec_checks as check
+import numcodecs
+import numpy as np
+import pytest
+from helpers import values
+
+from xzaro.codecs import BytesCodec, ZstdCodec, codec_from_v2
+from xzaro.errors import DecodeError
+
+
+@pytest.mark.parametrize(("level", "checksum"), [(0, False), (3, True), (-1, False), (22, False)])
+def test_round_trip(level: int, checksum: bool) -> None:
+    check.round_trip([BytesCodec(), ZstdCodec(level, checksum)], values("<c16", (6, 5), "zstd"))
+
+
+@pytest.mark.parametrize("checksum", [False, True])
+def test_json_both_formats(checksum: bool) -> None:
+    codec = ZstdCodec(9, checksum)
+    check.v3_json(codec)
+    check.v2_json(codec)
+    assert ("checksum" in codec.to_v2()) is checksum  # written as numcodecs writes it
+    assert codec_from_v2({"id": "zstd"}) == ZstdCodec(0, False)
+
+
+def test_decodes_numcodecs_streams() -> None:
+    data = values("<u2", (64,), "zstd-numcodecs")
+    check.decodes_stream_of(
+        numcodecs.Zstd(level=5, checksum=True), [BytesCodec(), ZstdCodec(5, True)], data
+    )
+
+
+def test_bounded_decode() -> None:
+    chain = [BytesCodec(), ZstdCodec(1, False)]
+    check.bounded_decode(chain, np.arange(16, dtype="<i4"), np.arange(20, dtype="<i4"))
+
+
+def test_config_errors() -> None:
+    check.config_errors("zstd", [({"level": 1, "strategy": 2}, "strategy")])
+
+
+def test_zstd_checksum_mismatch_raises() -> None:
+    arr = np.arange(16, dtype="<i4")
+    pipe = check.pipeline([BytesCodec(), ZstdCodec(1, True)], arr)
+    good = bytearray(pipe.encode(arr))
+    good[-1] ^= 0xFF  # the content checksum is the frame's last 4 bytes
+    with pytest.raises(DecodeError):
+        pipe.decode(bytes(good))

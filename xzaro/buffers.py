@@ -1,0 +1,140 @@
+"""Reusable memory: per-thread scratch buffers, pooled large buffers, zero-filled buffers.
+
+Fresh memory costs a page fault per page, often more than decoding or copying into it, so hot
+loops borrow memory from here instead of allocating it anew.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from typing import Any
+
+from xzaro.concurrency import after_fork
+
+#: Largest array kept as a reusable per-thread buffer by :func:`thread_buffer`.
+_BUFFER_LIMIT = 32 * 2**20
+#: Largest byte buffer a thread keeps for reuse (:func:`thread_bytes`).
+_BYTES_LIMIT = 128 * 2**20
+#: Arrays at least this large get their own mapping in :func:`zeroed_buffer`.
+_MAPPED_BYTES = 4 * 2**20
+_threads = threading.local()
+
+
+def thread_buffer(shape: tuple[int, ...], dtype: Any, purpose: str = "") -> Any:
+    """A per-thread scratch array of ``shape`` and ``dtype``, reused across calls.
+
+    The contents are valid until the same thread asks again for the same
+    ``(shape, dtype, purpose)``; arrays larger than 32 MiB are not kept.
+    """
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    key = (tuple(shape), dtype, purpose)  # not dtype.str: "|V12" names every 12-byte struct
+    cache = getattr(_threads, "arrays", None)
+    if cache is None:
+        cache = _threads.arrays = {}
+    buf = cache.get(key)
+    if buf is None:
+        buf = np.empty(shape, dtype=dtype)
+        if buf.nbytes <= _BUFFER_LIMIT:
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = buf
+    return buf
+
+
+def thread_bytes(size: int) -> memoryview:
+    """``size`` bytes of this thread's reusable byte buffer (contents undefined).
+
+    The buffer is allocated once per thread and grown when needed (at least 1 MiB; a buffer
+    larger than 128 MiB is not kept). The view is valid until the thread's next call.
+    """
+    buf = getattr(_threads, "bytes", None)
+    if buf is None or len(buf) < size:
+        import numpy as np
+
+        buf = np.empty(max(size, 1 << 20), dtype=np.uint8)
+        if len(buf) <= _BYTES_LIMIT:  # larger objects get a buffer of their own
+            _threads.bytes = buf
+    return memoryview(buf)[:size]  # type: ignore[arg-type]
+
+
+class BufferPool:
+    """Large byte buffers, reused once nothing refers to them any more.
+
+    Each buffer is handed out as an array with a finalizer: it returns to the pool only when the
+    last view into it is gone, so a reader never sees it overwritten. At most ``limit`` bytes of
+    idle buffers are kept. A forked child starts with an empty pool.
+
+    Parameters
+    ----------
+    limit
+        The most bytes of idle buffers kept.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free: list[Any] = []
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        """Forget every idle buffer (buffers handed out before are not taken back)."""
+        self._free = []
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> Any:
+        """A ``uint8`` array of ``size`` bytes (contents undefined), owned by the caller."""
+        import numpy as np
+
+        with self._lock:
+            free = self._free
+            best = None  # the smallest idle buffer that fits without wasting half of it
+            for i, idle in enumerate(free):
+                if size <= len(idle) <= 2 * size and (best is None or len(idle) < len(free[best])):
+                    best = i
+            buf = None if best is None else free.pop(best)
+        if buf is None:
+            buf = np.empty(size, dtype=np.uint8)
+        out = buf[:size]
+        weakref.finalize(out, self._give, buf, free)
+        return out
+
+    def _give(self, buf: Any, free: list[Any]) -> None:
+        with self._lock:
+            # ``free`` is another list once the pool was reset: the buffer is not taken back
+            if free is self._free and sum(len(b) for b in free) + len(buf) <= self.limit:
+                free.append(buf)
+
+
+#: The pool of :func:`pooled_bytes`.
+_pool = BufferPool(256 * 2**20)
+after_fork(_pool.reset)
+
+
+def pooled_bytes(size: int) -> Any:
+    """A ``uint8`` array of ``size`` bytes from the process's :class:`BufferPool`."""
+    return _pool.take(size)
+
+
+def zeroed_buffer(shape: tuple[int, ...], dtype: Any) -> Any:
+    """A new zero-filled array in ordinary (4 KiB) pages, for large long-lived buffers.
+
+    numpy advises transparent huge pages for large arrays; where the kernel compacts memory to
+    serve such faults (``defrag=madvise``), that costs more system time than the work done in
+    the buffer. Large arrays therefore get an anonymous mapping advised against huge pages;
+    small ones come from ``np.zeros``.
+    """
+    import mmap
+
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
+    if nbytes < _MAPPED_BYTES or advice is None:
+        return np.zeros(shape, dtype=dtype)
+    mapping = mmap.mmap(-1, nbytes)  # anonymous mappings are zero-filled
+    mapping.madvise(advice)
+    return np.frombuffer(mapping, dtype=dtype).reshape(shape)

@@ -1,0 +1,240 @@
+"""The ``blosc`` codec (bytes->bytes): Blosc 1 frames, with byte or bit shuffling.
+
+V3 ``{"name": "blosc", "configuration": {"cname": "zstd", "clevel": 5, "shuffle": "shuffle",
+"typesize": 4, "blocksize": 0}}``; V2 ``{"id": "blosc", "cname": "zstd", "clevel": 5, "shuffle": 1,
+"blocksize": 0}`` (numcodecs ``Blosc``: the shuffle as its number, no ``typesize``). ``typesize``,
+the element size shuffling works on, depends on the data type: :meth:`BloscCodec.evolve_from_spec`
+fills it in. Frames are made and read by the c-blosc that numcodecs bundles.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from xzaro.codecs.base import BytesBytesCodec, ChunkSpec
+from xzaro.codecs.bounded import limit_for, too_large
+from xzaro.errors import DecodeError, MetadataError
+
+#: The compressors of the V3 ``blosc`` codec, c-blosc's own names (zarr-python's ``BloscCname``):
+#: frames of every one are read.
+BLOSC_CNAMES = ("blosclz", "lz4", "lz4hc", "snappy", "zlib", "zstd")
+#: Those numcodecs' c-blosc can compress with, so the ones xzaro writes: numcodecs builds it
+#: without snappy (its ``blosc.list_compressors()``).
+BLOSC_WRITTEN_CNAMES = tuple(c for c in BLOSC_CNAMES if c != "snappy")
+#: The shuffle modes by name; a mode's position is its number in numcodecs and in V2 JSON.
+BLOSC_SHUFFLES = ("noshuffle", "shuffle", "bitshuffle")
+#: numcodecs' ``AUTOSHUFFLE``, read as byte shuffle.
+_AUTOSHUFFLE = -1
+#: Bytes Blosc may add to a chunk it cannot compress.
+BLOSC_MAX_OVERHEAD = 16
+
+_BLOSC_HEADER = struct.Struct("<BBBBIII")
+#: The compressor a Blosc 1 frame was made with: bits 5-7 of its flags byte (header byte 2).
+_BLOSC_FORMATS = {0: "blosclz", 1: "lz4", 2: "snappy", 3: "zlib", 4: "zstd"}
+#: Flag of a frame whose blocks were stored uncompressed (no compressor needed to read it).
+_BLOSC_MEMCPYED = 0x02
+
+
+@dataclass(frozen=True)
+class BloscCodec(BytesBytesCodec):
+    """Blosc 1 frames (lz4, lz4hc, zstd, zlib, blosclz; no/byte/bit shuffle).
+
+    ``shuffle`` is a name of :data:`BLOSC_SHUFFLES` (its V2 number is accepted too).
+    ``element_size`` is the element size compressed with when ``typesize`` is not recorded (a
+    variable-length chunk: numpy's object item size); it is no part of the codec's JSON.
+    """
+
+    cname: str = "lz4"
+    clevel: int = 5
+    shuffle: str = "shuffle"
+    typesize: int | None = None
+    blocksize: int = 0
+    element_size: int | None = field(default=None, compare=False, repr=False, kw_only=True)
+    name = "blosc"
+    v2_id = "blosc"
+    encodes_into = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.shuffle, int) and not isinstance(self.shuffle, bool):
+            number = 1 if self.shuffle == _AUTOSHUFFLE else self.shuffle
+            known = 0 <= number < len(BLOSC_SHUFFLES)
+            object.__setattr__(self, "shuffle", BLOSC_SHUFFLES[number] if known else "?")
+        if not isinstance(self.shuffle, str) or self.shuffle not in BLOSC_SHUFFLES:
+            raise MetadataError(f"invalid blosc shuffle {self.shuffle!r:.80}", field="codecs")
+        if not isinstance(self.cname, str) or self.cname not in BLOSC_CNAMES:
+            raise MetadataError(f"invalid blosc cname {self.cname!r}", field="codecs")
+
+    def configuration(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "cname": self.cname,
+            "clevel": self.clevel,
+            "shuffle": self.shuffle,
+            "blocksize": self.blocksize,
+        }
+        if self.typesize is not None:
+            config["typesize"] = self.typesize
+        return config
+
+    @classmethod
+    def from_v2(cls, config: dict[str, Any]) -> BloscCodec:
+        return cls(
+            cname=config.get("cname", "lz4"),
+            clevel=config.get("clevel", 5),
+            shuffle=config.get("shuffle", 1),
+            blocksize=config.get("blocksize", 0),
+        )
+
+    def to_v2(self) -> dict[str, Any]:
+        return {
+            "id": "blosc",
+            "cname": self.cname,
+            "clevel": self.clevel,
+            "shuffle": BLOSC_SHUFFLES.index(self.shuffle),
+            "blocksize": self.blocksize,
+        }
+
+    def evolve_from_spec(self, spec: ChunkSpec) -> BloscCodec:
+        """``typesize`` from the chunk's element size when not set; a variable-length chunk
+        records none (V3 metadata of string arrays has no ``typesize``) and is compressed
+        with numpy's object item size."""
+        if self.typesize is not None:
+            return self
+        if spec.dtype.hasobject:
+            return replace(self, element_size=spec.dtype.itemsize)
+        return replace(self, typesize=max(1, spec.dtype.itemsize))
+
+    def label(self) -> str:
+        return f"blosc({self.cname})"
+
+    def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
+        from numcodecs import blosc
+
+        view = memoryview(data)
+        if view.nbytes < _BLOSC_HEADER.size:
+            raise DecodeError(f"blosc frame of {view.nbytes} bytes is shorter than its header")
+        _, _, _, _, nbytes, _, cbytes = _BLOSC_HEADER.unpack_from(view)
+        if cbytes > view.nbytes:
+            raise DecodeError(f"blosc frame says {cbytes} bytes but only {view.nbytes} are stored")
+        view = view[:cbytes]  # some writers (z5) leave padding after the frame
+        if expected_size is not None and nbytes != expected_size:
+            raise DecodeError(f"blosc frame holds {nbytes} bytes, expected {expected_size}")
+        if nbytes > limit_for(expected_size):
+            raise too_large("blosc", limit_for(expected_size), expected_size)
+        try:
+            if out is not None and out.nbytes == nbytes:
+                blosc.decompress(view, out)
+                return out
+            return blosc.decompress(view)
+        except RuntimeError as e:
+            missing = _missing_blosc_compressor(view)
+            if missing is not None:
+                raise DecodeError(
+                    f"blosc frame was compressed with {missing}, which the c-blosc of this "
+                    f"numcodecs lacks (it has {', '.join(sorted(blosc_compressors()))})"
+                ) from e
+            raise DecodeError(f"blosc frame is corrupt: {e}") from e
+
+    def encode_bytes(self, data: Any) -> bytes:
+        from numcodecs import blosc
+
+        size = self.typesize or self.element_size or 1
+        raw = memoryview(data).cast("B")
+        if size in (2, 4, 8) and raw.nbytes % size == 0:
+            arr = np.frombuffer(raw, dtype=f"u{size}")
+        elif size > 1 and raw.nbytes % size == 0:
+            arr = np.frombuffer(raw, dtype=f"V{size}")
+        else:
+            arr = np.frombuffer(raw, dtype=np.uint8)
+        shuffle = BLOSC_SHUFFLES.index(self.shuffle)
+        return bytes(blosc.compress(arr, self.cname.encode(), self.clevel, shuffle, self.blocksize))
+
+    def encode_into(self, data: Any, out: np.ndarray) -> int | None:
+        """Compress ``data`` into ``out`` (bytes, at least ``len(data) + 16`` of them) and
+        return the frame's size, the same frame :meth:`encode_bytes` makes; ``None`` when
+        numcodecs' Blosc library cannot be called this way (use :meth:`encode_bytes`).
+
+        Writing into a buffer the caller reuses saves a fresh allocation, and its page faults,
+        per chunk.
+        """
+        compress = _blosc_compress_ctx()
+        raw = memoryview(data).cast("B")
+        if (
+            compress is None
+            or out.dtype != np.uint8
+            or not out.flags.c_contiguous
+            or not out.flags.writeable
+            or out.nbytes < raw.nbytes + BLOSC_MAX_OVERHEAD
+        ):
+            return None
+        size = self.typesize or self.element_size or 1
+        if size <= 1 or raw.nbytes % size:
+            size = 1  # as encode_bytes: the frame's typesize is the element size it compressed
+        source = np.frombuffer(raw, dtype=np.uint8)
+        n = compress(
+            self.clevel,
+            BLOSC_SHUFFLES.index(self.shuffle),
+            size,
+            raw.nbytes,
+            source.ctypes.data,
+            out.ctypes.data,
+            out.nbytes,
+            self.cname.encode(),
+            self.blocksize,
+            1,
+        )
+        return int(n) if n > 0 else None
+
+
+@functools.cache
+def blosc_compressors() -> frozenset[str]:
+    """The compressors numcodecs' build of c-blosc has."""
+    from numcodecs import blosc
+
+    return frozenset(blosc.list_compressors())
+
+
+def _missing_blosc_compressor(frame: memoryview) -> str | None:
+    """The compressor a frame needs that numcodecs' c-blosc lacks, if that is why it failed."""
+    flags = frame[2]
+    if flags & _BLOSC_MEMCPYED:
+        return None
+    code = flags >> 5
+    name = _BLOSC_FORMATS.get(code)
+    if name is None:
+        return f"an unknown compressor (code {code})"
+    return None if name in blosc_compressors() else name
+
+
+@functools.cache
+def _blosc_compress_ctx() -> Any:
+    """``blosc_compress_ctx`` of the c-blosc that numcodecs bundles (the library
+    :meth:`BloscCodec.encode_bytes` calls), or ``None`` where its extension does not export it.
+    ctypes releases the GIL during the call; the function keeps no global state."""
+    import ctypes
+
+    try:
+        from numcodecs import blosc
+
+        function = ctypes.CDLL(blosc.__file__).blosc_compress_ctx
+    except (ImportError, OSError, AttributeError):
+        return None
+    size_t = ctypes.c_size_t
+    function.argtypes = [
+        ctypes.c_int,
+        ctypes.c_int,
+        size_t,
+        size_t,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        size_t,
+        ctypes.c_char_p,
+        size_t,
+        ctypes.c_int,
+    ]
+    function.restype = ctypes.c_int
+    return function

@@ -1,0 +1,8 @@
+"""The streaming device (Acquire's storage interface): camera frames appended to OME-Zarr.
+
+Its parts: :mod:`~xzaro.writers.streaming.properties` (what to stream, checked),
+:mod:`~xzaro.writers.streaming.geometry` (each level's array and the OME-NGFF metadata),
+:mod:`~xzaro.writers.streaming.rows` (row buffers and their background writing) and
+:mod:`~xzaro.writers.streaming.device` (``ZarrV2``/``ZarrV3``). Users import it as
+:mod:`xzaro.streaming`.
+"""
