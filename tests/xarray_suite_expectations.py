@@ -5,8 +5,8 @@ internals, instrumented call counts, xarray's ``ZarrStore``...). Skipped.
 
 BY_DESIGN: the test asserts a behaviour of xarray's zarr engine that xzaro replaces on purpose:
 ``to_zarr`` refusing a write that xzaro performs safely (issue 10: "keep what is better than
-to_zarr"; tested in ``test_write_contract.py`` and ``test_writers.py``), or the engine ignoring
-an argument the caller gave. Skipped, with the reason.
+to_zarr"; tested in ``writers/test_write_contract.py`` and ``writers/test_write_dask.py``), or
+the engine ignoring an argument the caller gave. Skipped, with the reason.
 
 KNOWN_FAILURE: xzaro's bug, to be fixed under issue 10. ``xfail(strict=True)``: once fixed, the
 test XPASSes, which fails the run until its entry is removed here.
@@ -179,7 +179,7 @@ _ALIGNED_BY_XZARO = (
     "that starts inside one (safe_chunks); xzaro rechunks such blocks to whole stored objects "
     "(align_chunks=True, its default) and has the one task that owns an edge object read, merge "
     "and rewrite it, so no two tasks write one object; align_chunks=False refuses them as "
-    "to_zarr does (test_write_contract.py, test_writers.py check the values zarr-python reads)"
+    "to_zarr does (test_write_contract.py, test_write_dask.py check the values zarr-python reads)"
 )
 
 # --- known failures: xzaro's bugs, issue 10 ---------------------------------------------------

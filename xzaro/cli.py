@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from xzaro.array import ZaroArray
+from xzaro.chunk_grid import ChunkGrid
 from xzaro.dtypes import fill_value_to_json
 from xzaro.errors import ZaroError
 from xzaro.hierarchy import ZaroGroup, open_array, open_group
@@ -33,6 +34,12 @@ def _fill_text(array: ZaroArray) -> Any:
     return value if isinstance(value, (int, float, str, bool, list, type(None))) else repr(value)
 
 
+def _grid_sizes(shape: tuple[int, ...], grid: ChunkGrid) -> list[Any]:
+    """The chunk (or shard) shape; of a rectilinear grid, each dimension's edge lengths as the
+    ``chunk_grid`` member writes them."""
+    return list(shape) if grid.is_regular else [d.to_json() for d in grid.dimensions]
+
+
 def describe_array(name: str, array: ZaroArray) -> dict:
     """The facts ``xzaro info`` shows for one array."""
     m = array.meta
@@ -42,8 +49,8 @@ def describe_array(name: str, array: ZaroArray) -> dict:
         "zarr_format": m.zarr_format,
         "dtype": str(m.dtype),
         "shape": list(m.shape),
-        "chunks": list(m.chunk_shape),
-        "shards": list(m.shard_shape) if m.shard_shape else None,
+        "chunks": _grid_sizes(m.chunk_shape, m.chunk_grid),
+        "shards": _grid_sizes(m.shard_shape, m.storage_grid) if m.shard_shape else None,
         "dimension_names": list(m.dimension_names) if m.dimension_names else None,
         "codecs": m.describe_codecs(),
         "fill_value": _fill_text(array),

@@ -186,7 +186,7 @@ def check_read_unit(read_unit: ReadUnit) -> None:
     if isinstance(read_unit, Mapping):
         _check_mapping(read_unit)
         return
-    read_unit_bytes(read_unit)  # type: ignore[arg-type]
+    read_unit_bytes(read_unit)
 
 
 def describe(value: Any) -> str:

@@ -15,6 +15,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -137,7 +138,7 @@ class CodecJSON(dict):
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 def codec_encoding_of(meta: ZaroMeta) -> dict[str, Any]:
@@ -196,7 +197,8 @@ def _user_stacklevel() -> int:
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
         os.path.dirname(os.path.abspath(xarray.__file__)) + os.sep,
     )
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_code.co_filename.startswith(packages):
         frame, level = frame.f_back, level + 1
     return level
@@ -440,7 +442,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
             return False
         return isinstance(filename_or_obj, str) and filename_or_obj.startswith(XZARO_SCHEMES)
 
-    def open_dataset(  # type: ignore[override]
+    def open_dataset(
         self,
         filename_or_obj: Any,
         *,
@@ -491,7 +493,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
             decode_timedelta=decode_timedelta,
         )
 
-    def open_groups_as_dict(  # type: ignore[override]
+    def open_groups_as_dict(
         self,
         filename_or_obj: Any,
         *,
@@ -554,9 +556,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
             out["/" + path[len(root_path) :].strip("/")] = decode.open_dataset(store, **decoders)
         return out
 
-    def open_datatree(  # type: ignore[override]
-        self, filename_or_obj: Any, **kwargs: Any
-    ) -> Any:
+    def open_datatree(self, filename_or_obj: Any, **kwargs: Any) -> Any:
         """The group tree at and below ``group`` as an ``xarray.DataTree``; keywords as
         :meth:`open_groups_as_dict`."""
         from xarray.core.datatree import DataTree

@@ -71,6 +71,10 @@ class DimensionGrid:
         """The dimension's entry in a rectilinear grid's ``chunk_shapes``."""
         raise NotImplementedError
 
+    def grown_to(self, extent: int) -> DimensionGrid:
+        """The dimension grown to ``extent`` elements (an append), chunks declared as needed."""
+        return self.with_extent(extent)
+
     def arguments(self) -> tuple[Any, ...]:
         """The constructor's arguments: equality, hashing and pickling go by them."""
         raise NotImplementedError
@@ -329,6 +333,15 @@ class RectilinearDimension(DimensionGrid):
     def with_extent(self, extent: int) -> RectilinearDimension:
         """The same chunk edges over a dimension of ``extent`` elements (which they must cover)."""
         return RectilinearDimension(self.runs, extent)
+
+    def grown_to(self, extent: int) -> RectilinearDimension:
+        """The dimension grown to ``extent`` elements: where the declared edges end before it,
+        more chunks of the last edge length follow (the last may reach past the extent)."""
+        declared = sum(size * count for size, count in self.runs)
+        if declared >= extent:
+            return self.with_extent(extent)
+        size = self.runs[-1][0]
+        return RectilinearDimension((*self.runs, (size, -(-(extent - declared) // size))), extent)
 
     def to_json(self) -> list[Any]:
         """The edge lengths, runs of more than one chunk as ``[size, count]``."""

@@ -30,11 +30,12 @@ class ChunkGrid:
         The ``chunk_grid`` name the grid is written with: ``"regular"`` or ``"rectilinear"``.
     """
 
-    __slots__ = ("dimensions", "name")
+    __slots__ = ("_grid_shape", "dimensions", "name")
 
     def __init__(self, dimensions: Sequence[DimensionGrid], name: str = REGULAR) -> None:
         self.dimensions = tuple(dimensions)
         self.name = name
+        self._grid_shape = tuple(d.nchunks for d in self.dimensions)
 
     @classmethod
     def regular(cls, shape: Sequence[int], chunk_shape: Sequence[int]) -> ChunkGrid:
@@ -82,7 +83,7 @@ class ChunkGrid:
     @property
     def grid_shape(self) -> tuple[int, ...]:
         """Chunks along each dimension (those holding elements of the array)."""
-        return tuple(d.nchunks for d in self.dimensions)
+        return self._grid_shape
 
     @property
     def nchunks(self) -> int:
@@ -204,6 +205,11 @@ class ChunkGrid:
             If a rectilinear dimension's edges do not reach its new extent.
         """
         return ChunkGrid(tuple(d.with_extent(n) for d, n in zip(self.dimensions, shape)), self.name)
+
+    def grown_to(self, shape: Sequence[int]) -> ChunkGrid:
+        """The grid of an array grown to ``shape`` (an append): a rectilinear dimension whose
+        edges end before its new extent declares more chunks of its last edge length."""
+        return ChunkGrid(tuple(d.grown_to(n) for d, n in zip(self.dimensions, shape)), self.name)
 
     def __eq__(self, other: object) -> bool:
         return (

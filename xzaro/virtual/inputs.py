@@ -106,11 +106,7 @@ def split_references(doc: Mapping[str, Any], name: str) -> ReferenceInput:
         if found is None:
             raise MetadataError("neither metadata nor a chunk of an array", url=name, key=key)
         path, linear = found
-        index: list[int] = []
-        for n in reversed(grids[path].grid):
-            linear, i = divmod(linear, n)
-            index.append(i)
-        chunks[path][tuple(reversed(index))] = value
+        chunks[path][grids[path].grid.chunk_at(linear)] = value
     return ReferenceInput(name, refs, zarrays, zattrs, chunks, groups)
 
 

@@ -270,12 +270,12 @@ def _with_odd_edge_filled(
     an axis of ``axes``, a copy whose next cell repeats the last one."""
     ndim = len(src_shape)
     chunk = src.shape[ndim:]
-    tile = src[index]
+    tile, copied = src[index], False
     for a in axes:
         real = src_shape[a] - index[a] * chunk[a]
         if real < chunk[a] and real % 2:
-            if tile is src[index]:
-                tile = tile.copy()
+            if not copied:  # never write into the source: its padding is stored as it is
+                tile, copied = tile.copy(), True
             edge = [slice(None)] * ndim
             edge[a] = slice(real - 1, real)
             fill = list(edge)

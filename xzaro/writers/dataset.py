@@ -104,7 +104,7 @@ def _write_task(plan: PlannedArray, store: Store) -> Any:
         )
         plan = replace(plan, data=data, offset=start)
     writer = writer_for(store, plan.path, plan.meta, **plan.options)
-    data = as_dask(plan.data, plan.meta.storage_shape, plan.offset)
+    data = as_dask(plan.data, plan.meta.storage_grid, plan.offset)
     return data.map_blocks(
         store_block,
         writer=writer,
@@ -160,7 +160,7 @@ def _checked_names(
     """The dataset (a variable named ``None`` renamed as xarray stores it) and its encoding,
     once every variable and dimension name is a valid node name."""
     if None in dataset.variables:
-        dataset = dataset.rename_vars({None: NONE_VARIABLE_NAME})  # type: ignore[dict-item]
+        dataset = dataset.rename_vars({None: NONE_VARIABLE_NAME})
         if encoding is not None and None in encoding:
             encoding = {NONE_VARIABLE_NAME if k is None else k: v for k, v in encoding.items()}
     for name in dataset.variables:
@@ -309,7 +309,7 @@ def _group_meta(
     ``"a"``/``"a-"``, the stored ones unchanged by ``"r+"``."""
     group_attrs = attrs
     if mode in ("a", "a-", "r+") and existing is not None:
-        old_attrs = existing.get(group).attributes  # type: ignore[union-attr]
+        old_attrs = existing.get(group).attributes
         # mode "r+" writes data only: the group and its arrays keep their metadata.
         group_attrs = dict(old_attrs) if mode == "r+" else {**old_attrs, **attrs}
     return GroupMeta(fmt, group_attrs)

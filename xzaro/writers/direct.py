@@ -21,7 +21,6 @@ import numpy as np
 from xzaro.codecs import ShardIndex
 from xzaro.meta import ZaroMeta
 from xzaro.stores.files import TempFile
-from xzaro.writers.tiles import tile_grid
 
 
 class FrameFileWriter:
@@ -46,7 +45,7 @@ class FrameFileWriter:
         self.per = tuple(u // c for u, c in zip(self.unit, self.chunk))  # chunks per object
         self.chunk_bytes = math.prod(self.chunk) * meta.dtype.itemsize
         self.plane_bytes = self.chunk[-2] * self.chunk[-1] * meta.dtype.itemsize
-        self.grid = tile_grid(meta.shape, self.chunk)
+        self.grid = meta.chunk_grid.grid_shape
         self._open: dict[tuple[int, ...], tuple[TempFile, np.ndarray]] = {}
         self._slot_cache: dict[tuple[int, ...], np.ndarray] = {}
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from xzaro.chunk_keys import ChunkKeyEncoding
-from xzaro.errors import MetadataError, MetadataTypeError, NameMismatchError
+from xzaro.errors import MetadataError, MetadataTypeError, NameMismatchError, brief
 from xzaro.writers.codec_spec import CODEC_KEYS, codec_encoding
-from xzaro.writers.layout import DEFAULT_COMPRESSOR, auto_chunks
+from xzaro.writers.layout import DEFAULT_COMPRESSOR, DimSizes, auto_chunks, regular_sizes
 
 #: Keys xarray's CF coders consume while encoding a variable.
 CF_KEYS = frozenset(
@@ -128,6 +128,59 @@ def _size(value: Any, extent: int, what: str) -> int:
     return int(value)
 
 
+def _edges(value: Sequence[Any], extent: int, what: str, strict: bool) -> DimSizes | None:
+    """The size of every chunk along a dimension of ``extent`` (a rectilinear dimension), or
+    one size where they are all one but the last, which is no larger; ``None`` for sizes
+    carried from a read (not ``strict``) that no longer sum to ``extent``.
+
+    Raises
+    ------
+    MetadataError
+        Naming ``what``, for sizes that are not positive integers or (``strict``) do not sum
+        to ``extent``.
+    """
+    sizes = tuple(value)
+    if not sizes or any(
+        isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) <= 0 for v in sizes
+    ):
+        raise MetadataError(
+            f"{what} sizes along a dimension must be positive integers, got {brief(sizes)}",
+            field=what,
+        )
+    edges = tuple(int(v) for v in sizes)
+    if sum(edges) != extent:
+        if not strict:
+            return None
+        raise MetadataError(
+            f"{what} sizes {brief(edges)} sum to {sum(edges)}, not the dimension's length {extent}",
+            field=what,
+        )
+    if len(set(edges[:-1])) <= 1 and edges[-1] <= edges[0]:
+        return edges[0]
+    return edges
+
+
+def _dim_sizes(
+    value: Any, extent: int, what: str, *, strict: bool, rectilinear: bool
+) -> DimSizes | None:
+    """One dimension's entry: a size (see :func:`_size`) or, with ``rectilinear``, the size of
+    every chunk (see :func:`_edges`)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        return _size(value, extent, what)
+    if not rectilinear:
+        raise MetadataError(
+            f"{what} {brief(value)}: one size per dimension (rectilinear grids are not written "
+            "here)",
+            field=what,
+        )
+    return _edges(value, extent, what, strict)
+
+
+def _all_or_none(sizes: Sequence[DimSizes | None]) -> tuple[DimSizes, ...] | None:
+    found = tuple(s for s in sizes if s is not None)
+    return found if len(found) == len(sizes) else None
+
+
 def parse_sizes(
     value: Any, shape: tuple[int, ...], dims: tuple[str, ...], what: str, *, strict: bool
 ) -> tuple[int, ...] | None:
@@ -137,6 +190,27 @@ def parse_sizes(
     ``None`` when there is none. With ``strict`` a shape that does not fit the variable is an
     error; otherwise (encoding carried from a read, now stale) it is dropped, as xarray does.
     """
+    sizes = _parse_sizes(value, shape, dims, what, strict=strict, rectilinear=False)
+    return None if sizes is None else regular_sizes(sizes)
+
+
+def parse_grid_sizes(
+    value: Any, shape: tuple[int, ...], dims: tuple[str, ...], what: str, *, strict: bool
+) -> tuple[DimSizes, ...] | None:
+    """As :func:`parse_sizes`, where a dimension's entry may also list the size of every
+    chunk along it (a rectilinear grid)."""
+    return _parse_sizes(value, shape, dims, what, strict=strict, rectilinear=True)
+
+
+def _parse_sizes(
+    value: Any,
+    shape: tuple[int, ...],
+    dims: tuple[str, ...],
+    what: str,
+    *,
+    strict: bool,
+    rectilinear: bool,
+) -> tuple[DimSizes, ...] | None:
     if value is None or (isinstance(value, str) and value == "auto"):
         return None
     if isinstance(value, Mapping):
@@ -148,7 +222,12 @@ def parse_sizes(
                     field=what,
                 )
             return None
-        return tuple(_size(value.get(d, n), n, what) for d, n in zip(dims, shape))
+        return _all_or_none(
+            [
+                _dim_sizes(value.get(d, n), n, what, strict=strict, rectilinear=rectilinear)
+                for d, n in zip(dims, shape)
+            ]
+        )
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return tuple(_size(value, n, what) for n in shape)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
@@ -167,12 +246,12 @@ def parse_sizes(
                 field=what,
             )
         return None
-    if any(isinstance(v, (Sequence, Mapping)) for v in value):
-        raise MetadataError(
-            f"{what} {tuple(value)}: one size per dimension (rectilinear grids are not written)",
-            field=what,
-        )
-    return tuple(_size(v, n, what) for v, n in zip(value, shape))
+    return _all_or_none(
+        [
+            _dim_sizes(v, n, what, strict=strict, rectilinear=rectilinear)
+            for v, n in zip(value, shape)
+        ]
+    )
 
 
 def call_sizes(
@@ -181,6 +260,21 @@ def call_sizes(
     """The ``chunks=``/``shards=`` argument of a call as sizes by dimension name, for the
     dimensions it names. A tuple sizes only the variables with that many dimensions; a size
     of ``-1`` (or ``None``, or ``0``, as before) takes the whole dimension."""
+    sizes = _call_sizes(value, dims, shape, what, rectilinear=False)
+    return dict(zip(sizes, regular_sizes(tuple(sizes.values()))))
+
+
+def call_grid_sizes(
+    value: Any, dims: tuple[str, ...], shape: tuple[int, ...], what: str
+) -> dict[str, DimSizes]:
+    """As :func:`call_sizes`, where a dimension may also be given the size of every chunk
+    along it (a rectilinear grid)."""
+    return _call_sizes(value, dims, shape, what, rectilinear=True)
+
+
+def _call_sizes(
+    value: Any, dims: tuple[str, ...], shape: tuple[int, ...], what: str, *, rectilinear: bool
+) -> dict[str, DimSizes]:
     if value is None:
         return {}
     if isinstance(value, Mapping):
@@ -197,10 +291,13 @@ def call_sizes(
             field=what,
         )
     extent = dict(zip(dims, shape))
-    return {
-        d: _size(None if isinstance(v, numbers.Integral) and v == 0 else v, extent[d], what)
-        for d, v in sizes.items()
-    }
+    found: dict[str, DimSizes] = {}
+    for d, v in sizes.items():
+        size = None if isinstance(v, numbers.Integral) and v == 0 else v
+        entry = _dim_sizes(size, extent[d], what, strict=True, rectilinear=rectilinear)
+        assert entry is not None  # strict: sizes that do not fit are errors
+        found[d] = entry
+    return found
 
 
 def check_call_sizes(value: Any, dataset_dims: Mapping[str, int], what: str) -> None:
@@ -253,12 +350,13 @@ def chunk_shape_for(
     dims: tuple[str, ...],
     enc: Mapping[str, Any],
     strict: bool,
-    call: dict[str, int],
-) -> tuple[int, ...]:
+    call: dict[str, DimSizes],
+) -> tuple[DimSizes, ...]:
     """Stored chunk shape: the caller's encoding, then ``chunks=``, then the chunks the
-    variable was read with, then its Dask chunks, then about 4 MiB."""
+    variable was read with, then its Dask chunks, then about 4 MiB. A dimension may list the
+    size of every chunk along it (a rectilinear grid)."""
     shape = tuple(int(n) for n in var.shape)
-    from_enc = parse_sizes(enc.get("chunks"), shape, dims, "chunks", strict=strict)
+    from_enc = parse_grid_sizes(enc.get("chunks"), shape, dims, "chunks", strict=strict)
     if strict and from_enc is not None:
         base = list(from_enc)
     else:
@@ -271,7 +369,21 @@ def chunk_shape_for(
         for i, dim in enumerate(dims):
             if dim in call:
                 base[i] = call[dim]
-    return tuple(max(1, min(c, max(1, n))) for c, n in zip(base, shape))
+    return tuple(_clipped(c, n) for c, n in zip(base, shape))
+
+
+def _clipped(size: DimSizes, extent: int) -> DimSizes:
+    """A chunk size no larger than the dimension (at least 1); sizes of every chunk as given."""
+    return size if isinstance(size, tuple) else max(1, min(size, max(1, extent)))
+
+
+def _whole_chunks(shards: Sequence[DimSizes], chunk_shape: Sequence[DimSizes]) -> bool:
+    """Whether every shard is a whole number of (regular) chunks along every dimension."""
+    for s, c in zip(shards, chunk_shape):
+        edges = s if isinstance(s, tuple) else (s,)
+        if isinstance(c, tuple) or any(e % c for e in edges):
+            return False
+    return True
 
 
 def shard_shape_for(
@@ -279,29 +391,27 @@ def shard_shape_for(
     dims: tuple[str, ...],
     enc: Mapping[str, Any],
     strict: bool,
-    call: dict[str, int],
-    chunk_shape: tuple[int, ...],
+    call: dict[str, DimSizes],
+    chunk_shape: tuple[DimSizes, ...],
     *,
     name: str,
     url: str,
-) -> tuple[int, ...] | None:
+) -> tuple[DimSizes, ...] | None:
     """Stored shard shape (V3): the caller's encoding, then ``shards=`` (capped at the array's
     extent in whole chunks), then the shards the variable was read with when they still hold
-    whole chunks."""
+    whole chunks. A dimension may list the size of every shard along it."""
     shape = tuple(int(n) for n in var.shape)
-    from_enc = parse_sizes(enc.get("shards"), shape, dims, "shards", strict=strict)
+    from_enc = parse_grid_sizes(enc.get("shards"), shape, dims, "shards", strict=strict)
     if strict and from_enc is not None:
         return from_enc
     if call:
-        return tuple(
-            min(call.get(d, c), -(-max(1, n) // c) * c) for d, c, n in zip(dims, chunk_shape, shape)
-        )
+        return tuple(_capped(call.get(d, c), c, n) for d, c, n in zip(dims, chunk_shape, shape))
     if from_enc is None:
         return None
-    if all(s % c == 0 for s, c in zip(from_enc, chunk_shape)):
+    if _whole_chunks(from_enc, chunk_shape):
         return from_enc
-    enc_chunks = parse_sizes(enc.get("chunks"), shape, dims, "chunks", strict=False)
-    if enc_chunks is not None and tuple(min(c, max(1, n)) for c, n in zip(enc_chunks, shape)) == (
+    enc_chunks = parse_grid_sizes(enc.get("chunks"), shape, dims, "chunks", strict=False)
+    if enc_chunks is not None and tuple(_clipped(c, n) for c, n in zip(enc_chunks, shape)) == (
         chunk_shape
     ):
         # The variable's own encoding pairs these shards with these chunks: a contradiction.
@@ -312,6 +422,14 @@ def shard_shape_for(
             field="shards",
         )
     return None  # chunks chosen by the call: the carried shards no longer fit them
+
+
+def _capped(shard: DimSizes, chunk: DimSizes, extent: int) -> DimSizes:
+    """A ``shards=`` size capped at the dimension's extent in whole chunks (sizes of every
+    shard, or beside chunks of every size, as given)."""
+    if isinstance(shard, tuple) or isinstance(chunk, tuple):
+        return shard
+    return min(shard, -(-max(1, extent) // chunk) * chunk)
 
 
 def chunk_key_encoding_for(value: Any, zarr_format: int) -> ChunkKeyEncoding:

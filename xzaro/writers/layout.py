@@ -8,6 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from xzaro.chunk_grid import (
+    RECTILINEAR,
+    ChunkGrid,
+    DimensionGrid,
+    RectilinearDimension,
+    RegularDimension,
+)
 from xzaro.chunk_keys import ChunkKeyEncoding
 from xzaro.codecs import (
     ARRAY_ARRAY,
@@ -21,7 +28,7 @@ from xzaro.codecs import (
     VLenUTF8Codec,
 )
 from xzaro.dtypes import OBJECT, default_fill_value
-from xzaro.errors import MetadataError
+from xzaro.errors import MetadataError, UnsupportedError
 from xzaro.meta import ZaroMeta
 from xzaro.writers.compression import BloscCompressionParams
 
@@ -31,6 +38,9 @@ DEFAULT_CHUNK_BYTES = 4 * 2**20
 DEFAULT_COMPRESSOR = BloscCompressionParams("zstd", 5, "shuffle")
 
 Compressor = BloscCompressionParams | Codec | Sequence[Codec] | None
+#: One dimension's chunk (or shard) sizes: one size, or the size of every chunk in order (a
+#: dimension of a rectilinear grid).
+DimSizes = int | tuple[int, ...]
 Sizes = Mapping[str, int] | Sequence[int] | int | None
 
 
@@ -88,8 +98,8 @@ def array_meta(
     shape: tuple[int, ...],
     dtype: np.dtype,
     dims: tuple[str, ...],
-    chunk_shape: tuple[int, ...],
-    shard_shape: tuple[int, ...] | None,
+    chunk_shape: Sequence[DimSizes],
+    shard_shape: Sequence[DimSizes] | None,
     zarr_format: int,
     compressor: Compressor,
     fill_value: Any,
@@ -102,32 +112,98 @@ def array_meta(
     The codec chain is ``filters`` (array->array), ``serializer`` (array->bytes; by default
     ``bytes``, or ``vlen-utf8`` for strings) and ``compressor``; in a sharded V3 array it is the
     chain of each inner chunk. V2 stores the filters in ``.zarray``'s ``filters`` (see
-    :func:`xzaro.writers.codec_spec.codec_encoding` for what each format can hold).
+    :func:`xzaro.writers.codec_spec.codec_encoding` for what each format can hold). A dimension
+    of ``chunk_shape`` (or, sharded, of ``shard_shape``) given as the size of every chunk makes
+    the grid rectilinear (V3 only; see :func:`storage_grid`).
     """
     dtype = storage_dtype(dtype, zarr_format)
+    grid = storage_grid(shape, chunk_shape, shard_shape, zarr_format)
+    # where the grid is rectilinear, the meta's chunk (or shard) shape is its largest object
+    chunks = (
+        grid.chunk_shape if grid is not None and shard_shape is None else regular_sizes(chunk_shape)
+    )
+    shards = None
+    if shard_shape is not None:
+        shards = grid.chunk_shape if grid is not None else regular_sizes(shard_shape)
     inner = _codec_chain(dtype, zarr_format, filters, serializer, compressor)
     if zarr_format == 2:
-        if shard_shape is not None:
+        if shards is not None:
             raise ValueError("shards need zarr_format=3")
         codecs, chunk_key_encoding = inner, ChunkKeyEncoding("v2", ".")
     else:
         fill_value = _v3_fill_value(fill_value, dtype)
         codecs = inner
-        if shard_shape is not None:
-            codecs = _sharding_chain(dims, shard_shape, chunk_shape, inner)
+        if shards is not None:
+            codecs = _sharding_chain(dims, grid or ChunkGrid.regular(shape, shards), chunks, inner)
         chunk_key_encoding = ChunkKeyEncoding("default", "/")
     return ZaroMeta(
         zarr_format=zarr_format,
         shape=shape,
         dtype=dtype,
-        chunk_shape=chunk_shape,
+        chunk_shape=chunks,
         codecs=codecs,
         fill_value=fill_value,
         chunk_key_encoding=chunk_key_encoding,
-        shard_shape=shard_shape,
+        shard_shape=shards,
         dimension_names=dims,
         attributes=dict(attributes),
+        storage_grid=grid or ChunkGrid(()),
     )
+
+
+def storage_grid(
+    shape: tuple[int, ...],
+    chunk_shape: Sequence[DimSizes],
+    shard_shape: Sequence[DimSizes] | None,
+    zarr_format: int,
+) -> ChunkGrid | None:
+    """The rectilinear grid of stored objects (shards if sharded, else chunks) where a
+    dimension gives every object's size, else ``None`` (a regular grid).
+
+    Raises
+    ------
+    UnsupportedError
+        For a rectilinear grid in Zarr V2 (field ``chunks``/``shards``), or rectilinear inner
+        chunks of a sharded array (field ``chunks``: the shards may be rectilinear instead).
+    """
+    outer, field = (chunk_shape, "chunks") if shard_shape is None else (shard_shape, "shards")
+    if shard_shape is not None and any(isinstance(c, (tuple, list)) for c in chunk_shape):
+        raise UnsupportedError(
+            "the inner chunks of a sharded array form a regular grid: give the sizes of every "
+            "shard instead",
+            field="chunks",
+        )
+    if not any(isinstance(c, (tuple, list)) for c in outer):
+        return None
+    if zarr_format == 2:
+        raise UnsupportedError(
+            f"{field} of different sizes along a dimension (a rectilinear chunk grid) need "
+            "zarr_format=3",
+            field=field,
+        )
+    dimensions: list[DimensionGrid] = [
+        RectilinearDimension([(int(s), 1) for s in c], n)
+        if isinstance(c, (tuple, list))
+        else RegularDimension(int(c), n)
+        for c, n in zip(outer, shape)
+    ]
+    return ChunkGrid(dimensions, RECTILINEAR)
+
+
+def regular_sizes(sizes: Sequence[DimSizes]) -> tuple[int, ...]:
+    """One size per dimension, of sizes that list none of every chunk (a regular grid).
+
+    Raises
+    ------
+    ValueError
+        For a dimension given the size of every chunk along it.
+    """
+    ints: list[int] = []
+    for s in sizes:
+        if isinstance(s, (tuple, list)):
+            raise ValueError(f"{s} is the size of every chunk, not one size")
+        ints.append(int(s))
+    return tuple(ints)
 
 
 def _codec_chain(
@@ -170,16 +246,20 @@ def _v3_fill_value(fill_value: Any, dtype: np.dtype) -> Any:
 
 def _sharding_chain(
     dims: tuple[str, ...],
-    shard_shape: tuple[int, ...],
+    shards: ChunkGrid,
     chunk_shape: tuple[int, ...],
     inner: tuple[Codec, ...],
 ) -> tuple[Codec, ...]:
     """The one ``sharding_indexed`` codec of a sharded array (``inner`` encodes each chunk; the
-    index, at the end, is protected by crc32c)."""
-    bad = [d for d, s, c in zip(dims, shard_shape, chunk_shape) if s % c]
+    index, at the end, is protected by crc32c). Every shard edge is a whole number of chunks."""
+    bad = [
+        d
+        for d, grid, c in zip(dims, shards.dimensions, chunk_shape)
+        if any(edge % c for edge in grid.edge_lengths())
+    ]
     if bad:
         raise ValueError(
-            f"shards {shard_shape} must be whole multiples of chunks {chunk_shape} "
+            f"shards {shards.describe()} must be whole multiples of chunks {chunk_shape} "
             f"(dimensions {bad})"
         )
     return (ShardingCodec(chunk_shape, inner, (BytesCodec("little"), Crc32cCodec()), "end"),)

@@ -162,10 +162,11 @@ def object_hull(
     """The start and stop, per dimension, of the whole stored objects that data of ``shape``
     placed at ``offset`` touches (a stop is at most the array's end)."""
     starts, stops = [], []
-    for o, n, u, size in zip(offset, shape, meta.storage_shape, meta.shape):
-        starts.append(o - o % u)
+    for d, o, n in zip(meta.storage_grid.dimensions, offset, shape):
+        starts.append(d.locate(o)[1])
         end = o + n
-        stops.append(end if end == size or end % u == 0 else min(end + (-end) % u, size))
+        _, lo, size = d.locate(end)
+        stops.append(end if end == d.extent or lo == end else min(lo + size, d.extent))
     return tuple(starts), tuple(stops)
 
 
@@ -185,13 +186,13 @@ def with_stored_edges(
 
     from xzaro.array import ZaroArray
 
-    unit = meta.storage_shape
     starts, stops = object_hull(meta, offset, data.shape)
     ends = tuple(o + n for o, n in zip(offset, data.shape))
     if starts == offset and stops == ends:
         return data, offset
     stored = ZaroArray(store, replace(meta, shape=stored_shape), path)
-    old = da.from_array(stored, chunks=unit, asarray=True, lock=False, fancy=False)
+    objects = stored.meta.storage_grid.chunk_sizes()
+    old = da.from_array(stored, chunks=objects, asarray=True, lock=False, fancy=False)
     cur = data if hasattr(data, "dask") else da.from_array(np.asarray(data), chunks=data.shape)
     cur = cur.astype(meta.dtype)
     for axis in range(meta.ndim):

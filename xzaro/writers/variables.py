@@ -21,14 +21,14 @@ from xzaro.stores import Store
 from xzaro.writers.blocks import check_alignment
 from xzaro.writers.cf import fill_and_attrs
 from xzaro.writers.encoding import (
-    call_sizes,
+    call_grid_sizes,
     chunk_key_encoding_for,
     chunk_shape_for,
     codec_kwargs,
     shard_shape_for,
     storage_encoding,
 )
-from xzaro.writers.layout import array_meta
+from xzaro.writers.layout import DimSizes, array_meta
 from xzaro.writers.options import WriteOptions
 from xzaro.writers.region import region_offset
 
@@ -114,7 +114,8 @@ def _into_stored(
                 )
         offset = tuple(old.shape[i] if i == axis else 0 for i in range(len(shape)))
         grown = tuple(n + (shape[i] if i == axis else 0) for i, n in enumerate(old.shape))
-        return var, replace(old, shape=grown), offset, old.shape
+        meta = replace(old, shape=grown, storage_grid=old.storage_grid.grown_to(grown))
+        return var, meta, offset, old.shape
     if where:
         return var, old, region_offset(old, dims, shape, where, url=url, path=path), old.shape
     if shape != old.shape:
@@ -135,8 +136,8 @@ def _new_array_meta(
     path: str,
     url: str,
     fmt: int,
-    chunks: dict[str, int],
-    shards: dict[str, int],
+    chunks: dict[str, DimSizes],
+    shards: dict[str, DimSizes],
     compressor: Any,
 ) -> ZaroMeta:
     """The metadata of a new array for a CF-encoded variable; errors name the URL and key."""
@@ -246,13 +247,13 @@ def _plan_variable(
             path,
             store.url,
             fmt,
-            call_sizes(options.chunks, dims, var.shape, "chunks"),
-            call_sizes(options.shards, dims, var.shape, "shards"),
+            call_grid_sizes(options.chunks, dims, var.shape, "chunks"),
+            call_grid_sizes(options.shards, dims, var.shape, "shards"),
             options.compressor,
         )
     if not options.align_chunks and hasattr(var.data, "dask"):
         check_alignment(
-            var.data.chunks, meta.storage_shape, offset, name, store.url, options.safe_chunks
+            var.data.chunks, meta.storage_grid, offset, name, store.url, options.safe_chunks
         )
     writer_options = {"write_empty_chunks": bool(empty), "overwrite": old is not None}
     return PlannedArray(name, path, meta, var.data, offset, stored_shape, writer_options), grown

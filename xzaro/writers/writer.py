@@ -10,20 +10,19 @@ never survive. ``write_empty_chunks=True`` writes them like any other object.
 
 from __future__ import annotations
 
+import functools
 import itertools
-import math
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from xzaro.buffers import thread_buffer
-from xzaro.codecs import pipeline_for
+from xzaro.codecs import CodecPipeline, pipeline_for
 from xzaro.concurrency import concurrent_map
 from xzaro.dtypes import fill_array, is_fill
-from xzaro.errors import AlignmentError
+from xzaro.errors import AlignmentError, brief
 from xzaro.meta import ZaroMeta
 from xzaro.stores.base import Parts, Store
-from xzaro.writers.tiles import tile_grid
 
 
 class _Tiles(NamedTuple):
@@ -70,8 +69,17 @@ class Writer:
         self._init()
 
     def _init(self) -> None:
+        self._grid = self.meta.storage_grid
         self._pipeline = pipeline_for(self.meta)
+        # a rectilinear grid's stored objects differ in shape: one pipeline for each shape
+        self._pipeline_for = functools.lru_cache(maxsize=None)(self._new_pipeline)
         self._fill = fill_array((), self.meta.dtype, self.meta.fill_value_or_default)
+
+    def _new_pipeline(self, shape: tuple[int, ...]) -> CodecPipeline:
+        if shape == self._pipeline.spec.shape:
+            return self._pipeline
+        meta = self.meta
+        return CodecPipeline(meta.codecs, shape, meta.dtype, meta.fill_value_or_default)
 
     def __getstate__(self) -> dict:
         return {
@@ -100,11 +108,14 @@ class Writer:
 
     def check_aligned(self, origin: tuple[int, ...], shape: tuple[int, ...]) -> None:
         """Fail unless the block starts on object boundaries and ends on one or the array end."""
-        for dim, (o, n, u, size) in enumerate(zip(origin, shape, self.unit, self.meta.shape)):
-            if o % u or ((o + n) % u and o + n != size):
+        for dim, (d, o, n) in enumerate(zip(self._grid.dimensions, origin, shape)):
+            end = o + n
+            if d.locate(o)[1] != o or (end != d.extent and d.locate(end)[1] != end):
+                size = d.uniform_size()
+                edges = size if size is not None else brief(d.to_json())
                 raise AlignmentError(
-                    f"block [{o}:{o + n}] of axis {dim} does not align with stored objects of "
-                    f"{u} along it (array size {size}): writing it would split an object",
+                    f"block [{o}:{end}] of axis {dim} does not align with stored objects of "
+                    f"{edges} along it (array size {d.extent}): writing it would split an object",
                     url=self.store.url,
                     key=self.path or "/",
                 )
@@ -117,17 +128,22 @@ class Writer:
         if block.dtype != self.meta.dtype:
             block = block.astype(self.meta.dtype)
         self.check_aligned(origin, block.shape)
-        first = tuple(o // u for o, u in zip(origin, self.unit))
-        counts = tuple(math.ceil(n / u) for n, u in zip(block.shape, self.unit))
-        indices = list(itertools.product(*(range(f, f + c) for f, c in zip(first, counts))))
+        # per dimension: each object's index, its place in the block and its stored length
+        per_dim = []
+        for d, o, n in zip(self._grid.dimensions, origin, block.shape):
+            spans = []
+            for k in d.chunks_in(o, o + n):
+                start, size = d.chunk_start(k) - o, d.chunk_size(k)
+                spans.append((k, slice(start, min(start + size, n)), size))
+            per_dim.append(spans)
 
-        def encode(index: tuple[int, ...]) -> tuple[str, bytes | memoryview | Parts | None]:
-            local = tuple(
-                slice(i * u - o, min((i + 1) * u - o, n))
-                for i, u, o, n in zip(index, self.unit, origin, block.shape)
-            )
-            return self.key(index), self.encode_unit(block[local])
+        def encode(
+            spans: tuple[tuple[int, slice, int], ...],
+        ) -> tuple[str, bytes | memoryview | Parts | None]:
+            index, local, stored = zip(*spans) if spans else ((), (), ())
+            return self.key(index), self.encode_unit(block[local], shape=stored)
 
+        indices = list(itertools.product(*per_dim))
         encoded = concurrent_map(encode, indices)
         items = [(key, data) for key, data in encoded if data is not None]
         if items:
@@ -199,9 +215,9 @@ class Writer:
         at = tuple(i - f for i, f in zip(index, block.first))
         return self.encode_unit(block.tiles[at], None if block.out is None else block.out[at])
 
-    def _padded(self, data: np.ndarray) -> np.ndarray:
+    def _padded(self, data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         data = np.asarray(data)  # a 0-d block indexes to a numpy scalar
-        if data.shape == self.unit:
+        if data.shape == shape:
             if data.flags.c_contiguous:
                 return data
             if self._pipeline.bytes_bytes and not data.dtype.hasobject:
@@ -210,26 +226,32 @@ class Writer:
                 np.copyto(scratch, data)
                 return scratch
             return np.ascontiguousarray(data)
-        padded = fill_array(self.unit, self.meta.dtype, self.meta.fill_value_or_default)
+        padded = fill_array(shape, self.meta.dtype, self.meta.fill_value_or_default)
         padded[tuple(slice(0, n) for n in data.shape)] = data
         return padded
 
-    def _stored_unit(self, data: np.ndarray) -> np.ndarray | None:
-        """One stored object's data, padded with the fill value to the whole object, or
+    def _stored_unit(self, data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+        """One stored object's data, padded with the fill value to the object's ``shape``, or
         ``None`` when it holds only the fill value and is left out."""
-        data = self._padded(data)
+        data = self._padded(data, shape)
         if not self.write_empty_chunks and is_fill(data, self._fill):
             return None
         return data
 
     def encode_unit(
-        self, data: np.ndarray, out: np.ndarray | None = None
+        self,
+        data: np.ndarray,
+        out: np.ndarray | None = None,
+        *,
+        shape: tuple[int, ...] | None = None,
     ) -> bytes | memoryview | Parts | None:
-        """Encode one stored object (edge objects come trimmed and are padded with the fill
-        value); ``None`` when it holds only the fill value and is not written. ``out`` may
-        receive the encoded bytes (see :meth:`CodecPipeline.encode`)."""
-        unit = self._stored_unit(data)
-        return None if unit is None else self._pipeline.encode(unit, out)
+        """Encode one stored object of ``shape`` (by default :attr:`unit`; edge objects come
+        trimmed and are padded with the fill value); ``None`` when it holds only the fill value
+        and is not written. ``out`` may receive the encoded bytes (see
+        :meth:`CodecPipeline.encode`)."""
+        shape = self.unit if shape is None else shape
+        unit = self._stored_unit(data, shape)
+        return None if unit is None else self._pipeline_for(shape).encode(unit, out)
 
 
 class ChunkWriter(Writer):
@@ -252,17 +274,22 @@ class ShardWriter(Writer):
         super().__init__(store, path, meta, **options)
 
     def encode_unit(
-        self, data: np.ndarray, out: np.ndarray | None = None
+        self,
+        data: np.ndarray,
+        out: np.ndarray | None = None,
+        *,
+        shape: tuple[int, ...] | None = None,
     ) -> bytes | memoryview | Parts | None:
         # ``out`` is not used: a whole shard's inner chunks get buffers through encode_tiles.
-        unit = self._stored_unit(data)
+        shape = self.unit if shape is None else shape
+        unit = self._stored_unit(data, shape)
         if unit is None:
             return None
         # The shard's parts go to the store as they are: a local store writes them with one
         # writev, so a shard is never joined into one more copy in memory.
         sharding = self.meta.sharding
         assert sharding is not None  # checked in __init__
-        return Parts(sharding.encode_parts(unit, self._pipeline.spec))
+        return Parts(sharding.encode_parts(unit, self._pipeline_for(shape).spec))
 
     def _encode_tiles(
         self, block: _Tiles, index: tuple[int, ...]
@@ -271,7 +298,7 @@ class ShardWriter(Writer):
         assert sharding is not None  # checked in __init__
         tiles, first, per, out = block
         counts = tiles.shape[: self.meta.ndim]
-        grid = tile_grid(self.meta.shape, self.meta.chunk_shape)
+        grid = self.meta.chunk_grid.grid_shape
 
         def tile_index(j: tuple[int, ...]) -> tuple[int, ...]:
             """Where inner chunk ``j`` of this shard sits in ``tiles`` (and ``out``)."""

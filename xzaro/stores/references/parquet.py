@@ -34,9 +34,8 @@ from xzaro.stores.references.documents import decompress_if_zstd, read_bounded, 
 from xzaro.stores.references.fetch import Reference
 from xzaro.stores.references.parquet_layout import (
     META_NAMES,
-    ChunkGrid,
+    ArrayChunks,
     chunk_grids,
-    chunk_name,
     locate_chunk,
 )
 from xzaro.stores.references.records import Record, check_rows
@@ -49,7 +48,7 @@ RECORD_CACHE_SIZE = 64
 class _Layout:
     metadata: dict[str, Any]
     record_size: int
-    grids: dict[str, ChunkGrid]
+    grids: dict[str, ArrayChunks]
 
 
 _records: OrderedDict[tuple[Any, ...], Record | None] = OrderedDict()
@@ -168,7 +167,7 @@ class ParquetReferenceStore(ReferenceStoreBase):
         limit = self.max_reference_bytes
         if len(data) > limit:
             raise too_large("the record file", limit, self.url, name)
-        total = math.prod(layout.grids[variable].grid)
+        total = layout.grids[variable].nchunks
         expected = min(layout.record_size, total - record * layout.record_size)
         try:
             parquet = pq.ParquetFile(io.BytesIO(data))
@@ -236,7 +235,7 @@ class ParquetReferenceStore(ReferenceStoreBase):
                 or prefix.startswith(variable + "/")
             ):
                 continue
-            total = math.prod(grid.grid)
+            total = grid.nchunks
             for record in range(math.ceil(total / layout.record_size)):
                 loaded = self._record(variable, record)
                 if loaded is None:
@@ -246,5 +245,5 @@ class ParquetReferenceStore(ReferenceStoreBase):
                 for row, ref in zip(rows, loaded.rows(rows)):
                     if ref is None:
                         continue
-                    keys.append(f"{variable}/{chunk_name(grid, first + row)}")
+                    keys.append(f"{variable}/{grid.chunk_name(first + row)}")
         return keys

@@ -21,7 +21,7 @@ not applicable in :mod:`xarray_suite_expectations`, the one list of every test t
 through xzaro. The ``xarray_suite_plugin`` applies that list as skip/xfail(strict) marks and prints
 the counts with ``--xarray-suite-report``::
 
-    pytest tests/test_xarray_suite.py --xarray-suite-report
+    pytest tests/backends/test_xarray_suite.py --xarray-suite-report
 """
 
 from __future__ import annotations

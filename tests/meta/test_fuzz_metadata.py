@@ -3,7 +3,7 @@
 Each example starts from a valid V2 or V3 array document and replaces one member (top level or
 nested) by a hostile value: the wrong type, huge or negative numbers, fractions, deep nesting.
 ``XZARO_FUZZ_EXAMPLES`` raises the number of examples for a longer run, e.g.
-``XZARO_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz_metadata.py``.
+``XZARO_FUZZ_EXAMPLES=20000 pytest tests/meta/test_fuzz_metadata.py``.
 """
 
 from __future__ import annotations
