@@ -7,6 +7,7 @@ from xzaro.backends.multiscale import open_multiscale
 from xzaro.errors import (
     ChecksumError,
     DecodeError,
+    IncompleteAnswerError,
     MetadataError,
     NodeExistsError,
     NodeNotFoundError,
@@ -17,7 +18,13 @@ from xzaro.errors import (
 )
 from xzaro.hierarchy import ZaroGroup, open_array, open_group
 from xzaro.meta import GroupMeta, ZaroMeta
-from xzaro.stores import open_store
+from xzaro.stores import (
+    NetworkOptions,
+    network_options,
+    normalize_url,
+    open_store,
+    set_network_options,
+)
 from xzaro.writers import BloscCompressionParams, ChunkWriter, ShardWriter, Writer
 from xzaro.writers.accessor import register as _register_accessors
 from xzaro.writers.pyramid import Multiscale
@@ -41,8 +48,10 @@ __all__ = [
     "ChunkWriter",
     "DecodeError",
     "GroupMeta",
+    "IncompleteAnswerError",
     "MetadataError",
     "Multiscale",
+    "NetworkOptions",
     "NodeExistsError",
     "NodeNotFoundError",
     "ShardWriter",
@@ -54,9 +63,12 @@ __all__ = [
     "ZaroError",
     "ZaroGroup",
     "ZaroMeta",
+    "network_options",
+    "normalize_url",
     "open_array",
     "open_group",
     "open_mfdataset",
     "open_multiscale",
     "open_store",
+    "set_network_options",
 ]

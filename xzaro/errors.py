@@ -102,6 +102,11 @@ class StoreError(ZaroError, OSError):
     """A store operation failed for a reason other than a missing key (auth, network, I/O)."""
 
 
+class IncompleteAnswerError(StoreError):
+    """An answer ended before all of its body arrived (shorter than its ``Content-Length`` or
+    than the range asked for): a transient failure, retried like a dropped connection."""
+
+
 class DecodeError(ZaroError, ValueError):
     """Stored bytes could not be decoded into the chunk the metadata describes."""
 

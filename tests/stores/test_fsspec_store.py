@@ -28,6 +28,14 @@ from zarr_written import sharded_store
 import xzaro
 from xzaro.errors import NodeNotFoundError, StoreError
 from xzaro.stores import FsspecStore, open_store
+from xzaro.stores.network import set_network_options
+
+
+@pytest.fixture(autouse=True)
+def quick_retries() -> Iterator[None]:
+    """Few, fast retries: the failures these tests provoke are retried before they raise."""
+    with set_network_options(retries=2, backoff=0.01, max_backoff=0.05):
+        yield
 
 
 @pytest.mark.parametrize("code", [500, 403])

@@ -10,6 +10,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -17,9 +18,17 @@ import numpy as np
 import pytest
 
 import xzaro
+from xzaro.stores.network import set_network_options
 
 zarr = pytest.importorskip("zarr")
 numcodecs = pytest.importorskip("numcodecs")
+
+
+@pytest.fixture(autouse=True)
+def quick_retries() -> Iterator[None]:
+    """Few, fast retries: the failures these tests provoke are retried before they raise."""
+    with set_network_options(retries=2, backoff=0.01, max_backoff=0.05):
+        yield
 
 
 def _build(root: Path) -> dict[str, np.ndarray]:

@@ -2,9 +2,11 @@
 
 Stores: :class:`~xzaro.stores.LocalStore` (a local directory), fsspec's ``memory://``,
 :class:`~xzaro.stores.MemoryStore`, S3 (moto), GCS (gcp-storage-emulator), HTTP (read-only;
-objects are written straight into the served directory) and a Kerchunk JSON reference store
-(read-only; each object is a target file with a reference to it). Servers are started only when
-a test needs them. Every path-based store also refuses keys that would leave its root.
+objects are written straight into the served directory), a Kerchunk JSON reference store
+(read-only; each object is a target file with a reference to it), and
+:class:`~xzaro.stores.obstore_store.ObstoreStore` over S3 and HTTP (read-only).
+Servers are started only when a test needs them. Every path-based store also refuses keys that
+would leave its root.
 """
 
 from __future__ import annotations
@@ -26,10 +28,21 @@ from zarr_written import SECRET
 
 from xzaro.errors import StoreError
 from xzaro.stores import FsspecStore, LocalStore, MemoryStore, Store, open_store
+from xzaro.stores.obstore_store import ObstoreStore
 
-BACKENDS = ["local", "memory-fsspec", "memory-dict", "s3", "gcs", "http", "reference-json"]
+BACKENDS = [
+    "local",
+    "memory-fsspec",
+    "memory-dict",
+    "s3",
+    "gcs",
+    "http",
+    "reference-json",
+    "obstore-s3",
+    "obstore-http",
+]
 #: Backends whose pickled store can be reopened by another process.
-SHAREABLE = {"local", "s3", "gcs", "http", "reference-json"}
+SHAREABLE = {"local", "s3", "gcs", "http", "reference-json", "obstore-s3", "obstore-http"}
 
 BLOB = bytes(range(256)) * 4  # 1024 bytes
 
@@ -44,7 +57,7 @@ class Backend:
     sized: bool = True
 
 
-def _http_backend(request: pytest.FixtureRequest) -> Backend:
+def _http_backend(request: pytest.FixtureRequest, obstore: bool = False) -> Backend:
     base_url, directory = request.getfixturevalue("http_server")
     sub = uuid.uuid4().hex
     root = Path(directory) / sub
@@ -55,6 +68,9 @@ def _http_backend(request: pytest.FixtureRequest) -> Backend:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(value)
 
+    if obstore:
+        store = ObstoreStore(f"{base_url}/{sub}/")
+        return Backend("obstore-http", store, put, writable=False)
     return Backend("http", open_store(f"{base_url}/{sub}/"), put, writable=False)
 
 
@@ -103,6 +119,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         store = open_store(f"gs://{gcs['bucket']}/{sub}", gcs["storage_options"])
     elif name == "http":
         return _http_backend(request)
+    elif name == "obstore-s3":
+        pytest.importorskip("obstore")
+        s3 = request.getfixturevalue("s3_server")
+        bucket = s3["make_bucket"]("xzaro-tests")
+        store = ObstoreStore(f"s3://{bucket}/{sub}", s3["storage_options"])
+    elif name == "obstore-http":
+        pytest.importorskip("obstore")
+        return _http_backend(request, obstore=True)
     else:
         return _reference_backend(tmp_path)
     return Backend(name, store, store.set)
@@ -284,7 +308,7 @@ def test_pickle_round_trip(backend: Backend, request: pytest.FixtureRequest) -> 
 BAD_KEYS = ["..", "../x", "a/../../x", "./x", "a/./b", "%2e%2e/x", "a/%2E%2e/%2e%2e/x"]
 
 
-@pytest.fixture(params=["local", "memory-fsspec", "memory-dict"])
+@pytest.fixture(params=["local", "memory-fsspec", "memory-dict", "obstore-s3"])
 def bare_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A store whose parent holds ``x`` (SECRET): a key with ``..`` would reach it."""
     if request.param == "local":
@@ -297,6 +321,12 @@ def bare_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         store = open_store(f"memory://xzaro-attack/{os.urandom(6).hex()}/store")
         FsspecStore(store.url.rsplit("/", 1)[0]).set("x", SECRET)
         yield store
+    elif request.param == "obstore-s3":
+        pytest.importorskip("obstore")
+        s3 = request.getfixturevalue("s3_server")
+        base = f"s3://{s3['make_bucket']('xzaro-attack')}/{os.urandom(6).hex()}"
+        ObstoreStore(base, s3["storage_options"]).set("x", SECRET)
+        yield ObstoreStore(f"{base}/store", s3["storage_options"])
     else:
         yield MemoryStore({"x": SECRET})
 

@@ -12,14 +12,15 @@ A capability is a runtime-checkable protocol; a caller that can use one asks wit
 * :class:`SupportsLocalReads`: whole objects read with system calls that release the GIL, into
   a per-thread buffer or a pooled one (so callers read one key per worker thread);
 * :class:`SupportsLocalFiles`: every object is a file of this machine, which a writer may
-  create in place.
+  create in place;
+* :class:`SupportsTransactions`: writes are seen by readers only once committed (Icechunk).
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote
 
 from xzaro.errors import StoreError, ZaroError
@@ -181,4 +182,17 @@ class SupportsLocalFiles(Protocol):
 
     def local_path(self, key: str) -> str:
         """The file that holds (or will hold) ``key``; a key leaving the store is refused."""
+        ...
+
+
+@runtime_checkable
+class SupportsTransactions(Protocol):
+    """A store whose writes readers see only after a commit (an Icechunk session).
+
+    A writer may therefore write metadata before the chunks it describes (nothing is seen
+    half-written), and an interrupted write that is never committed leaves nothing behind.
+    """
+
+    def commit(self, message: str, metadata: dict[str, Any] | None = None) -> str:
+        """Make the writes so far visible as one new version; returns its identifier."""
         ...

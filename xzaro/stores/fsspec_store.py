@@ -9,10 +9,15 @@ What a read may return is checked here, whatever the file system:
 * every key stays below the root (:func:`~xzaro.stores.base.check_key`);
 * a byte-range answer covers exactly the range asked for (:mod:`xzaro.stores.ranges`); HTTP
   ``206`` answers are checked against their ``Content-Range`` (:mod:`xzaro.stores.http`);
-* HTTP reads have timeouts of their own (:data:`~xzaro.stores.http.HTTP_TIMEOUT`) unless the
-  caller gives ``client_kwargs={"timeout": aiohttp.ClientTimeout(...)}``;
+* a whole HTTP object has the length its ``Content-Length`` announces, and a body cut short is
+  retried, never returned;
 * a missing key reads as ``None``; a missing bucket, a server error or a refused connection
   raises an xzaro error naming the URL and the key.
+
+Every request goes through :mod:`xzaro.stores.retry`: transient failures are retried with
+backoff, at most ``requests_in_flight`` requests of the process are in flight at once, and
+timeouts are set in the file system's own options (:func:`~xzaro.stores.network.library_options`),
+all from the store's :class:`~xzaro.stores.network.NetworkOptions` or the process's.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from functools import partial
 from typing import Any, TypeVar
 
 from xzaro.concurrency import ProcessLocal, after_fork, concurrent_map
-from xzaro.errors import NodeNotFoundError, StoreError, ZaroError
+from xzaro.errors import IncompleteAnswerError, StoreError, ZaroError
+from xzaro.log import logger
 from xzaro.stores.base import (
     BytesLike,
     RangeRequest,
@@ -39,9 +45,16 @@ from xzaro.stores.base import (
     to_bytes,
 )
 from xzaro.stores.files import TMP_SUFFIX
-from xzaro.stores.http import get_range, with_http_timeout
+from xzaro.stores.http import get_range, get_whole
 from xzaro.stores.local import is_local_url
+from xzaro.stores.network import (
+    NetworkOptions,
+    library_options,
+    library_retries_off,
+    network_options,
+)
 from xzaro.stores.ranges import fit_to_size, length_problem, limits, range_fits
+from xzaro.stores.retry import Missing, Request, attempt_async, attempt_sync, classify
 
 T = TypeVar("T")
 
@@ -56,11 +69,13 @@ class _Backend:
     root: str
     is_async: bool
     cat_kwargs: dict[str, Any] = field(default_factory=dict)
-    #: fsspec's HTTP file system: ranges are fetched with :func:`~xzaro.stores.http.get_range`.
+    #: fsspec's HTTP file system: reads are made by :mod:`xzaro.stores.http`.
     http: bool = False
+    #: The connect and read timeouts the file system was opened with.
+    timeouts: tuple[float, float] = (0.0, 0.0)
 
 
-_backends: dict[tuple[str, str], _Backend] = {}
+_backends: dict[tuple[str, str, tuple[float, float]], _Backend] = {}
 _backends_lock = threading.Lock()
 
 
@@ -76,10 +91,11 @@ def options_token(options: Mapping[str, Any]) -> str:
     return json.dumps(options, sort_keys=True, default=repr)
 
 
-def _open_backend(url: str, options: Mapping[str, Any]) -> _Backend:
+def _open_backend(url: str, options: Mapping[str, Any], network: NetworkOptions) -> _Backend:
     import fsspec
 
-    fs, root = fsspec.core.url_to_fs(url, **with_http_timeout(url, options))
+    fs, root = fsspec.core.url_to_fs(url, **library_options(url, options, network))
+    library_retries_off(fs)
     is_async = bool(getattr(fs, "async_impl", False))
     cat_kwargs: dict[str, Any] = {}
     http = False
@@ -91,37 +107,8 @@ def _open_backend(url: str, options: Mapping[str, Any]) -> _Backend:
             # s3fs splits whole-object reads into parallel ranges after a HEAD request; our
             # parallelism comes from fetching many keys at once, so one GET per key is cheaper.
             cat_kwargs["max_concurrency"] = 1
-    return _Backend(fs=fs, root=root, is_async=is_async, cat_kwargs=cat_kwargs, http=http)
-
-
-def _bucket_missing(exc: BaseException) -> bool:
-    """Whether an error from an object store says the bucket itself does not exist."""
-    seen: BaseException | None = exc
-    for _ in range(4):
-        if seen is None:
-            return False
-        response = getattr(seen, "response", None)
-        if isinstance(response, dict) and response.get("Error", {}).get("Code") == "NoSuchBucket":
-            return True
-        if "bucket does not exist" in str(seen).lower():
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _really_missing(exc: FileNotFoundError) -> bool:
-    """Whether a ``FileNotFoundError`` from fsspec means the object does not exist.
-
-    fsspec's HTTP ``info`` turns every failure (500, 403, connection refused) into
-    ``FileNotFoundError``; the aiohttp error it chains tells a real 404 apart. A missing bucket is
-    not a missing key either.
-    """
-    if _bucket_missing(exc):
-        return False
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.split(".")[0] == "aiohttp":
-        return getattr(cause, "status", None) in (404, 410)
-    return True
+    timeouts = (network.connect_timeout, network.read_timeout)
+    return _Backend(fs, root, is_async, cat_kwargs, http, timeouts)
 
 
 class FsspecStore:
@@ -137,10 +124,15 @@ class FsspecStore:
         directory is a :class:`~xzaro.stores.local.LocalStore`, as
         :func:`~xzaro.stores.registry.open_store` opens it).
     storage_options
-        Keyword arguments for the fsspec file system (credentials, endpoint, ...).
+        Keyword arguments for the fsspec file system (credentials, endpoint, ...). Timeouts and
+        retries given here are kept; those not given come from ``network``.
     max_concurrency
-        At most this many requests are in flight per batched call on async file systems
-        (s3fs, gcsfs, HTTP).
+        At most this many requests of one batched call are in flight on async file systems
+        (s3fs, gcsfs, HTTP); the process-wide limit ``requests_in_flight`` applies as well.
+    network
+        Retries, backoff, timeouts and the limit of requests in flight of this store (it
+        pickles with the store); ``None`` for the options in force in the process at the time
+        of each request (:func:`~xzaro.stores.network.network_options`).
 
     Raises
     ------
@@ -151,7 +143,8 @@ class FsspecStore:
     -----
     Reads return ``None`` only when the key does not exist. A bucket that does not exist raises
     :class:`~xzaro.errors.NodeNotFoundError` (so that no read of it turns into fill values); any
-    other failure raises :class:`~xzaro.errors.StoreError` naming the URL and the key.
+    other failure raises :class:`~xzaro.errors.StoreError` naming the URL and the key, after the
+    retries of a transient failure, at once for a permanent one.
     """
 
     def __init__(
@@ -160,9 +153,12 @@ class FsspecStore:
         storage_options: Mapping[str, Any] | None = None,
         *,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        network: NetworkOptions | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if network is not None and not isinstance(network, NetworkOptions):
+            raise TypeError(f"network must be a NetworkOptions or None, got {network!r}")
         url = _strip_trailing_slash(str(url))
         if is_local_url(url):
             raise StoreError(
@@ -173,6 +169,7 @@ class FsspecStore:
         self.url = url
         self.storage_options: dict[str, Any] = dict(storage_options or {})
         self.max_concurrency = max_concurrency
+        self.network = network
         self._cache_key = (self.url, options_token(self.storage_options))
         self._opened: ProcessLocal[_Backend] = ProcessLocal()
 
@@ -183,30 +180,41 @@ class FsspecStore:
             "url": self.url,
             "storage_options": self.storage_options,
             "max_concurrency": self.max_concurrency,
+            "network": self.network,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(  # type: ignore[misc]
-            state["url"], state["storage_options"], max_concurrency=state["max_concurrency"]
+            state["url"],
+            state["storage_options"],
+            max_concurrency=state["max_concurrency"],
+            network=state.get("network"),
         )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
+    def network_options(self) -> NetworkOptions:
+        """The network options of the next request: the store's own, or the process's."""
+        return self.network or network_options()
+
     def _backend(self) -> _Backend:
+        options = self.network_options()
+        timeouts = (options.connect_timeout, options.read_timeout)
         backend = self._opened.value
-        if backend is not None:
+        if backend is not None and backend.timeouts == timeouts:
             return backend
+        cache_key = (*self._cache_key, timeouts)
         with _backends_lock:
-            backend = _backends.get(self._cache_key)
+            backend = _backends.get(cache_key)
             if backend is None:
                 try:
-                    backend = _open_backend(self.url, self.storage_options)
+                    backend = _open_backend(self.url, self.storage_options, options)
                 except ZaroError:
                     raise
                 except Exception as exc:
                     raise StoreError(f"could not open file system: {exc}", url=self.url) from exc
-                _backends[self._cache_key] = backend
+                _backends[cache_key] = backend
         self._opened.value = backend
         return backend
 
@@ -233,16 +241,10 @@ class FsspecStore:
             return root
         return f"{root.rstrip('/')}/{check_key(key, self.url)}"
 
-    def _fail(self, key: str | None, what: str, exc: BaseException) -> ZaroError:
-        """The xzaro error for a failed operation on ``key`` (caller raises it ``from exc``)."""
-        if not isinstance(exc, ZaroError) and _bucket_missing(exc):
-            return NodeNotFoundError(f"the bucket does not exist: {exc}", url=self.url, key=key)
-        return store_error(self.url, key, what, exc)
-
-    def _raise_unless_missing(self, key: str, what: str, exc: FileNotFoundError) -> None:
-        """Raise the xzaro error for ``exc`` unless it means that ``key`` does not exist."""
-        if not _really_missing(exc):
-            raise self._fail(key, what, exc) from exc
+    def _attempt(self, method: str, key: str, what: str, call: Callable[[], T]) -> T | Missing:
+        """``call()`` (a blocking request about ``key``) under the retry rules."""
+        request = Request(method, self.url, key, what)
+        return attempt_sync(request, call, self.network_options())
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -264,98 +266,59 @@ class FsspecStore:
         """
         return self._read_all(list(requests))
 
+    def _info(self, key: str, what: str) -> dict[str, Any] | Missing:
+        path = self.path_of(key)
+        fs = self._backend().fs
+        return self._attempt("HEAD", key, what, partial(fs.info, path))
+
     def get_size(self, key: str) -> int | None:
         """Return the size in bytes of the object at ``key``, or ``None`` if it does not exist."""
-        path = self.path_of(key)
-        try:
-            info = self._backend().fs.info(path)
-        except FileNotFoundError as exc:
-            self._raise_unless_missing(key, "get the size", exc)
+        info = self._info(key, "get the size")
+        if isinstance(info, Missing):
             return None
-        except Exception as exc:
-            raise self._fail(key, "get the size", exc) from exc
         if info.get("type") == "directory":
-            raise self._fail(key, "get the size", IsADirectoryError(path))
+            raise store_error(self.url, key, "get the size", IsADirectoryError(key))
         size = info.get("size")
         return None if size is None else int(size)
 
     def exists(self, key: str) -> bool:
         """Whether an object exists at ``key`` (a directory or prefix is not an object)."""
-        path = self.path_of(key)
-        try:
-            return bool(self._backend().fs.info(path).get("type") != "directory")
-        except FileNotFoundError as exc:
-            self._raise_unless_missing(key, "check existence", exc)
-            return False
-        except Exception as exc:
-            raise self._fail(key, "check existence", exc) from exc
+        info = self._info(key, "check existence")
+        return not isinstance(info, Missing) and info.get("type") != "directory"
 
     def _read_all(self, requests: Sequence[RangeRequest]) -> list[bytes | None]:
         if not requests:
             return []
         check_range_lengths(requests)
         backend = self._backend()
+        options = self.network_options()
         if backend.is_async:
-            jobs = [partial(self._aread, backend, *r) for r in requests]
-            return self._run_async(backend, jobs)
-        return concurrent_map(lambda r: self._read_sync(backend, *r), requests)
+            jobs = [partial(self._aread, backend, options, *r) for r in requests]
+            return self._run_async(backend, "GET", jobs)
+        return concurrent_map(lambda r: self._read_sync(backend, options, *r), requests)
 
     def _read_sync(
-        self, backend: _Backend, key: str, offset: int, length: int | None
+        self, backend: _Backend, options: NetworkOptions, key: str, offset: int, length: int | None
     ) -> bytes | None:
         start, end = limits(offset, length)
-        path = self.path_of(key)
-        fs = backend.fs
-        try:
-            if start is not None and start == end:
-                return b"" if fs.isfile(path) else None
-            data: bytes = fs.cat_file(path, start=start, end=end)
-            if start is None or range_fits(data, start, end):
-                return data
-            return self._fitted(data, start, end, fs.info(path).get("size"))
-        except FileNotFoundError as exc:
-            self._raise_unless_missing(key, "read", exc)
-            return None
-        except Exception as exc:
-            raise self._fail(key, "read", exc) from exc
+        call = partial(_read_once_sync, backend.fs, self.path_of(key), start, end)
+        data = attempt_sync(Request("GET", self.url, key, "read"), call, options)
+        return None if isinstance(data, Missing) else data
 
     async def _aread(
-        self, backend: _Backend, key: str, offset: int, length: int | None
+        self, backend: _Backend, options: NetworkOptions, key: str, offset: int, length: int | None
     ) -> bytes | None:
         start, end = limits(offset, length)
-        fs = backend.fs
-        path = self.path_of(key)
-        try:
-            if start is not None and start == end:
-                await fs._info(path)
-                return b""
-            if start is None:  # the whole object (the end is open too)
-                whole: bytes = await fs._cat_file(path, **backend.cat_kwargs)
-                return whole
-            if backend.http:
-                return await get_range(fs, path, start, end)
-            data: bytes = await fs._cat_file(path, start=start, end=end, **backend.cat_kwargs)
-            if range_fits(data, start, end):
-                return data
-            return self._fitted(data, start, end, (await fs._info(path)).get("size"))
-        except FileNotFoundError as exc:
-            self._raise_unless_missing(key, "read", exc)
-            return None
-        except Exception as exc:
-            if start is not None and start > 0 and await _past_end(fs, path, start):
-                return b""
-            raise self._fail(key, "read", exc) from exc
+        call = partial(_read_once, backend, self.path_of(key), start, end)
+        data = await attempt_async(Request("GET", self.url, key, "read"), call, options)
+        return None if isinstance(data, Missing) else data
 
-    @staticmethod
-    def _fitted(data: bytes, start: int, end: int | None, size: int | None) -> bytes:
-        fitted = fit_to_size(data, start, end, size)
-        if fitted is None:
-            raise StoreError(length_problem(data, start, end, size))
-        return fitted
-
-    def _run_async(self, backend: _Backend, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+    def _run_async(
+        self, backend: _Backend, method: str, jobs: Sequence[Callable[[], Awaitable[T]]]
+    ) -> list[T]:
         from fsspec.asyn import sync
 
+        logger.debug("%s: a batch of %d requests to %s", method, len(jobs), self.url)
         results: list[T] = sync(backend.fs.loop, _bounded_gather, jobs, self.max_concurrency)
         return results
 
@@ -366,39 +329,39 @@ class FsspecStore:
         self.set_many([(key, value)])
 
     def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
-        """Write many objects concurrently."""
+        """Write many objects concurrently (a failed write of a whole object is retried)."""
         pairs = list(items)
         if not pairs:
             return
         backend = self._backend()
+        options = self.network_options()
         if backend.is_async:
-            self._run_async(backend, [partial(self._awrite, backend, k, v) for k, v in pairs])
+            jobs = [partial(self._awrite, backend, options, k, v) for k, v in pairs]
+            self._run_async(backend, "PUT", jobs)
         else:
             concurrent_map(lambda kv: self._write_sync(backend, *kv), pairs)
 
     def _write_sync(self, backend: _Backend, key: str, value: BytesLike) -> None:
-        try:
-            backend.fs.pipe_file(self.path_of(key), to_bytes(value))
-        except Exception as exc:
-            raise self._fail(key, "write", exc) from exc
+        call = partial(backend.fs.pipe_file, self.path_of(key), to_bytes(value))
+        self._written(key, self._attempt("PUT", key, "write", call))
 
-    async def _awrite(self, backend: _Backend, key: str, value: BytesLike) -> None:
-        try:
-            await backend.fs._pipe_file(self.path_of(key), to_bytes(value))
-        except Exception as exc:
-            raise self._fail(key, "write", exc) from exc
+    async def _awrite(
+        self, backend: _Backend, options: NetworkOptions, key: str, value: BytesLike
+    ) -> None:
+        call = partial(backend.fs._pipe_file, self.path_of(key), to_bytes(value))
+        request = Request("PUT", self.url, key, "write")
+        self._written(key, await attempt_async(request, call, options))
+
+    def _written(self, key: str, outcome: object) -> None:
+        if isinstance(outcome, Missing):  # a write cannot find its key missing
+            raise StoreError(
+                "could not write: the file system answered 'not found'", url=self.url, key=key
+            )
 
     def delete(self, key: str) -> None:
         """Remove ``key``; removing a missing key is not an error."""
         path = self.path_of(key)
-        try:
-            self._backend().fs.rm_file(path)
-        except NotADirectoryError:
-            return
-        except FileNotFoundError as exc:
-            self._raise_unless_missing(key, "delete", exc)
-        except Exception as exc:
-            raise self._fail(key, "delete", exc) from exc
+        self._attempt("DELETE", key, "delete", partial(_delete_once, self._backend().fs, path))
 
     # --- listing -------------------------------------------------------------------------
 
@@ -407,14 +370,9 @@ class FsspecStore:
         prefix = prefix.strip("/")
         path = self.path_of(prefix)
         backend = self._backend()
-        try:
-            backend.fs.invalidate_cache()  # see writes made since the last listing
-            found = backend.fs.find(path)
-        except FileNotFoundError as exc:
-            self._raise_unless_missing(prefix, "list", exc)
+        found = self._attempt("LIST", prefix, "list", partial(_find_once, backend.fs, path))
+        if isinstance(found, Missing):
             return []
-        except Exception as exc:
-            raise self._fail(prefix, "list", exc) from exc
         base = backend.root.rstrip("/") + "/"
         keys = (n[len(base) :] for n in found if n.startswith(base) and not n.endswith("/"))
         return keys_at_or_below(keys, prefix)
@@ -427,15 +385,85 @@ class FsspecStore:
         prefix = prefix.strip("/")
         path = self.path_of(prefix)
         fs = self._backend().fs
-        try:
-            fs.invalidate_cache(path)
-            entries = fs.ls(path, detail=False)
-        except (FileNotFoundError, NotADirectoryError):
+        entries = self._attempt("LIST", prefix, "list", partial(_ls_once, fs, path))
+        if isinstance(entries, Missing):
             return []
-        except Exception as exc:
-            raise self._fail(prefix, "list", exc) from exc
         names = {str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries}
         return sorted(n for n in names if n and not n.endswith(TMP_SUFFIX))
+
+
+# --- one attempt of each request -------------------------------------------------------------
+
+
+async def _read_once(backend: _Backend, path: str, start: int | None, end: int | None) -> bytes:
+    """One attempt to read ``path`` (a range when ``start`` is not ``None``)."""
+    fs = backend.fs
+    try:
+        if start is not None and start == end:
+            await fs._info(path)
+            return b""
+        if start is None:  # the whole object (the end is open too)
+            if backend.http:
+                return await get_whole(fs, path)
+            whole: bytes = await fs._cat_file(path, **backend.cat_kwargs)
+            return whole
+        if backend.http:
+            return await get_range(fs, path, start, end)
+        data: bytes = await fs._cat_file(path, start=start, end=end, **backend.cat_kwargs)
+        if range_fits(data, start, end):
+            return data
+        return _fitted(data, start, end, (await fs._info(path)).get("size"))
+    except Exception as exc:
+        permanent = classify(exc).kind == "permanent"
+        if permanent and start is not None and start > 0 and await _past_end(fs, path, start):
+            return b""
+        raise
+
+
+def _read_once_sync(fs: Any, path: str, start: int | None, end: int | None) -> bytes:
+    """:func:`_read_once` for a blocking file system."""
+    if start is not None and start == end:
+        if not fs.isfile(path):
+            raise FileNotFoundError(path)
+        return b""
+    data: bytes = fs.cat_file(path, start=start, end=end)
+    if start is None or range_fits(data, start, end):
+        return data
+    return _fitted(data, start, end, fs.info(path).get("size"))
+
+
+def _fitted(data: bytes, start: int, end: int | None, size: int | None) -> bytes:
+    """The range asked for out of an answer of another length, or the error it is."""
+    fitted = fit_to_size(data, start, end, size)
+    if fitted is not None:
+        return fitted
+    problem = length_problem(data, start, end, size)
+    wanted = -start if start < 0 else None if end is None else end - start
+    if wanted is not None and len(data) < wanted:
+        raise IncompleteAnswerError(problem)
+    raise StoreError(problem)
+
+
+def _delete_once(fs: Any, path: str) -> None:
+    try:
+        fs.rm_file(path)
+    except NotADirectoryError:
+        return
+
+
+def _find_once(fs: Any, path: str) -> builtins.list[str]:
+    fs.invalidate_cache()  # see writes made since the last listing
+    found: builtins.list[str] = fs.find(path)
+    return found
+
+
+def _ls_once(fs: Any, path: str) -> builtins.list[str]:
+    fs.invalidate_cache(path)
+    try:
+        entries: builtins.list[str] = fs.ls(path, detail=False)
+    except NotADirectoryError:
+        return []
+    return entries
 
 
 async def _past_end(fs: Any, path: str, start: int) -> bool:

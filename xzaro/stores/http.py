@@ -1,53 +1,24 @@
-"""HTTP(S) reads that are checked: timeouts by default, range answers against Content-Range.
+"""HTTP(S) reads that are checked: whole objects against Content-Length, ranges against
+Content-Range.
 
-fsspec's HTTP file system shows neither the status nor the headers of a range answer, so ranges
-are fetched here with its aiohttp session: a ``206`` answer must carry a ``Content-Range`` that
-covers exactly the range asked for (up to the object's end) and a body of that length, which is
-never read beyond it; a ``200`` answer is the whole object and is cut here.
+fsspec's HTTP file system shows neither the status nor the headers of an answer, so reads are
+made here with its aiohttp session. A whole object must have the length its ``Content-Length``
+announces. A ``206`` answer must carry a ``Content-Range`` that covers exactly the range asked for
+(up to the object's end) and a body of that length, which is never read beyond it; a ``200``
+answer is the whole object and is cut here. A body that ends early is an
+:class:`~xzaro.errors.IncompleteAnswerError` (retried), never a short chunk.
+Timeouts come from :func:`~xzaro.stores.network.library_options`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
-from xzaro.errors import StoreError
+from xzaro.errors import IncompleteAnswerError, StoreError
 
-#: aiohttp timeouts, in seconds, of HTTP(S) stores whose ``storage_options`` give none: a
-#: connection must be made within ``sock_connect``, no answer may pause longer than
-#: ``sock_read``, and no request may last longer than ``total`` (aiohttp's own default).
-HTTP_TIMEOUT = {"total": 300.0, "sock_connect": 30.0, "sock_read": 60.0}
-HTTP_PROTOCOLS = ("http", "https")
 #: ``Content-Range: bytes first-last/size`` (the size may be ``*``).
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
-
-
-def with_http_timeout(url: str, options: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``options`` with :data:`HTTP_TIMEOUT` added for an HTTP(S) URL that has no timeout.
-
-    The caller's own ``client_kwargs["timeout"]`` is kept as it is. In a chained URL
-    (``simplecache::https://...``) the HTTP options are those under the protocol's name.
-    """
-    from fsspec.core import split_protocol
-
-    links = url.split("::")
-    protocol = (split_protocol(links[-1])[0] or "").lower()
-    if protocol not in HTTP_PROTOCOLS:
-        return options
-    out = dict(options)
-    if len(links) == 1:
-        target = out
-    else:
-        target = out[protocol] = dict(out.get(protocol) or {})
-    client = dict(target.get("client_kwargs") or {})
-    if "timeout" in client:
-        return options
-    import aiohttp
-
-    client["timeout"] = aiohttp.ClientTimeout(**HTTP_TIMEOUT)
-    target["client_kwargs"] = client
-    return out
 
 
 def _range_header(start: int, end: int | None) -> str:
@@ -93,6 +64,76 @@ def _content_range_problem(
     return None, length
 
 
+async def get_whole(fs: Any, url: str) -> bytes:
+    """GET a whole object over HTTP(S) with fsspec's HTTP file system ``fs``, checking that the
+    body has the length its ``Content-Length`` announces.
+
+    Raises
+    ------
+    FileNotFoundError
+        HTTP 404 or 410.
+    aiohttp.ClientResponseError
+        Another HTTP error status (the caller classifies it).
+    IncompleteAnswerError
+        The body ended early.
+    """
+    async with await _get(fs, url, {}) as response:
+        if response.status != 200:
+            raise StoreError(f"unexpected HTTP status {response.status} for a whole object")
+        return await _whole_body(response)
+
+
+async def _get(fs: Any, url: str, extra_headers: dict[str, str]) -> Any:
+    """The aiohttp request context of a GET of ``url`` with ``fs``'s options, whose answer
+    raises on a status that is not a success (``FileNotFoundError`` for 404 and 410)."""
+    kwargs = dict(fs.kwargs)
+    headers = dict(kwargs.pop("headers", None) or {})
+    headers.update(extra_headers)
+    session = await fs.set_session()
+    return _Checked(session.get(fs.encode_url(url), headers=headers, **kwargs), url)
+
+
+class _Checked:
+    """An aiohttp request context whose answer is checked for its status on entry."""
+
+    def __init__(self, context: Any, url: str) -> None:
+        self.context = context
+        self.url = url
+
+    async def __aenter__(self) -> Any:
+        response = await self.context.__aenter__()
+        if response.status in (404, 410):
+            await self.context.__aexit__(None, None, None)
+            raise FileNotFoundError(self.url)
+        if response.status >= 400:
+            try:
+                response.raise_for_status()
+            finally:
+                await self.context.__aexit__(None, None, None)
+        return response
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.context.__aexit__(*exc)
+
+
+async def _whole_body(response: Any) -> bytes:
+    """The body of a ``200`` answer, of exactly its ``Content-Length`` when that is known."""
+    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    length = response.content_length if encoding == "identity" else None
+    if length is None:  # chunked or compressed: aiohttp itself checks that the body is complete
+        data: bytes = await response.read()
+        return data
+    data = await _read_at_most(response, length)
+    if len(data) < length:
+        raise IncompleteAnswerError(
+            f"the answer's body ended after {len(data)} of the {length} bytes its "
+            "Content-Length announces"
+        )
+    if len(data) > length:
+        raise StoreError(f"the answer's body is longer than its Content-Length {length}")
+    return data
+
+
 async def get_range(fs: Any, url: str, start: int, end: int | None) -> bytes:
     """GET a byte range over HTTP(S), checking the answer against the range asked for.
 
@@ -101,20 +142,14 @@ async def get_range(fs: Any, url: str, start: int, end: int | None) -> bytes:
     the whole object (a server that ignores ``Range``) and is cut here. fsspec's own range read
     cannot be used for this: it does not show the answer's headers.
     """
-    kwargs = dict(fs.kwargs)
-    headers = dict(kwargs.pop("headers", None) or {})
-    headers["Range"] = _range_header(start, end)
-    if not any(name.lower() == "accept-encoding" for name in headers):
-        # a range of a compressed answer is not a range of the object
-        headers["Accept-Encoding"] = "identity"
-    session = await fs.set_session()
-    async with session.get(fs.encode_url(url), headers=headers, **kwargs) as response:
-        if response.status == 404:
-            raise FileNotFoundError(url)
-        response.raise_for_status()
+    # a range of a compressed answer is not a range of the object
+    extra = {"Range": _range_header(start, end), "Accept-Encoding": "identity"}
+    if any(name.lower() == "accept-encoding" for name in fs.kwargs.get("headers") or {}):
+        del extra["Accept-Encoding"]
+    async with await _get(fs, url, extra) as response:
         status = response.status
         if status == 200:
-            data: bytes = await response.read()
+            data = await _whole_body(response)
             return data[start:] if start < 0 else data[start:end]
         if status != 206:
             raise StoreError(f"unexpected HTTP status {status} for a range request")
@@ -128,20 +163,33 @@ async def get_range(fs: Any, url: str, start: int, end: int | None) -> bytes:
         if problem is not None:
             raise StoreError(problem)
         data = await _read_at_most(response, length)
-        if len(data) != length:
+        if len(data) < length:
+            raise IncompleteAnswerError(
+                f"the answer's body ended after {len(data)} bytes, its Content-Range "
+                f"{announced!r} announces {length}"
+            )
+        if len(data) > length:
             raise StoreError(
-                f"the answer's body has {len(data)} bytes, its Content-Range {announced!r} "
-                f"announces {length}"
+                f"the answer's body has more than the {length} bytes its Content-Range "
+                f"{announced!r} announces"
             )
         return data
 
 
 async def _read_at_most(response: Any, limit: int) -> bytes:
-    """The body of an aiohttp ``response``, reading at most ``limit + 1`` bytes of it."""
+    """The body of an aiohttp ``response``, reading at most ``limit + 1`` bytes of it.
+
+    A connection that ends before the body does is a short body here, whatever aiohttp calls it.
+    """
+    import aiohttp
+
     parts: list[bytes] = []
     done = 0
     while done <= limit:
-        part = await response.content.read(limit + 1 - done)
+        try:
+            part = await response.content.read(limit + 1 - done)
+        except aiohttp.ClientPayloadError:
+            break
         if not part:
             break
         parts.append(part)

@@ -8,6 +8,7 @@ other URL, chained ones included, an :class:`~xzaro.stores.fsspec_store.FsspecSt
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Mapping
@@ -17,12 +18,21 @@ from xzaro.errors import NodeNotFoundError, StoreError
 from xzaro.log import info
 from xzaro.stores.base import Store
 from xzaro.stores.fsspec_store import FsspecStore
+from xzaro.stores.icechunk import SCHEME as ICECHUNK_SCHEME
+from xzaro.stores.icechunk import icechunk_store_for, open_icechunk
 from xzaro.stores.local import LocalStore, is_local_url
+from xzaro.stores.obstore_options import is_obstore_object, scheme_of, translate_options
+from xzaro.stores.obstore_store import ObstoreStore, from_obstore
+from xzaro.stores.urls import normalize_url, public_bucket_options
 
 if TYPE_CHECKING:
     from fsspec.mapping import FSMap
 
 MODES = ("r", "r+", "a", "w", "w-")
+#: The clients of remote stores (``storage_options={"client": ...}`` or ``XZARO_CLIENT``).
+CLIENTS = ("auto", "obstore", "fsspec")
+#: Whether ``"auto"`` picks obstore where it can serve the URL.
+AUTO_PREFERS_OBSTORE = False
 #: URL schemes of reference stores, and which format each one means.
 REFERENCE_SCHEMES = {
     "reference+json://": "json",
@@ -63,13 +73,19 @@ def open_store(
         path or URL ending in ``.json``/``.json.zst`` (not ``zarr.json``) or ``.parq``, or a
         local directory whose ``.zmetadata`` has a ``record_size``. An fsspec mapper
         (``fsspec.get_mapper(url)``, ``s3fs.S3Map``) opens the store at its URL with its file
-        system's options.
+        system's options. An Icechunk ``Session`` (or its store) reads and writes that session;
+        ``icechunk://<location>[?branch=...|?tag=...|?snapshot=...]`` opens a repository
+        (:func:`~xzaro.stores.icechunk.open_icechunk`). A pasted web URL of an S3 or GCS
+        object, bucket browser or console page is read as the ``s3://``/``gs://`` URL it means
+        (:func:`~xzaro.stores.urls.normalize_url`; logged).
     storage_options
         Options for the fsspec file system (credentials, endpoint, ...). For reference stores
         they apply to the reference file, except ``remote_protocol``, ``remote_options``,
         ``allowed_protocols`` and ``max_gap`` (see
         :class:`~xzaro.stores.references.kerchunk.ReferenceStore`); fsspec's ``target_options`` are
-        merged in.
+        merged in. A well-known public bucket (:data:`~xzaro.stores.urls.PUBLIC_BUCKETS`) is read
+        anonymously unless these give credentials (logged). ``"client"``: ``"obstore"``,
+        ``"fsspec"`` or ``"auto"`` (the default; see :func:`client_for`).
     mode
         ``"r"`` (read; a missing local path is an error), ``"r+"``, ``"a"``, ``"w"`` or ``"w-"``.
 
@@ -89,6 +105,11 @@ def open_store(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if isinstance(url_or_store, Store):
         return url_or_store
+    wrapped = icechunk_store_for(url_or_store)
+    if wrapped is not None:
+        return wrapped
+    if is_obstore_object(url_or_store):
+        return from_obstore(url_or_store)
     if not isinstance(url_or_store, str | os.PathLike):
         from fsspec.mapping import FSMap  # only now: importing fsspec takes a while
 
@@ -101,8 +122,9 @@ def open_store(
     url = os.fspath(url_or_store)
     if not isinstance(url, str):
         raise TypeError(f"expected a str path, URL or Store, got {type(url_or_store).__name__}")
-    url = url.strip()
-    options = dict(storage_options or {})
+    if url.strip().lower().startswith(ICECHUNK_SCHEME):
+        return open_icechunk(url.strip(), storage_options=storage_options, mode=mode)
+    url, options = _normalized(url.strip(), dict(storage_options or {}), mode)
 
     kind, target = _reference_kind(url)
     if kind is not None:
@@ -110,10 +132,88 @@ def open_store(
 
     if is_local_url(url):
         return _open_local(url, _split_protocol(url)[1], options, mode)
+    return _open_remote(url, options)
+
+
+def _open_remote(url: str, options: dict[str, Any]) -> Store:
+    """An :class:`~xzaro.stores.obstore_store.ObstoreStore` where the client is obstore (see
+    :func:`client_for`), else an :class:`~xzaro.stores.fsspec_store.FsspecStore`."""
+    client = client_for(url, options)
+    options.pop("client", None)
+    if client == "obstore":
+        store: Store = ObstoreStore(url, options)
+        info("opened %s with obstore", store.url)
+        return store
     backend = " over ".join(_backend_name(link.strip(), url) for link in url.split("::"))
     store = FsspecStore(url, options)
     info("opened %s with %s", store.url, backend)
     return store
+
+
+def client_for(url: str, options: Mapping[str, Any]) -> str:
+    """``"obstore"`` or ``"fsspec"``: the client that serves a remote ``url``.
+
+    ``storage_options={"client": ...}`` chooses, else the ``XZARO_CLIENT`` environment variable,
+    else (when :data:`AUTO_PREFERS_OBSTORE`) obstore when it is installed and can serve the URL
+    with these options (``s3://``, ``gs://``, ``az://``, ``http(s)://``; not chained URLs, not a
+    ``gs://`` emulator endpoint), else fsspec.
+
+    Raises
+    ------
+    StoreError
+        The choice is neither ``"obstore"``, ``"fsspec"`` nor ``"auto"``, or obstore is asked
+        for and cannot serve the URL.
+    """
+    choice = str(options.get("client") or os.environ.get("XZARO_CLIENT") or "auto").lower()
+    if choice not in CLIENTS:
+        raise StoreError(f"client must be one of {CLIENTS}, got {choice!r}", url=url)
+    if choice == "fsspec":
+        return choice
+    family = None if "::" in url else scheme_of(url)
+    rest = {k: v for k, v in options.items() if k != "client"}
+    translation = translate_options(url, rest) if family else None
+    if choice == "obstore":
+        if translation is None or translation.config is None:
+            reason = translation.reason if translation else "not an s3, gs, az or http(s) URL"
+            raise StoreError(f"obstore cannot serve this store: {reason}", url=url)
+        return choice
+    if (
+        not AUTO_PREFERS_OBSTORE
+        or translation is None
+        or importlib.util.find_spec("obstore") is None
+    ):
+        return "fsspec"
+    if translation.config is None:
+        info("%s opens with fsspec: %s", url, translation.reason)
+        return "fsspec"
+    if family == "gcs" and ("endpoint_url" in rest or "endpoint" in rest):
+        return "fsspec"  # GCS emulators speak the JSON API obstore does not use
+    return "obstore"
+
+
+def _normalized(url: str, options: dict[str, Any], mode: str) -> tuple[str, dict[str, Any]]:
+    """``url`` as :func:`~xzaro.stores.urls.normalize_url` reads it, and the options to open it
+    with: those the URL implies under the caller's own, and (for reading) anonymous access to a
+    well-known public bucket when the caller gave no credentials."""
+    normalized = normalize_url(url)
+    if normalized.changed:
+        info("reading %s as %s", url, normalized.url)
+        options = merge_options(normalized.storage_options, options)
+    anonymous = public_bucket_options(normalized.url, options) if mode == "r" else None
+    if anonymous is not None:
+        info("%s is a public bucket: opening it anonymously (%s)", normalized.url, anonymous)
+        options = {**options, **anonymous}
+    return normalized.url, options
+
+
+def merge_options(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated with ``override``; ``client_kwargs`` and ``config_kwargs`` are merged
+    entry by entry, ``override`` winning."""
+    merged = {**base, **override}
+    for name in ("client_kwargs", "config_kwargs"):
+        if isinstance(base.get(name), Mapping) and isinstance(override.get(name), Mapping):
+            merged[name] = {**base[name], **override[name]}
+    return merged
 
 
 def mapper_url(mapper: FSMap) -> tuple[str, dict[str, Any]]:

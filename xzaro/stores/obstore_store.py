@@ -1,0 +1,553 @@
+"""``ObstoreStore``: S3, GCS, Azure and HTTP(S) through obstore (Rust's ``object_store``).
+
+Requests are obstore's blocking calls (they release the GIL while they wait), made on a thread
+pool of the process of ``requests_in_flight`` threads (:mod:`xzaro.stores.network`). Every request
+goes through xzaro's retry runner (:func:`~xzaro.stores.retry.attempt_sync`), as those of
+:class:`~xzaro.stores.fsspec_store.FsspecStore` do: the same classification of failures, retries
+with backoff, counts, log lines and the one limit of requests in flight of the process. obstore's
+own retries are off; its connect and read timeouts are the store's
+:class:`~xzaro.stores.network.NetworkOptions` (:mod:`xzaro.stores.obstore_options`).
+
+What a read may return is checked here:
+
+* every key stays below the root (:func:`~xzaro.stores.base.check_key`);
+* a byte-range answer covers exactly the range asked for (:mod:`xzaro.stores.ranges`), a range
+  starting at or past the end of the object reads as ``b""``;
+* a missing key reads as ``None``; a missing bucket raises
+  :class:`~xzaro.errors.NodeNotFoundError`, refused credentials a
+  :class:`~xzaro.errors.StoreError` with a hint, anything else a ``StoreError`` naming the URL
+  and the key (and, after retries, how many attempts were made).
+
+obstore's runtime does not survive ``fork``: once it has run a request, every request of a
+forked child hangs. A child made by ``fork`` therefore checks the runtime once (a request to an
+in-memory store, with a deadline) and, if it is dead, reads and writes through
+:class:`~xzaro.stores.fsspec_store.FsspecStore` with the same options (a store wrapped with
+:func:`from_obstore` has no fsspec options and raises instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from functools import partial
+from typing import Any, TypeVar
+
+from xzaro.concurrency import ProcessLocal, after_fork
+from xzaro.errors import IncompleteAnswerError, StoreError
+from xzaro.log import info
+from xzaro.stores.base import (
+    BytesLike,
+    RangeRequest,
+    check_key,
+    check_range_lengths,
+    keys_at_or_below,
+    to_bytes,
+)
+from xzaro.stores.fsspec_store import FsspecStore, options_token
+from xzaro.stores.network import NetworkOptions, network_options
+from xzaro.stores.obstore_options import (
+    ACCESS_HINTS,
+    Translation,
+    client_options,
+    is_obstore_object,
+    obstore_message,
+    retry_config,
+    scheme_of,
+    translate_options,
+    url_of,
+)
+from xzaro.stores.ranges import fit_to_size, length_problem, limits, range_fits
+from xzaro.stores.retry import AUTH_HINT, Missing, Request, attempt_sync, classify
+
+T = TypeVar("T")
+
+#: How long a forked child waits for obstore's runtime to answer before it counts it as dead.
+FORK_PROBE_TIMEOUT = 5.0
+
+# --- request threads, one pool per process ---------------------------------------------------
+
+
+#: The name of the threads that make obstore's requests.
+THREAD_PREFIX = "obstore-requests"
+
+
+def _settled(pool: ThreadPoolExecutor, jobs: Sequence[Callable[[], T]]) -> list[T]:
+    """The results of ``jobs`` run on ``pool``, in order; on a failure, the first error once
+    no job still runs (jobs not yet started are cancelled)."""
+    futures = [pool.submit(job) for job in jobs]
+    try:
+        return [future.result() for future in futures]
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        raise
+
+
+_state_lock = threading.Lock()
+_pools: dict[int, ThreadPoolExecutor] = {}
+_opened: dict[tuple[str, str, NetworkOptions], Any] = {}
+#: Whether obstore was loaded when this process was forked (its runtime may then be dead).
+_forked_with_obstore = False
+_runtime_alive: bool | None = None
+
+
+@after_fork
+def _forget_requests() -> None:
+    global _state_lock, _forked_with_obstore, _runtime_alive
+    _pools.clear()
+    _opened.clear()
+    _state_lock = threading.Lock()
+    _forked_with_obstore = _forked_with_obstore or "obstore" in sys.modules
+    _runtime_alive = None
+
+
+def run_requests(jobs: Sequence[Callable[[], T]], limit: int) -> list[T]:
+    """Run the blocking request functions ``jobs`` with at most ``limit`` in flight in the
+    process (for every store with that limit), and return their results in order.
+
+    obstore's blocking calls release the GIL while they wait, so one thread per request in
+    flight costs little; its asyncio API costs several times more per request (measured).
+    """
+    if threading.current_thread().name.startswith(THREAD_PREFIX):
+        return [job() for job in jobs]  # nested: never wait for the pool from inside it
+    with _state_lock:
+        pool = _pools.get(limit)
+        if pool is None:
+            pool = _pools[limit] = ThreadPoolExecutor(limit, thread_name_prefix=THREAD_PREFIX)
+    return _settled(pool, jobs)
+
+
+def runtime_alive() -> bool:
+    """Whether obstore can make requests in this process (see the module notes on ``fork``)."""
+    global _runtime_alive
+    if not _forked_with_obstore:
+        return True
+    if _runtime_alive is None:
+        _runtime_alive = _probe_runtime()
+    return _runtime_alive
+
+
+def _probe_runtime() -> bool:
+    import obstore
+    from obstore.store import MemoryStore
+
+    async def probe() -> None:
+        store = MemoryStore()
+        await obstore.put_async(store, "probe", b"1")
+        await obstore.head_async(store, "probe")
+
+    done = threading.Event()
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # an error is an answer too: the runtime runs
+            asyncio.run(probe())
+        done.set()
+
+    threading.Thread(target=run, name="obstore-probe", daemon=True).start()
+    return done.wait(FORK_PROBE_TIMEOUT)
+
+
+# --- the store -----------------------------------------------------------------------------
+
+
+class ObstoreStore:
+    """A store on S3, GCS, Azure or HTTP(S), through obstore.
+
+    The obstore store is opened on first use, once per process, so the store pickles as its
+    URL and options and reopens in a worker process.
+
+    Parameters
+    ----------
+    url
+        ``s3://bucket/path``, ``gs://bucket/path``, ``az://container/path`` (also ``abfs``,
+        ``abfss``, ``azure``) or ``http(s)://host/path``.
+    storage_options
+        fsspec-style options (:mod:`xzaro.stores.obstore_options` lists those understood).
+    network
+        Retries, timeouts and requests in flight; the process's
+        (:func:`~xzaro.stores.network.network_options`) when ``None``.
+
+    Raises
+    ------
+    StoreError
+        obstore does not open the URL's scheme, or cannot honour an option (the message says
+        which; :class:`~xzaro.stores.fsspec_store.FsspecStore` can).
+
+    Notes
+    -----
+    obstore lists HTTP servers with WebDAV (``PROPFIND``), which plain web servers refuse; an
+    HTTP store opened from a URL therefore lists the links of the server's index pages, as
+    :class:`~xzaro.stores.fsspec_store.FsspecStore` does. (A wrapped ``HTTPStore`` lists with
+    WebDAV.)
+    """
+
+    def __init__(
+        self,
+        url: str,
+        storage_options: Mapping[str, Any] | None = None,
+        *,
+        network: NetworkOptions | None = None,
+    ) -> None:
+        url = str(url).rstrip("/")
+        translation = translate_options(url, storage_options)
+        if translation.config is None:
+            raise StoreError(
+                f"obstore cannot open this store: {translation.reason} (FsspecStore can)", url=url
+            )
+        self.url = url
+        self.storage_options: dict[str, Any] | None = dict(storage_options or {})
+        self.network = network
+        self._family = scheme_of(url) or ""
+        self._translation: Translation = translation
+        self._given: Any = None
+        self._store: ProcessLocal[tuple[NetworkOptions, Any]] = ProcessLocal()
+        self._fallback: ProcessLocal[FsspecStore] = ProcessLocal()
+        self._lister: ProcessLocal[FsspecStore] = ProcessLocal()
+
+    @classmethod
+    def wrapping(cls, obj: Any, *, network: NetworkOptions | None = None) -> ObstoreStore:
+        """A store over the obstore store ``obj`` as configured by its owner (see
+        :func:`from_obstore`)."""
+        if not is_obstore_object(obj):
+            raise TypeError(f"expected an obstore store, got {type(obj).__name__}")
+        self = cls.__new__(cls)
+        self.url = url_of(obj)
+        self.storage_options = None
+        self.network = network
+        self._family = scheme_of(self.url) or ""
+        self._translation = Translation({})
+        self._given = obj
+        self._store = ProcessLocal()
+        self._fallback = ProcessLocal()
+        self._lister = ProcessLocal()
+        return self
+
+    # --- pickling and opening ------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"url": self.url, "network": self.network}
+        if self._given is not None:
+            state["given"] = self._given
+        else:
+            state["storage_options"] = self.storage_options
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "given" in state:
+            self.__dict__.update(ObstoreStore.wrapping(state["given"]).__dict__)
+            self.network = state["network"]
+        else:
+            self.__init__(  # type: ignore[misc]
+                state["url"], state["storage_options"], network=state["network"]
+            )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    @property
+    def options(self) -> NetworkOptions:
+        """The network options in force for this store."""
+        return self.network or network_options()
+
+    def obstore(self) -> Any:
+        """The obstore store, opened once per process and network options (a change of the
+        process's options, :func:`~xzaro.stores.network.set_network_options`, opens it anew).
+
+        Raises
+        ------
+        StoreError
+            obstore refused the configuration.
+        """
+        if self._given is not None:
+            return self._given
+        network = self.options
+        opened = self._store.value
+        if opened is not None and opened[0] == network:
+            return opened[1]
+        key = (self.url, options_token(self.storage_options or {}), network)
+        with _state_lock:
+            store = _opened.get(key)
+            if store is None:
+                store = _opened[key] = self._open(network)
+        self._store.value = (network, store)
+        return store
+
+    def _open(self, network: NetworkOptions) -> Any:
+        from obstore.store import HTTPStore, from_url
+
+        settings: dict[str, Any] = {
+            "client_options": {**self._translation.client_options, **client_options(network)},
+            "retry_config": retry_config(network),
+        }
+        if self._family != "http":
+            settings["config"] = self._translation.config
+        try:
+            if self._family == "http":
+                return HTTPStore(self.url, **settings)
+            return from_url(self.url, **settings)
+        except Exception as exc:
+            raise StoreError(
+                f"obstore could not open the store: {obstore_message(exc)}", url=self.url
+            ) from exc
+
+    def _delegate(self) -> FsspecStore | None:
+        """The fsspec store to use instead, in a forked child where obstore cannot run."""
+        fallback = self._fallback.value
+        if fallback is not None or runtime_alive():
+            return fallback
+        if self.storage_options is None:
+            raise StoreError(
+                "obstore cannot run in a process forked after it made requests; start worker "
+                "processes with the 'spawn' or 'forkserver' method",
+                url=self.url,
+            )
+        info("obstore cannot run in this forked process; %s goes through fsspec", self.url)
+        fallback = self._fallback.value = FsspecStore(self.url, self.storage_options)
+        return fallback
+
+    def _run(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
+        return run_requests(jobs, self.options.requests_in_flight) if jobs else []
+
+    def _path(self, key: str) -> str:
+        return check_key(key, self.url).strip("/")
+
+    def _attempt(self, method: str, key: str, what: str, call: Callable[[], T]) -> T | Missing:
+        """``call()`` (one blocking obstore request about ``key``) under xzaro's retry rules.
+
+        A store wrapped with :func:`from_obstore` keeps its owner's retries: xzaro then makes
+        one attempt of each request (classified, counted and limited all the same).
+        """
+        options = self.options
+        if self._given is not None:
+            options = options.replace(retries=0)
+        hint = ACCESS_HINTS.get(self._family, AUTH_HINT)
+        return attempt_sync(Request(method, self.url, key, what, hint), call, options)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        """Return the object at ``key``, or ``None`` if it does not exist."""
+        return self.get_ranges([(key, 0, None)])[0]
+
+    def get_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
+        """Fetch many keys concurrently, in order; ``None`` for each missing key."""
+        return self.get_ranges([(key, 0, None) for key in keys])
+
+    def get_ranges(self, requests: Sequence[RangeRequest]) -> builtins.list[bytes | None]:
+        """Fetch many byte ranges concurrently, in order; ``None`` where the key is missing.
+
+        Parameters
+        ----------
+        requests
+            ``(key, offset, length)`` tuples, see :data:`~xzaro.stores.base.RangeRequest`.
+        """
+        requests = list(requests)
+        check_range_lengths(requests)
+        if not requests:
+            return []
+        fallback = self._delegate()
+        if fallback is not None:
+            return fallback.get_ranges(requests)
+        store = self.obstore()
+        return self._run([self._reader(store, *request) for request in requests])
+
+    def _reader(
+        self, store: Any, key: str, offset: int, length: int | None
+    ) -> Callable[[], bytes | None]:
+        start, end = limits(offset, length)
+        call = partial(self._read_once, store, self._path(key), start, end)
+
+        def read() -> bytes | None:
+            data = self._attempt("GET", key, "read", call)
+            return None if isinstance(data, Missing) else data
+
+        return read
+
+    @staticmethod
+    def _read_once(store: Any, path: str, start: int | None, end: int | None) -> bytes:
+        """One attempt to read ``path`` (a range when ``start`` is not ``None``); obstore's
+        exceptions pass through for the retry runner to judge."""
+        import obstore
+
+        if start is not None and start == end:
+            obstore.head(store, path)  # a missing object raises
+            return b""
+        options: dict[str, Any] = {}
+        if start is not None:
+            whole = {"suffix": -start} if start < 0 else {"offset": start}
+            options["options"] = {"range": whole if end is None else (start, end)}
+        try:
+            result = obstore.get(store, path, **options)
+            data = bytes(result.bytes())
+        except Exception as exc:
+            if start is None or classify(exc).kind != "permanent":
+                raise
+            # a range at or past the end of the object is answered with 416
+            size = int(obstore.head(store, path)["size"])
+            if (start < 0 and size == 0) or start >= size:
+                return b""
+            raise
+        if start is None or range_fits(data, start, end):
+            return data
+        return _fitted(data, start, end, result.meta["size"])
+
+    def get_size(self, key: str) -> int | None:
+        """Return the size in bytes of the object at ``key``, or ``None`` if it does not exist."""
+        fallback = self._delegate()
+        if fallback is not None:
+            return fallback.get_size(key)
+        store, path = self.obstore(), self._path(key)
+
+        def size() -> int | None:
+            import obstore
+
+            meta = self._attempt("HEAD", key, "get the size", partial(obstore.head, store, path))
+            return None if isinstance(meta, Missing) else int(meta["size"])
+
+        return self._run([size])[0]
+
+    def exists(self, key: str) -> bool:
+        """Whether an object exists at ``key``."""
+        return self.get_size(key) is not None
+
+    # --- writes --------------------------------------------------------------------------
+
+    def set(self, key: str, value: BytesLike) -> None:
+        """Write ``value`` at ``key``."""
+        self.set_many([(key, value)])
+
+    def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
+        """Write many objects concurrently (a failed write of a whole object is retried)."""
+        pairs = list(items)
+        if not pairs:
+            return
+        fallback = self._delegate()
+        if fallback is not None:
+            fallback.set_many(pairs)
+            return
+        store = self.obstore()
+        self._run([self._writer(store, key, value) for key, value in pairs])
+
+    def _writer(self, store: Any, key: str, value: BytesLike) -> Callable[[], None]:
+        path = self._path(key)
+
+        def write() -> None:
+            import obstore
+
+            call = partial(obstore.put, store, path, to_bytes(value))
+            if isinstance(self._attempt("PUT", key, "write", call), Missing):
+                raise StoreError(
+                    "could not write: the store answered 'not found'", url=self.url, key=key
+                )
+
+        return write
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; removing a missing key is not an error."""
+        fallback = self._delegate()
+        if fallback is not None:
+            fallback.delete(key)
+            return
+        store, path = self.obstore(), self._path(key)
+
+        def delete() -> None:
+            import obstore
+
+            self._attempt("DELETE", key, "delete", partial(obstore.delete, store, path))
+
+        self._run([delete])
+
+    # --- listing -------------------------------------------------------------------------
+
+    def list(self, prefix: str = "") -> builtins.list[str]:
+        """Every key at or below the path ``prefix``, sorted (``"c/0"`` excludes ``"c/01"``)."""
+        prefix = prefix.strip("/")
+        fallback = self._delegate() or self._http_lister()
+        if fallback is not None:
+            return fallback.list(prefix)
+        store, path = self.obstore(), self._path(prefix)
+
+        def walk() -> builtins.list[str]:
+            import obstore
+
+            return [meta["path"] for meta in obstore.list(store, prefix=path or None).collect()]
+
+        return keys_at_or_below(self._run([partial(self._listed, prefix, walk)])[0], prefix)
+
+    def list_dir(self, prefix: str = "") -> builtins.list[str]:
+        """Names directly below ``prefix`` (objects and sub-prefixes), sorted; ``[]`` if none."""
+        prefix = prefix.strip("/")
+        fallback = self._delegate() or self._http_lister()
+        if fallback is not None:
+            return fallback.list_dir(prefix)
+        store, path = self.obstore(), self._path(prefix)
+
+        def level() -> builtins.list[str]:
+            import obstore
+
+            found = obstore.list_with_delimiter(store, path or None)
+            paths = [*found["common_prefixes"], *(meta["path"] for meta in found["objects"])]
+            return [p.rstrip("/").rsplit("/", 1)[-1] for p in paths]
+
+        names = self._run([partial(self._listed, prefix, level)])[0]
+        return sorted({name for name in names if name})
+
+    def _listed(self, prefix: str, call: Callable[[], builtins.list[str]]) -> builtins.list[str]:
+        """``call()`` (one listing) under the retry rules; ``[]`` where nothing is found."""
+        try:
+            found = self._attempt("LIST", prefix, "list", call)
+        except StoreError as exc:
+            if self._family != "http":
+                raise
+            raise StoreError(
+                f"{exc.message} (obstore lists HTTP servers with WebDAV PROPFIND requests, "
+                "which this server may not support)",
+                url=self.url,
+                key=prefix,
+            ) from exc
+        return [] if isinstance(found, Missing) else found
+
+    def _http_lister(self) -> FsspecStore | None:
+        """fsspec's HTTP file system, which lists the links of a server's index pages, for
+        listing an HTTP store opened from a URL (obstore lists with WebDAV only)."""
+        if self._family != "http" or self.storage_options is None:
+            return None
+        lister = self._lister.value
+        if lister is None:
+            lister = self._lister.value = FsspecStore(self.url, self.storage_options)
+        return lister
+
+
+def _fitted(data: bytes, start: int, end: int | None, size: int | None) -> bytes:
+    """The range asked for out of an answer of another length, or the error it is (a short
+    answer is worth another attempt)."""
+    fitted = fit_to_size(data, start, end, size)
+    if fitted is not None:
+        return fitted
+    problem = length_problem(data, start, end, size)
+    wanted = -start if start < 0 else None if end is None else end - start
+    if wanted is not None and len(data) < wanted:
+        raise IncompleteAnswerError(problem)
+    raise StoreError(problem)
+
+
+def from_obstore(obj: Any, *, network: NetworkOptions | None = None) -> ObstoreStore:
+    """An xzaro store over a user's own obstore store (``S3Store``, ``GCSStore``,
+    ``AzureStore``, ``HTTPStore``, ``LocalStore`` or ``MemoryStore``), used as configured.
+
+    ``network`` only sets the requests in flight: the obstore store keeps its own retries and
+    timeouts. The store pickles with obstore's own pickling of ``obj`` (an in-memory store's
+    contents do not travel).
+
+    Raises
+    ------
+    TypeError
+        ``obj`` is not an obstore store (see :func:`is_obstore_object`).
+    """
+    return ObstoreStore.wrapping(obj, network=network)
