@@ -166,8 +166,8 @@ def _cloud_location(
         match = re.match(r"^s3/(?:buckets|object)/(?P<bucket>[^/?#]+)", path)
         if match:
             prefix = (query.get("prefix") or [""])[0]
-            region = (query.get("region") or [None])[0]
-            return "s3", _join(match["bucket"], prefix), region
+            region = (query.get("region") or [""])[0]
+            return "s3", _join(match["bucket"], prefix), region or None
         return None
     if host in _GCS_PATH_HOSTS and path:
         return "gs", path, None

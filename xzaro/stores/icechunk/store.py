@@ -191,7 +191,7 @@ class IcechunkStore:
         stop = size if offset < 0 or length is None else min(size, offset + length)
         if stop <= first:
             return b""
-        data = await self._get(key, first, stop)
+        data: bytes | None = await self._get(key, first, stop)
         if data is not None and len(data) != stop - first:
             raise StoreError(
                 f"a read of bytes {first} to {stop} was answered with {len(data)} bytes",
@@ -220,7 +220,8 @@ class IcechunkStore:
 
     def get_size(self, key: str) -> int | None:
         """The size of the object at ``key``, or ``None`` if it does not exist."""
-        return self._batch([partial(self._size, check_key(key, self.url))])[0]
+        size: int | None = self._batch([partial(self._size, check_key(key, self.url))])[0]
+        return size
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
@@ -246,7 +247,8 @@ class IcechunkStore:
     def list(self, prefix: str = "") -> builtins.list[str]:
         """Every key at or below the path ``prefix``, sorted (``"c/0"`` excludes ``"c/01"``)."""
         prefix = check_key(prefix.strip("/"), self.url)
-        return self._batch([partial(self._list, prefix)])[0]
+        keys: builtins.list[str] = self._batch([partial(self._list, prefix)])[0]
+        return keys
 
     async def _list_dir(self, prefix: str) -> builtins.list[str]:
         try:
@@ -260,7 +262,8 @@ class IcechunkStore:
     def list_dir(self, prefix: str = "") -> builtins.list[str]:
         """Names directly below ``prefix`` (objects and sub-prefixes), sorted."""
         prefix = check_key(prefix.strip("/"), self.url)
-        return self._batch([partial(self._list_dir, prefix)])[0]
+        names: builtins.list[str] = self._batch([partial(self._list_dir, prefix)])[0]
+        return names
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -347,7 +350,7 @@ class IcechunkStore:
         """Merge the writes of forks (stores or Icechunk fork sessions) into this session."""
         sessions = [o.session if isinstance(o, IcechunkStore) else o for o in others]
         try:
-            self._session.merge(*sessions)
+            self._session.merge(*sessions)  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
             raise StoreError(f"could not merge: {exc}", url=self.url) from exc
         except Exception as exc:
