@@ -327,8 +327,10 @@ def _prepared(
 ) -> PreparedWrite:
     """The write of checked plans: the old group removed (mode ``"w"``), a task per array, and
     the metadata written afterwards (with the group's missing parents)."""
-    if mode == "w" and existing is not None:
-        delete_below(store, group)  # only once everything has been checked
+    if mode == "w":
+        # Only once everything has been checked; also when no document describes the group,
+        # since an interrupted write leaves chunks there that this write may not replace.
+        delete_below(store, group)
     parts = group.split("/") if group else []
     ancestors = ["/".join(parts[:i]) for i in range(len(parts))]
     missing_parents = [p for p in ancestors if existing_index(store, p, None) is None]

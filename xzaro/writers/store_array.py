@@ -6,11 +6,12 @@ there yet; consolidated metadata is written after every node's own document.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
-from xzaro.errors import NodeNotFoundError
+from xzaro.errors import MetadataError, NodeNotFoundError
 from xzaro.hierarchy import NodeIndex
 from xzaro.meta import (
     V2_ARRAY,
@@ -106,9 +107,57 @@ def existing_index(store: Store, path: str, zarr_format: int | None) -> NodeInde
     return index
 
 
+#: The documents that describe nodes (and, consolidated, their children).
+METADATA_DOCUMENTS = frozenset({V2_ARRAY, V2_GROUP, V2_ATTRS, V2_CONSOLIDATED, V3_NODE})
+
+
+def _json_document(store: Store, key: str) -> Any:
+    raw = store.get(key)
+    if raw is None:
+        return None
+    try:
+        return json.loads(bytes(raw))
+    except ValueError as err:
+        raise MetadataError(f"unreadable metadata: {err}", url=store.url, key=key) from err
+
+
+def _describes(consolidated: Any, below: str) -> bool:
+    """Whether consolidated metadata (its keys: relative paths) describes ``below`` or a node
+    under it."""
+    return isinstance(consolidated, dict) and any(
+        key == below or str(key).startswith(below + "/") for key in consolidated
+    )
+
+
+def drop_consolidated_above(store: Store, path: str) -> None:
+    """Remove the consolidated metadata of ``path``'s ancestors (V2 ``.zmetadata``, the
+    ``consolidated_metadata`` of a V3 ``zarr.json``) where it describes nodes below ``path``,
+    which are about to be replaced; a write consolidates again when it has finished."""
+    parts = path.split("/") if path else []
+    for depth in range(len(parts)):
+        ancestor, below = "/".join(parts[:depth]), "/".join(parts[depth:])
+        key = join(ancestor, V2_CONSOLIDATED)
+        doc = _json_document(store, key)
+        if isinstance(doc, dict) and _describes(doc.get("metadata"), below):
+            store.delete(key)
+        key = join(ancestor, V3_NODE)
+        doc = _json_document(store, key)
+        consolidated = doc.get("consolidated_metadata") if isinstance(doc, dict) else None
+        if isinstance(consolidated, dict) and _describes(consolidated.get("metadata"), below):
+            del doc["consolidated_metadata"]
+            store.set(key, dumps(doc))
+
+
 def delete_below(store: Store, path: str) -> None:
-    """Remove every key below ``path`` (the whole store for ``""``)."""
+    """Remove every key below ``path`` (the whole store for ``""``): consolidated metadata
+    above it and the metadata documents first, then the chunks, so that a removal interrupted
+    halfway leaves no document describing an array whose chunks are already gone (they would
+    read as fill values)."""
     from xzaro.concurrency import concurrent_map
 
+    drop_consolidated_above(store, path)
     keys = store.list(path)
-    concurrent_map(store.delete, keys)
+    documents = [key for key in keys if key.rsplit("/", 1)[-1] in METADATA_DOCUMENTS]
+    concurrent_map(store.delete, documents)
+    described = set(documents)
+    concurrent_map(store.delete, [key for key in keys if key not in described])

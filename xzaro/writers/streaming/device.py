@@ -33,7 +33,7 @@ from xzaro.meta import GroupMeta
 from xzaro.stores import Store, SupportsLocalFiles, open_store
 from xzaro.writers.direct import FrameFileWriter
 from xzaro.writers.ome import ome_attributes
-from xzaro.writers.store_array import write_metadata
+from xzaro.writers.store_array import delete_below, write_metadata
 from xzaro.writers.streaming.geometry import StreamGeometry
 from xzaro.writers.streaming.properties import (
     StorageCapabilities,
@@ -212,8 +212,7 @@ class Zarr(StorageInterface):
                 raise StreamingError(
                     f"uri: {p.uri!r} already holds data; set overwrite=True to replace it"
                 )
-            for key in existing:
-                store.delete(key)
+            delete_below(store, "")  # documents first: none describes a deleted chunk
         self._store = store
         self._levels = self._new_levels(store)
         self._write_all_metadata(0)
@@ -274,7 +273,12 @@ class Zarr(StorageInterface):
     def _rows_written(self, rows: int) -> None:
         """The first ``rows`` rows are stored: the metadata may say so (called under the lock)."""
         if self._running:
-            self._write_all_metadata(rows * self._geometry().row_extent)
+            self._write_all_metadata(self._extent(rows))
+
+    def _extent(self, rows: int) -> int:
+        """The append extent the first ``rows`` stored rows hold: never beyond the frames taken
+        (a last partial row is padded, but its padding is no acquired frame)."""
+        return min(rows * self._geometry().row_extent, -(-self._frames // self._per_t))
 
     def append(self, frames: Any) -> int:
         """Copy one frame ``(height, width)`` or a stack ``(n, height, width)`` into the buffer,
@@ -330,7 +334,7 @@ class Zarr(StorageInterface):
             self._row_index += 1
             with self._lock:
                 if self._running:
-                    self._write_all_metadata(self._row_index * self._geometry().row_extent)
+                    self._write_all_metadata(self._extent(self._row_index))
             return
         self._rows.submit(self._buffer, self._row_index)
         self._row_index += 1
