@@ -320,15 +320,6 @@ def test_failed_write_leaves_the_branch_unchanged(repo: Any) -> None:
     xr.testing.assert_identical(back.load(), _dataset(0.0))  # ...the branch never saw it
 
 
-def test_eager_to_store_needs_metadata_first(repo: Any) -> None:
-    """Today's to_store writes metadata after the data, which Icechunk refuses (see the
-    report); the refusal is an xzaro error naming the chunk, and nothing is committed."""
-    store = open_icechunk(repo, mode="a")
-    with pytest.raises(StoreError, match="metadata first") as info:
-        _dataset().zaro.to_store(store)
-    assert info.value.key is not None and "/c/" in info.value.key
-
-
 # --- opening by location and URL ---------------------------------------------------------------
 
 
@@ -501,31 +492,3 @@ def test_append_and_region_writes(repo: Any) -> None:
     expected[4:8] = -1
     np.testing.assert_array_equal(back.t.values, expected)
     np.testing.assert_array_equal(back.x.values, np.arange(16))
-
-
-def test_eager_append_refuses_the_journal(repo: Any) -> None:
-    """Today's eager append writes a journal first, a key Icechunk cannot hold (see the
-    report): refused by name, nothing committed."""
-    store = open_icechunk(repo, mode="a")
-    _write(store, _dataset())
-    store.commit("first")
-    store = open_icechunk(repo, mode="a")
-    more = _dataset().assign_coords(x=np.arange(8, 16))
-    with pytest.raises(StoreError, match="Zarr V3") as info:
-        more.zaro.to_store(store, mode="a", append_dim="x")
-    assert info.value.key == ".xzaro-append.json"
-    assert xr.open_dataset(open_icechunk(repo), engine="zaro").sizes["x"] == 8
-
-
-def test_writable_session_is_not_sent_to_workers(repo: Any, dask_client: Any) -> None:
-    """A writable (not forked) session cannot travel: the write fails loudly instead of
-    writing into copies whose changes would be lost."""
-    store = open_icechunk(repo, mode="a")
-    with pytest.raises(Exception) as info:  # distributed wraps the cause
-        _write(store, _dataset().chunk({"x": 4}))
-    chain: list[BaseException] = []
-    error: BaseException | None = info.value
-    while error is not None and len(chain) < 20:
-        chain.append(error)
-        error = error.__cause__ or error.__context__
-    assert any(isinstance(e, StoreError) and "store.fork()" in str(e) for e in chain), chain

@@ -45,6 +45,7 @@ class DatasetAccessor:
         write_empty_chunks: bool = False,
         safe_chunks: bool = True,
         align_chunks: bool = True,
+        commit: str | None = None,
     ) -> Any:
         """Write the dataset as a Zarr V2 or V3 (sharded) store.
 
@@ -68,6 +69,8 @@ class DatasetAccessor:
             See :class:`~xzaro.writers.WriteOptions`, which documents every one of them.
         compute, progress, region, append_dim, write_empty_chunks, safe_chunks, align_chunks
             See :class:`~xzaro.writers.WriteOptions`.
+        commit
+            The commit message for an Icechunk session (see :class:`~xzaro.writers.WriteOptions`).
 
         Returns
         -------
@@ -90,6 +93,7 @@ class DatasetAccessor:
             write_empty_chunks=write_empty_chunks,
             safe_chunks=safe_chunks,
             align_chunks=align_chunks,
+            commit=commit,
         )
         if multiscale:
             return to_multiscale_store(self._obj, url, multiscale, options, encoding=encoding)

@@ -16,9 +16,10 @@ import numpy as np
 
 from xzaro.errors import MetadataError, MetadataTypeError, NodeExistsError, NodeNotFoundError
 from xzaro.hierarchy import NodeIndex
+from xzaro.log import info
 from xzaro.meta import GroupMeta, ZaroMeta, dumps
 from xzaro.paths import check_group_path, check_name, join
-from xzaro.stores import Store, open_store
+from xzaro.stores import Store, SupportsTransactions, open_store
 from xzaro.writers.blocks import as_dask, store_block
 from xzaro.writers.cf import encode_variables, with_stored_encoding
 from xzaro.writers.compute import compute_writes, delayed_after
@@ -83,13 +84,14 @@ class PreparedWrite:
         if self.journal is not None:
             write_journal(self.store, self.group, *self.journal)
 
-    def write_template(self) -> list[Any]:
-        """Write every array's metadata now, and the variables held in memory; returns what
-        is left to compute (each task, or the count of objects an in-memory one wrote)."""
+    def write_template(self, **compute_kwargs: Any) -> list[Any]:
+        """Write every array's metadata now, and the variables held in memory (computed with
+        ``compute_kwargs``); returns what is left to compute (each task, or the count of
+        objects an in-memory one wrote)."""
         self.write_meta()
         lazy = [hasattr(plan.data, "dask") for plan in self.plans]
         eager = [task for task, is_lazy in zip(self.tasks, lazy) if not is_lazy]
-        done = iter(compute_writes(*eager) if eager else ())
+        done = iter(compute_writes(*eager, **compute_kwargs) if eager else ())
         return [task if is_lazy else next(done) for task, is_lazy in zip(self.tasks, lazy)]
 
 
@@ -413,6 +415,56 @@ def prepare_store(
     return _prepared(store, group, mode, plans, group_meta, appended, existing, options)
 
 
+def commit_message(store: Store, url: Any, options: WriteOptions) -> str | None:
+    """The message of the commit a write ends with, or ``None`` for none.
+
+    Raises
+    ------
+    ValueError
+        ``commit`` is given for a store without commits, or with ``compute=False`` (the write
+        is not over when ``to_store`` returns).
+    """
+    if not isinstance(store, SupportsTransactions):
+        if options.commit is not None:
+            raise ValueError(f"commit= is for Icechunk sessions; {store.url} has no commits")
+        return None
+    if options.commit is not None and not options.compute:
+        raise ValueError("commit= needs compute=True: commit after computing the write instead")
+    opened_here = isinstance(url, str) and url.strip().lower().startswith("icechunk://")
+    if options.commit is None and opened_here:
+        return "xzaro to_store"
+    return options.commit
+
+
+def write_in_transaction(
+    store: SupportsTransactions,
+    message: str | None,
+    prepared: list[PreparedWrite],
+    finalize: Any,
+    options: WriteOptions,
+    **compute_kwargs: Any,
+) -> Any:
+    """Compute a write that readers see only when committed, then commit it with ``message``
+    (if any): the arrays' metadata first, since such a store holds chunks only of arrays it
+    knows, and no append journal, since an uncommitted write leaves nothing behind.
+
+    The data is written from this process's threads, into this very session, whatever
+    scheduler is in force: a copy of the session in another process would be lost (see
+    :meth:`~xzaro.stores.icechunk.IcechunkStore.fork` for Icechunk's distributed writes).
+    """
+    tasks = [task for plan in prepared for task in plan.write_template(scheduler="threads")]
+    if not options.compute:
+        return delayed_after(finalize, tasks)
+    written = compute_writes(
+        *tasks, progress=options.progress, scheduler="threads", **compute_kwargs
+    )
+    count = finalize(*written)
+    if message is not None:
+        store.commit(message)
+        info("committed the write to %s: %s", prepared[0].store.url, message)
+    return count
+
+
 def to_store(
     dataset: Any,
     url: Any,
@@ -425,6 +477,9 @@ def to_store(
     if not isinstance(options.compute, (bool, np.bool_)):
         raise TypeError(f"compute must be True or False, got {options.compute!r}")
     prepared = prepare_store(dataset, url, options, encoding=encoding)
+    message = commit_message(prepared.store, url, options)
+    if isinstance(prepared.store, SupportsTransactions):
+        return write_in_transaction(prepared.store, message, [prepared], prepared.finalize, options)
     if not options.compute:
         return delayed_after(prepared.finalize, prepared.write_template())
     prepared.begin()

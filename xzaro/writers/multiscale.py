@@ -21,10 +21,15 @@ from xzaro.hierarchy import NodeIndex
 from xzaro.log import info
 from xzaro.meta import GroupMeta
 from xzaro.paths import check_group_path, join
-from xzaro.stores import Store, open_store
+from xzaro.stores import Store, SupportsTransactions, open_store
 from xzaro.writers.coarsen import COARSENINGS, coarsen_array
 from xzaro.writers.compute import compute_writes, delayed_after
-from xzaro.writers.dataset import PreparedWrite, prepare_store
+from xzaro.writers.dataset import (
+    PreparedWrite,
+    commit_message,
+    prepare_store,
+    write_in_transaction,
+)
 from xzaro.writers.encoding import check_call_sizes, check_user_encoding
 from xzaro.writers.ome import dataset_multiscales, ome_attributes
 from xzaro.writers.options import WriteOptions
@@ -224,8 +229,11 @@ def to_multiscale_store(
             write_consolidated(store, group, NodeIndex(store, consolidated=False))
         return int(sum(written))
 
-    if not options.compute:
-        return delayed_after(finalize, tasks)
     # Unoptimized, in one call: blockwise fusion would copy a coarsening step into every level
     # built on it and compute it again there.
+    message = commit_message(store, url, options)
+    if isinstance(store, SupportsTransactions):
+        return write_in_transaction(store, message, plans, finalize, options, optimize_graph=False)
+    if not options.compute:
+        return delayed_after(finalize, tasks)
     return finalize(*compute_writes(*tasks, progress=options.progress, optimize_graph=False))

@@ -72,6 +72,12 @@ class WriteOptions:
         Rechunk Dask blocks that do not line up with the stored objects (the default), so
         no two tasks write one object; ``False`` refuses such blocks instead, as
         ``to_zarr`` does by default.
+    commit
+        For a store whose writes are seen only once committed (an Icechunk session): the
+        message of the one commit made when everything is written. ``None`` leaves the commit
+        to the caller who holds the session; a store opened here from an ``icechunk://`` URL
+        is always committed (by default with the message ``"xzaro to_store"``). An error for
+        other stores.
     """
 
     group: str = ""
@@ -89,6 +95,7 @@ class WriteOptions:
     write_empty_chunks: bool = False
     safe_chunks: bool = True
     align_chunks: bool = True
+    commit: str | None = None
 
     @property
     def flags(self) -> dict[str, Any]:

@@ -15,9 +15,14 @@ from typing import Any
 from xzaro.errors import MetadataError
 from xzaro.hierarchy import NodeIndex
 from xzaro.paths import check_group_path, check_name, join
-from xzaro.stores import MemoryStore, Store, open_store
+from xzaro.stores import MemoryStore, Store, SupportsTransactions, open_store
 from xzaro.writers.compute import compute_writes, delayed_after
-from xzaro.writers.dataset import PreparedWrite, prepare_store
+from xzaro.writers.dataset import (
+    PreparedWrite,
+    commit_message,
+    prepare_store,
+    write_in_transaction,
+)
 from xzaro.writers.options import WriteOptions, checked_mode
 from xzaro.writers.store_array import delete_below, existing_index, write_consolidated
 
@@ -162,10 +167,12 @@ def to_tree_store(
         _prepare_nodes(_scratch_store(store.url), root, nodes, encoding, node_options)
         delete_below(store, root)
     prepared = _prepare_nodes(store, root, nodes, encoding, node_options)
-    return _write_nodes(store, prepared, options)
+    return _write_nodes(store, prepared, options, commit_message(store, url, options))
 
 
-def _write_nodes(store: Store, prepared: list[PreparedWrite], options: WriteOptions) -> Any:
+def _write_nodes(
+    store: Store, prepared: list[PreparedWrite], options: WriteOptions, message: str | None
+) -> Any:
     """Compute every node's tasks in one go (or return them delayed), then write the nodes'
     metadata, deepest first, and the store's consolidated metadata."""
     sizes = [len(p.tasks) for p in prepared]
@@ -180,6 +187,8 @@ def _write_nodes(store: Store, prepared: list[PreparedWrite], options: WriteOpti
             write_consolidated(store, "", NodeIndex(store, consolidated=False))
         return int(sum(int(w) for w in written))
 
+    if isinstance(store, SupportsTransactions):
+        return write_in_transaction(store, message, prepared, finalize, options)
     if not options.compute:
         left = {id(node): node.write_template() for node, _, _ in last_first}
         if options.consolidated:

@@ -30,7 +30,7 @@ import numpy as np
 from xzaro.buffers import zeroed_buffer
 from xzaro.errors import StoreError, StreamingError, ZaroError
 from xzaro.meta import GroupMeta
-from xzaro.stores import Store, SupportsLocalFiles, open_store
+from xzaro.stores import Store, SupportsLocalFiles, SupportsTransactions, open_store
 from xzaro.writers.direct import FrameFileWriter
 from xzaro.writers.ome import ome_attributes
 from xzaro.writers.store_array import delete_below, write_metadata
@@ -271,8 +271,12 @@ class Zarr(StorageInterface):
         write_metadata(self._store, "", GroupMeta(self.zarr_format, attrs))
 
     def _rows_written(self, rows: int) -> None:
-        """The first ``rows`` rows are stored: the metadata may say so (called under the lock)."""
-        if self._running:
+        """The first ``rows`` rows are stored: the metadata may say so (called under the lock).
+
+        A store whose writes are seen only once committed got its metadata before each row
+        (it holds chunks of known extent only); shrinking it here would refuse rows in flight.
+        """
+        if self._running and not isinstance(self._store, SupportsTransactions):
             self._write_all_metadata(self._extent(rows))
 
     def _extent(self, rows: int) -> int:
@@ -336,6 +340,9 @@ class Zarr(StorageInterface):
                 if self._running:
                     self._write_all_metadata(self._extent(self._row_index))
             return
+        if isinstance(self._store, SupportsTransactions):
+            with self._lock:
+                self._write_all_metadata((self._row_index + 1) * self._geometry().row_extent)
         self._rows.submit(self._buffer, self._row_index)
         self._row_index += 1
         self._buffer = self._levels[0].rows.take()  # type: ignore[union-attr]
@@ -372,6 +379,8 @@ class Zarr(StorageInterface):
             with self._lock:
                 self._running = False
                 self._write_all_metadata(-(-self._frames // self._per_t))
+            if isinstance(self._store, SupportsTransactions):
+                self._store.commit(f"xzaro stream: {self._frames} frames")
         finally:
             self._running = False
             self._rows.shutdown()
