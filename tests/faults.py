@@ -12,6 +12,8 @@ kind            what the client sees
 ``"500"``       ``500 Internal Server Error`` (``InternalError``)
 ``"429"``       ``429 Too Many Requests`` (``SlowDown``)
 ``"403"``       ``403 Forbidden`` (``AccessDenied``)
+``"301"``       S3's ``301 PermanentRedirect`` of a bucket in another region, saying which
+                (``x-amz-bucket-region: eu-west-1``)
 ``"reset"``     the connection is closed (with a TCP reset) without an answer
 ``"truncate"``  the upstream's answer with its full ``Content-Length`` but half its body, then the
                 connection is closed (an answer without a body is cut inside its headers)
@@ -40,13 +42,16 @@ from urllib.parse import urlsplit
 from servers import HOST, _call_with_deadline, wait_for_port
 
 #: Every kind of fault the proxy can inject.
-FAULT_KINDS = ("503", "500", "429", "403", "reset", "truncate", "stall")
+FAULT_KINDS = ("503", "500", "429", "403", "301", "reset", "truncate", "stall")
+#: The region a ``"301"`` fault says the bucket is in.
+REDIRECT_REGION = "eu-west-1"
 
 _STATUS_FAULTS = {
     "503": (503, "SlowDown", "Please reduce your request rate."),
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "429": (429, "SlowDown", "Please reduce your request rate."),
     "403": (403, "AccessDenied", "Access Denied"),
+    "301": (301, "PermanentRedirect", "The bucket is in another region."),
 }
 _HOP_BY_HOP = frozenset(
     {
@@ -207,6 +212,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(text)))
         if status in (503, 429):
             self.send_header("Retry-After", "0")
+        if status == 301:
+            self.send_header("x-amz-bucket-region", REDIRECT_REGION)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(text)

@@ -190,3 +190,25 @@ def test_public_bucket_opens_anonymously(
     np.testing.assert_array_equal(values, data)
     # writing is never made anonymous
     assert "anon" not in open_store(f"s3://{bucket}/b.zarr", mode="w").storage_options  # type: ignore[attr-defined]
+
+
+def test_s3_region_redirect_is_followed(s3_server: dict[str, Any]) -> None:
+    """A bucket in another region answers S3's 301 PermanentRedirect naming its region: the
+    read is signed again for that region and succeeds, not failed or filled."""
+    from faults import REDIRECT_REGION, start_fault_proxy
+
+    bucket = s3_server["make_bucket"]("elsewhere")
+    data = _write_array(f"s3://{bucket}/a.zarr", s3_server["storage_options"])
+    proxy = start_fault_proxy(s3_server["endpoint_url"], faults={"301": 1.0}, first_failures=1)
+    try:
+        options = {
+            **s3_server["storage_options"],
+            "endpoint_url": proxy.base_url,
+            "client": "fsspec",
+        }
+        values = xzaro.open_array(f"s3://{bucket}/a.zarr", "v", storage_options=options)[...]
+        np.testing.assert_array_equal(values, data)
+        assert proxy.stats.faults["301"] >= 1
+    finally:
+        proxy.stop()
+    assert REDIRECT_REGION != "us-east-1"
