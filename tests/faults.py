@@ -271,8 +271,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", length)
         else:
             self.send_header("Content-Length", str(len(data)))
-        if response.will_close:
-            self.close_connection = True
+        # An upstream that closes its connections (moto does) does not close the client's: the
+        # proxy opens a new upstream connection for the next request itself.
         if truncate:
             if not data:  # nothing to cut short: cut the headers instead
                 self._headers_buffer = self._headers_buffer[: len(self._headers_buffer) // 2]

@@ -21,10 +21,17 @@ from typing import Any
 import numpy as np
 import pytest
 import xarray as xr
+from faults import start_fault_proxy
+from servers import free_port
 
 from xzaro.errors import NodeNotFoundError, StoreError
 from xzaro.stores import FsspecStore, open_store
-from xzaro.stores.network import NetworkOptions, set_network_options
+from xzaro.stores.network import (
+    NetworkOptions,
+    request_stats,
+    reset_request_stats,
+    set_network_options,
+)
 from xzaro.stores.obstore_options import (
     client_options,
     is_obstore_object,
@@ -33,6 +40,7 @@ from xzaro.stores.obstore_options import (
     translate_options,
 )
 from xzaro.stores.obstore_store import ObstoreStore, from_obstore
+from xzaro.stores.retry import classify
 
 obstore = pytest.importorskip("obstore")
 from obstore.store import HTTPStore, MemoryStore, S3Store  # noqa: E402
@@ -102,6 +110,19 @@ def test_options_obstore_cannot_honour(url: str, options: dict[str, Any], reason
     assert obstore_config(url, options) is None
     with pytest.raises(StoreError, match=reason):
         ObstoreStore(url, options)
+
+
+def test_the_environments_endpoint_is_given_to_obstore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    translated = obstore_config("s3://b", {"anon": True})
+    assert translated is not None and translated["config"]["endpoint"] == "http://127.0.0.1:9"
+    assert translated["client_options"] == {"allow_http": True}
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "https://s3.example")
+    own = obstore_config("s3://b", {"anon": True, "endpoint_url": "https://mine"})
+    assert own is not None and own["config"]["endpoint"] == "https://mine"
+    env = obstore_config("s3://b", {"anon": True})
+    assert env is not None and env["config"]["endpoint"] == "https://s3.example"
 
 
 def test_aws_profile_is_not_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -343,6 +364,75 @@ def test_read_timeout_is_an_error_not_a_hang(http_server_handle: Any, http_root:
     finally:
         http_server_handle.delay = 0.0
     assert info.value.key == "slow"
+
+
+# --- failures, as the retry runner judges them ----------------------------------------------
+
+
+def _failure(call: Any) -> BaseException:
+    try:
+        call()
+    except Exception as exc:
+        return exc
+    raise AssertionError("no failure")
+
+
+@pytest.mark.timeout(120)
+def test_classify_obstore_failures(s3: dict[str, Any], http_root: tuple[str, Path]) -> None:
+    network = NetworkOptions(read_timeout=0.5, connect_timeout=1)
+    url, directory = http_root
+    (directory / "obj").write_bytes(b"x" * 5000)
+    upstream = url.rsplit("/", 1)[0]
+    http = ObstoreStore(url, network=network).obstore()
+    assert http.retry_config["max_retries"] == 0
+
+    def get(store: Any, path: str) -> Any:
+        return lambda: bytes(obstore.get(store, path).bytes())
+
+    assert classify(_failure(get(http, "nope"))).kind == "missing"
+    assert classify(_failure(get(http, "__error500__"))).reason == "HTTP 500"
+    denied = classify(_failure(get(http, "__error403__")))
+    assert (denied.kind, denied.auth, denied.reason) == (
+        "permanent",
+        True,
+        "access refused (HTTP 403)",
+    )
+    refused = ObstoreStore(f"http://127.0.0.1:{free_port()}/x", network=network).obstore()
+    assert classify(_failure(get(refused, "k"))).kind == "transient"
+    s3_store = ObstoreStore(s3["url"], s3["options"], network=network)
+    s3_store.set("obj", b"y" * 5000)
+    assert classify(_failure(get(s3_store.obstore(), "nope"))).kind == "missing"
+    missing = ObstoreStore("s3://no-such-bucket-here/x", s3["options"], network=network)
+    assert classify(_failure(get(missing.obstore(), "k"))).bucket_missing
+    reasons = {"503": "SlowDown (HTTP 503)", "500": "InternalError (HTTP 500)", "stall": "timeout"}
+    reasons |= {"429": "HTTP 429", "reset": "request failed", "truncate": "answer cut short"}
+    with start_fault_proxy(upstream, stall_seconds=5) as proxy:
+        store = HTTPStore(
+            f"{proxy.base_url}/{url.rsplit('/', 1)[1]}",
+            client_options={**client_options(network), "allow_http": True},
+            retry_config=retry_config(network),
+        )
+        for kind, reason in reasons.items():
+            proxy.configure(faults={kind: 1.0})
+            failure = classify(_failure(get(store, "obj")))
+            assert failure.kind == "transient" and reason in failure.reason, (kind, failure)
+            if kind != "truncate":
+                assert classify(_failure(lambda: obstore.head(store, "obj"))).kind == "transient"
+        proxy.configure(faults={"403": 1.0})
+        assert classify(_failure(lambda: obstore.list(store).collect())).auth
+        # a GET and a HEAD of each fault (a truncated HEAD is a reset), one LIST: no more
+        assert proxy.stats.requests == 6 + 5 + 1
+
+
+def test_a_users_store_is_tried_once(http_server_handle: Any, http_root: Any) -> None:
+    url, _ = http_root
+    own = HTTPStore(url, client_options={"allow_http": True}, retry_config={"max_retries": 0})
+    store = from_obstore(own, network=NetworkOptions(retries=5, backoff=0.0))
+    http_server_handle.reset_stats()
+    reset_request_stats()
+    with pytest.raises(StoreError, match="after 1 attempt"):
+        store.get("__error500__")
+    assert http_server_handle.requests == request_stats().requests == 1
 
 
 # --- other processes --------------------------------------------------------------------------

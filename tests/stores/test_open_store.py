@@ -57,8 +57,10 @@ def test_open_store_remote_names_backend(
     s3_server: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="xzaro"):
-        store = open_store("s3://bucket/path/", s3_server["storage_options"])
-        open_store("http://127.0.0.1:1/x")
+        store = open_store(
+            "s3://bucket/path/", {**s3_server["storage_options"], "client": "fsspec"}
+        )
+        open_store("http://127.0.0.1:1/x", {"client": "fsspec"})
         open_store("memory://x")
         open_store("simplecache::memory://x")
     assert store.url == "s3://bucket/path"

@@ -1,6 +1,7 @@
 """fsspec-style ``storage_options`` and :class:`~xzaro.stores.network.NetworkOptions` as obstore
 configuration; what a user's own obstore store is (:func:`is_obstore_object`, :func:`url_of`);
-what obstore's errors say (:func:`obstore_message`, :func:`bucket_missing`).
+what obstore's errors say (:func:`obstore_message`, :func:`bucket_missing`, :func:`obstore_status`,
+:func:`obstore_error_code`, :func:`obstore_http_kind`; :mod:`xzaro.stores.retry` judges them).
 
 :func:`translate_options` turns the options a user would give s3fs, gcsfs, adlfs or fsspec's HTTP
 file system into the keyword arguments of an obstore store. An option obstore cannot honour is
@@ -123,9 +124,9 @@ def _s3(options: dict[str, Any]) -> Translation:
         options.pop(name, None)
     if options.pop("anon", False):
         config["skip_signature"] = True
-    if options.get("endpoint_url"):
-        config["endpoint"] = _endpoint(options.pop("endpoint_url"), client)
-    options.pop("endpoint_url", None)
+    endpoint = options.pop("endpoint_url", None) or _aws_endpoint_from_environment()
+    if endpoint:
+        config["endpoint"] = _endpoint(endpoint, client)
     if options.get("region"):
         config["region"] = str(options.pop("region"))
     if options.pop("requester_pays", False):
@@ -135,6 +136,13 @@ def _s3(options: dict[str, Any]) -> Translation:
     if not config.keys() & {"access_key_id", "skip_signature"} and _aws_profile_in_use():
         return refuse("credentials come from an AWS profile, which obstore does not read")
     return Translation(config, client)
+
+
+def _aws_endpoint_from_environment() -> str | None:
+    """The S3 endpoint botocore would take from the environment (``AWS_ENDPOINT_URL_S3``, else
+    ``AWS_ENDPOINT_URL``): given to obstore explicitly, so that both clients reach the same
+    server, and an ``http://`` one is allowed."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
 def _aws_profile_in_use() -> bool:

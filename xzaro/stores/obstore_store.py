@@ -542,7 +542,8 @@ def from_obstore(obj: Any, *, network: NetworkOptions | None = None) -> ObstoreS
     ``AzureStore``, ``HTTPStore``, ``LocalStore`` or ``MemoryStore``), used as configured.
 
     ``network`` only sets the requests in flight: the obstore store keeps its own retries and
-    timeouts. The store pickles with obstore's own pickling of ``obj`` (an in-memory store's
+    timeouts, and xzaro makes one attempt of each request (still classified, counted and
+    limited). The store pickles with obstore's own pickling of ``obj`` (an in-memory store's
     contents do not travel).
 
     Raises
