@@ -9,10 +9,11 @@ values of every :class:`ProcessLocal`, and whatever a module registered with :fu
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Generic, TypeVar
 
@@ -123,4 +124,25 @@ def _settled(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         for f in futures:
             f.cancel()
         wait(futures)
+        raise
+
+
+async def bounded_gather(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
+    """Run the coroutine functions ``jobs`` with at most ``limit`` at once, results in order.
+
+    On the first failure the other jobs are cancelled and the failure is raised.
+    """
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(job: Callable[[], Awaitable[T]]) -> T:
+        async with semaphore:
+            return await job()
+
+    tasks = [asyncio.ensure_future(one(job)) for job in jobs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         raise

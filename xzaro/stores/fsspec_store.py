@@ -22,7 +22,6 @@ all from the store's :class:`~xzaro.stores.network.NetworkOptions` or the proces
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import inspect
 import json
@@ -32,8 +31,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from xzaro.concurrency import ProcessLocal, after_fork, concurrent_map
-from xzaro.errors import IncompleteAnswerError, StoreError, ZaroError
+from xzaro.concurrency import ProcessLocal, after_fork, bounded_gather, concurrent_map
+from xzaro.errors import StoreError, ZaroError
 from xzaro.log import logger
 from xzaro.stores.base import (
     BytesLike,
@@ -53,7 +52,7 @@ from xzaro.stores.network import (
     library_retries_off,
     network_options,
 )
-from xzaro.stores.ranges import fit_to_size, length_problem, limits, range_fits
+from xzaro.stores.ranges import fitted, limits, range_fits
 from xzaro.stores.retry import Missing, Request, attempt_async, attempt_sync, classify
 
 T = TypeVar("T")
@@ -319,7 +318,7 @@ class FsspecStore:
         from fsspec.asyn import sync
 
         logger.debug("%s: a batch of %d requests to %s", method, len(jobs), self.url)
-        results: list[T] = sync(backend.fs.loop, _bounded_gather, jobs, self.max_concurrency)
+        results: list[T] = sync(backend.fs.loop, bounded_gather, jobs, self.max_concurrency)
         return results
 
     # --- writes --------------------------------------------------------------------------
@@ -412,7 +411,7 @@ async def _read_once(backend: _Backend, path: str, start: int | None, end: int |
         data: bytes = await fs._cat_file(path, start=start, end=end, **backend.cat_kwargs)
         if range_fits(data, start, end):
             return data
-        return _fitted(data, start, end, (await fs._info(path)).get("size"))
+        return fitted(data, start, end, (await fs._info(path)).get("size"))
     except Exception as exc:
         permanent = classify(exc).kind == "permanent"
         if permanent and start is not None and start > 0 and await _past_end(fs, path, start):
@@ -429,19 +428,7 @@ def _read_once_sync(fs: Any, path: str, start: int | None, end: int | None) -> b
     data: bytes = fs.cat_file(path, start=start, end=end)
     if start is None or range_fits(data, start, end):
         return data
-    return _fitted(data, start, end, fs.info(path).get("size"))
-
-
-def _fitted(data: bytes, start: int, end: int | None, size: int | None) -> bytes:
-    """The range asked for out of an answer of another length, or the error it is."""
-    fitted = fit_to_size(data, start, end, size)
-    if fitted is not None:
-        return fitted
-    problem = length_problem(data, start, end, size)
-    wanted = -start if start < 0 else None if end is None else end - start
-    if wanted is not None and len(data) < wanted:
-        raise IncompleteAnswerError(problem)
-    raise StoreError(problem)
+    return fitted(data, start, end, fs.info(path).get("size"))
 
 
 def _delete_once(fs: Any, path: str) -> None:
@@ -477,27 +464,6 @@ async def _past_end(fs: Any, path: str, start: int) -> bool:
     except Exception:
         return False
     return size is not None and start >= size
-
-
-async def _bounded_gather(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
-    """Run the coroutine functions ``jobs`` with at most ``limit`` at once, in order.
-
-    On the first failure the other jobs are cancelled and the failure is raised.
-    """
-    semaphore = asyncio.Semaphore(limit)
-
-    async def run(job: Callable[[], Awaitable[T]]) -> T:
-        async with semaphore:
-            return await job()
-
-    tasks = [asyncio.ensure_future(run(job)) for job in jobs]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 def _strip_trailing_slash(url: str) -> str:

@@ -38,7 +38,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from xzaro.concurrency import ProcessLocal, after_fork
-from xzaro.errors import IncompleteAnswerError, StoreError
+from xzaro.errors import StoreError
 from xzaro.log import info
 from xzaro.stores.base import (
     BytesLike,
@@ -61,7 +61,7 @@ from xzaro.stores.obstore_options import (
     translate_options,
     url_of,
 )
-from xzaro.stores.ranges import fit_to_size, length_problem, limits, range_fits
+from xzaro.stores.ranges import fitted, limits, range_fits
 from xzaro.stores.retry import AUTH_HINT, Missing, Request, attempt_sync, classify
 
 T = TypeVar("T")
@@ -395,7 +395,7 @@ class ObstoreStore:
             raise
         if start is None or range_fits(data, start, end):
             return data
-        return _fitted(data, start, end, result.meta["size"])
+        return fitted(data, start, end, result.meta["size"])
 
     def get_size(self, key: str) -> int | None:
         """Return the size in bytes of the object at ``key``, or ``None`` if it does not exist."""
@@ -522,19 +522,6 @@ class ObstoreStore:
         if lister is None:
             lister = self._lister.value = FsspecStore(self.url, self.storage_options)
         return lister
-
-
-def _fitted(data: bytes, start: int, end: int | None, size: int | None) -> bytes:
-    """The range asked for out of an answer of another length, or the error it is (a short
-    answer is worth another attempt)."""
-    fitted = fit_to_size(data, start, end, size)
-    if fitted is not None:
-        return fitted
-    problem = length_problem(data, start, end, size)
-    wanted = -start if start < 0 else None if end is None else end - start
-    if wanted is not None and len(data) < wanted:
-        raise IncompleteAnswerError(problem)
-    raise StoreError(problem)
 
 
 def from_obstore(obj: Any, *, network: NetworkOptions | None = None) -> ObstoreStore:

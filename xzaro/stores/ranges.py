@@ -7,6 +7,8 @@ a longer one only when it is the whole object (a server that ignored the range).
 
 from __future__ import annotations
 
+from xzaro.errors import IncompleteAnswerError, StoreError
+
 
 def limits(offset: int, length: int | None) -> tuple[int | None, int | None]:
     """Translate a :data:`~xzaro.stores.base.RangeRequest` into fsspec's ``start``/``end``
@@ -49,3 +51,24 @@ def length_problem(data: bytes, start: int, end: int | None, size: int | None) -
         f"a read of {asked} was answered with {len(data)} bytes, which the object's size "
         f"({known}) does not explain"
     )
+
+
+def fitted(data: bytes, start: int, end: int | None, size: int | None) -> bytes:
+    """The range asked for out of an answer of another length, given the object's ``size``.
+
+    Raises
+    ------
+    IncompleteAnswerError
+        The answer is shorter than the range and the size does not explain it (worth another
+        attempt: the body was cut short).
+    StoreError
+        The answer is longer than the range and is not the whole object.
+    """
+    result = fit_to_size(data, start, end, size)
+    if result is not None:
+        return result
+    problem = length_problem(data, start, end, size)
+    wanted = -start if start < 0 else None if end is None else end - start
+    if wanted is not None and len(data) < wanted:
+        raise IncompleteAnswerError(problem)
+    raise StoreError(problem)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from xzaro.concurrency import ProcessLocal
@@ -55,24 +55,3 @@ def run(make: Callable[[], Awaitable[T]]) -> T:
         return await make()
 
     return asyncio.run_coroutine_threadsafe(call(), loop).result()
-
-
-async def bounded_gather(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
-    """Run the coroutine functions ``jobs`` with at most ``limit`` at once, results in order.
-
-    On the first failure the other jobs are cancelled and the failure is raised.
-    """
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(job: Callable[[], Awaitable[T]]) -> T:
-        async with semaphore:
-            return await job()
-
-    tasks = [asyncio.ensure_future(one(job)) for job in jobs]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise

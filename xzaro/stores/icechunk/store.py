@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from xzaro.concurrency import bounded_gather
 from xzaro.errors import StoreError, ZaroError
 from xzaro.stores.base import (
     BytesLike,
@@ -38,7 +39,7 @@ from xzaro.stores.base import (
     keys_at_or_below,
     to_bytes,
 )
-from xzaro.stores.icechunk.runner import bounded_gather, run
+from xzaro.stores.icechunk.runner import run
 from xzaro.stores.network import network_options
 
 if TYPE_CHECKING:
