@@ -169,6 +169,8 @@ def client_for(url: str, options: Mapping[str, Any]) -> str:
         raise StoreError(f"client must be one of {CLIENTS}, got {choice!r}", url=url)
     if choice == "fsspec":
         return choice
+    if choice == "auto" and not AUTO_PREFERS_OBSTORE:
+        return "fsspec"
     family = None if "::" in url else scheme_of(url)
     rest = {k: v for k, v in options.items() if k != "client"}
     translation = translate_options(url, rest) if family else None
@@ -177,11 +179,7 @@ def client_for(url: str, options: Mapping[str, Any]) -> str:
             reason = translation.reason if translation else "not an s3, gs, az or http(s) URL"
             raise StoreError(f"obstore cannot serve this store: {reason}", url=url)
         return choice
-    if (
-        not AUTO_PREFERS_OBSTORE
-        or translation is None
-        or importlib.util.find_spec("obstore") is None
-    ):
+    if translation is None or importlib.util.find_spec("obstore") is None:
         return "fsspec"
     if translation.config is None:
         info("%s opens with fsspec: %s", url, translation.reason)
