@@ -1,8 +1,12 @@
 """Data, servers and readers of the network benchmark (``bench_network.py``).
 
-Everything listens on 127.0.0.1 only: a :class:`servers.StaticRangeServer` (HTTP with ``Range``)
-and a moto S3 server, each behind a :class:`faults.FaultProxy` that sleeps a fixed latency per
-request and counts the requests and the most in flight. ``servers`` and ``faults`` come from the
+Everything listens on 127.0.0.1 only. The latency case reaches the stores over HTTP through a
+:class:`_latency_server.LatencyServer` (asyncio worker processes that serve the files with
+``Range`` and answer each request after the latency, so that thousands of small requests measure
+the client, not the server) and over S3 through a :class:`faults.FaultProxy` (which sleeps the
+latency per request) in front of a moto S3 server. The throughput case reads straight from a
+:class:`servers.StaticRangeServer` (HTTP with ``Range``) and from moto. The latency server and
+the proxy count the requests and the most in flight. ``servers`` and ``faults`` come from the
 repository's ``tests/`` directory.
 """
 
@@ -18,6 +22,7 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,7 @@ _REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_REPO / "tests"))
 sys.path.insert(0, str(_REPO))
 
+from _latency_server import LatencyServer, start_latency_server  # noqa: E402
 from servers import S3_KEY, S3_REGION, S3_SECRET, S3Server, start_http_server  # noqa: E402
 
 BUCKET = "bench"
@@ -123,10 +129,11 @@ def throughput_path(workdir: Path, label: str) -> Path:
 
 @dataclass
 class Endpoint:
-    """One way to reach the stores: HTTP or S3, with or without the latency proxy.
+    """One way to reach the stores: HTTP or S3, with or without latency.
 
-    ``control`` asks the server process to ``"reset"`` or report the ``"stats"`` of the proxy
-    (or of the HTTP server when there is no proxy) in front of this endpoint.
+    ``control`` asks what counts this endpoint's requests (the latency server, the S3 latency
+    proxy, or the HTTP server when there is no latency) to ``"reset"`` or report its
+    ``"stats"``.
     """
 
     transport: str  # "http" or "s3"
@@ -254,7 +261,8 @@ def _serve(conn: Any, root: str, s3: bool) -> None:
 
 class Servers:
     """The HTTP and S3 servers of one run, in a process of their own, so that the servers and
-    proxies (Python threads) never hold the readers' GIL.
+    proxies (Python threads) never hold the readers' GIL; and the HTTP latency servers, each in
+    processes of their own.
 
     Parameters
     ----------
@@ -267,6 +275,7 @@ class Servers:
         self._conn: Any = None
         self._process: Any = None
         self._lock = threading.Lock()
+        self._latency_servers: list[LatencyServer] = []
 
     def _call(self, method: str, *args: Any) -> Any:
         with self._lock:
@@ -297,14 +306,22 @@ class Servers:
         self._call("upload", names)
 
     def endpoint(self, transport: str, latency: float | None) -> Endpoint:
-        """An endpoint for ``transport``; through a latency proxy unless ``latency`` is None."""
+        """An endpoint for ``transport``, with ``latency`` per request unless it is None: over
+        HTTP a new :class:`LatencyServer`, over S3 a new latency proxy in front of moto."""
+        if transport == "http" and latency is not None:
+            server = start_latency_server(self.root, latency)
+            self._latency_servers.append(server)
+            return Endpoint(transport, server.base_url, partial(_control_latency, server))
         base_url, index = self._call("endpoint", transport, latency)
         if index is None:
             return Endpoint(transport, base_url)
         return Endpoint(transport, base_url, lambda what: self._call("control", index, what))
 
     def stop(self) -> None:
-        """Stop the servers and their process."""
+        """Stop the servers and their processes."""
+        for server in self._latency_servers:
+            server.stop()
+        self._latency_servers = []
         if self._process is None:
             return
         try:
@@ -314,6 +331,14 @@ class Servers:
             if self._process.is_alive():
                 self._process.terminate()
             self._process = None
+
+
+def _control_latency(server: LatencyServer, what: str) -> tuple[int, int] | None:
+    """:attr:`Endpoint.control` of a latency server."""
+    if what == "reset":
+        server.reset_stats()
+        return None
+    return server.stats()
 
 
 # --------------------------------------------------------------------------------------------

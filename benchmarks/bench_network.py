@@ -10,9 +10,10 @@ Usage::
 Two cases, each over a local HTTP server with ``Range`` support and over the moto S3 server:
 
 * ``latency``: 1024x1024 float32 in 16x16 chunks (4,096 chunks, consolidated), as Zarr V2 and as
-  a V3 copy in 256x256 shards, behind a proxy that sleeps ``--latency-ms`` before forwarding each
-  request. Printed per reader: the time, the requests and the most in flight (both counted by
-  the proxy), the floor ``requests x latency / in flight`` and how many times faster zaro is.
+  a V3 copy in 256x256 shards, every request answered ``--latency-ms`` late (over HTTP by an
+  asyncio latency server, over S3 by a proxy in front of moto). Printed per reader: the time,
+  the requests and the most in flight (both counted by the server or proxy), the floor
+  ``requests x latency / in flight`` and how many times faster zaro is.
 * ``throughput``: ``--throughput-mib`` MiB of float32 in chunks of 0.5, 4 and 32 MiB
   (uncompressed Zarr V2), read straight from the servers (no proxy, no latency). Printed: GB/s
   per reader and chunk size, and zaro over the best peer.

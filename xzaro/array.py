@@ -27,8 +27,10 @@ from xzaro.errors import DecodeError, OutOfMemoryError, ZaroError
 from xzaro.indexing import Box, ChunkPiece, plan_selection, region_box
 from xzaro.log import logger
 from xzaro.meta import ZaroMeta
+from xzaro.read_ahead import ReadAhead
+from xzaro.shard_reader import ShardReader
+from xzaro.stores import prefetched
 from xzaro.stores.base import Store, SupportsLocalReads
-from xzaro.stores.coalesce import coalesce
 
 #: Stored bytes fetched per batch; bounds memory on very large reads.
 BATCH_BYTES = 256 * 2**20
@@ -75,6 +77,9 @@ class ZaroArray:
         self.meta = meta
         self.path = path.strip("/")
         self._prefix = f"{self.path}/" if self.path else ""
+        self._read_ahead: ReadAhead | None = None
+        # asked once: a runtime protocol check costs tens of microseconds per read
+        self._local_reads = store if isinstance(store, SupportsLocalReads) else None
         self._init_codecs()
 
     def _init_codecs(self) -> None:
@@ -89,12 +94,27 @@ class ZaroArray:
         if sharding is not None:
             self._inner = sharding.inner_pipeline(meta.dtype, meta.fill_value_or_default)
             self._shards = ShardGrid(meta.storage_grid, meta.chunk_shape)
+            self._shard_reader = ShardReader(self.store, sharding, self._shards, self._key)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"store": self.store, "meta": self.meta, "path": self.path}
+        state = {"store": self.store, "meta": self.meta, "path": self.path}
+        return {**state, "read_ahead": self._read_ahead is not None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["store"], state["meta"], state["path"])  # type: ignore[misc]
+        if state.get("read_ahead"):
+            self.enable_read_ahead()
+
+    def enable_read_ahead(self) -> None:
+        """Fetch the neighbours of the chunks small reads need, for the small reads that follow
+        (many Dask tasks of one chunk each on a remote store; see :mod:`xzaro.read_ahead`)."""
+        if self._read_ahead is None:
+            self._read_ahead = ReadAhead(self)
+
+    @property
+    def reads_ahead(self) -> bool:
+        """Whether small reads fetch their neighbours ahead (:meth:`enable_read_ahead`)."""
+        return self._read_ahead is not None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -218,7 +238,9 @@ class ZaroArray:
                 out = np.empty(box.shape, dtype=self.dtype)
             if out.size == 0:
                 return out
-            if self._sharding is None:
+            if self._read_ahead is not None and self._read_small(box, out):
+                pass
+            elif self._sharding is None:
                 self._read_chunks(box, out)
             else:
                 self._read_sharded(box, out)
@@ -285,9 +307,9 @@ class ZaroArray:
         pieces = list(self.meta.storage_grid.pieces(box))
         pipeline = self._pipeline  # the largest stored object's, for the batch size
         missing = 0
-        if isinstance(self.store, SupportsLocalReads):
+        if self._local_reads is not None:
             # Local reads release the GIL: each worker reads and decodes its own chunk.
-            get = self.store.get_transient
+            get = self._local_reads.get_transient
 
             def read_one(piece: ChunkPiece) -> bool:
                 key = self._key(piece.chunk_index)
@@ -319,15 +341,11 @@ class ZaroArray:
         for piece in self.meta.chunk_grid.pieces(box):
             by_shard[shard_of(piece.chunk_index)].append(piece)
         shards = list(by_shard)
-        inner_in_bounds = {s: self._shards.chunks_inside(s) for s in shards}
-        # A shard is fetched whole when the read needs all of it; from a remote store also when
-        # it needs half (one round trip instead of index + ranges). Otherwise: index, then ranges.
-        local_reads = self.store if isinstance(self.store, SupportsLocalReads) else None
-        local = local_reads is not None
+        # whole shards in one request each; partial ones: their index, then the ranges
+        local_reads = self._local_reads
         whole, partial = [], []
         for s in shards:
-            needed, present = len(by_shard[s]), inner_in_bounds[s]
-            if needed >= present or (not local and 2 * needed >= present):
+            if self._shard_reader.fetches_whole(s, len(by_shard[s])):
                 whole.append(s)
             else:
                 partial.append(s)
@@ -381,6 +399,45 @@ class ZaroArray:
                 missing,
             )
 
+    def _read_small(self, box: Box, out: np.ndarray) -> bool:
+        """Read a box of fewer chunks than a read-ahead group through the read-ahead; False
+        (nothing read) for a larger box, which is one batch of requests anyway."""
+        assert self._read_ahead is not None
+        sharded = self._sharding is not None
+        grid = self.meta.chunk_grid if sharded else self.meta.storage_grid
+        pieces = list(grid.pieces(box))
+        if len(pieces) >= self._read_ahead.group_chunks:
+            return False
+        chunks = [p.chunk_index for p in pieces]
+        datas = self._read_ahead.encoded(chunks)
+        for piece, data in zip(pieces, datas):
+            index = piece.chunk_index
+            if sharded:
+                self._place(data, piece, out, self._inner, self._key(self.shard_of(index)))
+            else:
+                self._place(data, piece, out, self._pipeline_of(index), self._key(index))
+        return True
+
+    def shard_of(self, chunk: tuple[int, ...]) -> tuple[int, ...]:
+        """The shard holding inner chunk ``chunk`` of a sharded array."""
+        return self._shards.shard_of(chunk)
+
+    def entry_of(self, chunk: tuple[int, ...]) -> prefetched.EntryKey:
+        """Where the stored bytes of ``chunk`` (an inner chunk of a sharded array) live:
+        ``(store URL, key, position in the shard or None)``."""
+        if self._sharding is None:
+            return (self.store.url, self._key(chunk), None)
+        shard = self._shards.shard_of(chunk)
+        return (self.store.url, self._key(shard), self._shards.position(chunk, shard))
+
+    def fetch_encoded(self, chunks: Sequence[tuple[int, ...]]) -> list[Any]:
+        """The stored bytes of each of ``chunks`` (inner chunks of a sharded array), ``None``
+        where never written, fetched in one batch: for a sharded array, whole shards where
+        half or more of a shard is asked for, else the shard indexes and then the ranges."""
+        if self._sharding is None:
+            return list(self.store.get_many([self._key(c) for c in chunks]))
+        return self._shard_reader.fetch(chunks)
+
     def _place_stored(self, out: np.ndarray) -> Any:
         def place(job: tuple[Any, ChunkPiece, str]) -> None:
             self._place(job[0], job[1], out, self._pipeline_of(job[1].chunk_index), job[2])
@@ -397,20 +454,8 @@ class ZaroArray:
         self, shard: tuple[int, ...], key: str, data: Any, pieces: list[ChunkPiece]
     ) -> list[tuple[Any, ChunkPiece, str]]:
         """Pair each piece with its inner chunk's bytes inside a whole shard (None: fill)."""
-        if data is None:
-            return [(None, p, key) for p in pieces]
-        try:
-            index = self._sharding.locate_index(
-                data, self._shards.shard_shape(shard), url=self.store.url, key=key
-            )
-        except DecodeError as e:
-            raise self._decode_error(e, key) from e
-        view = memoryview(data)
-        jobs: list[tuple[Any, ChunkPiece, str]] = []
-        for p in pieces:
-            where = index.get_chunk_slice(self._shards.position(p.chunk_index, shard))
-            jobs.append((None if where is None else view[where], p, key))
-        return jobs
+        inner = self._shard_reader.inner_of_whole(shard, key, data, [p.chunk_index for p in pieces])
+        return [(d, p, key) for d, p in zip(inner, pieces)]
 
     def _sharding_bytes_estimate(self) -> int:
         return math.prod(self.meta.storage_grid.chunk_shape) * max(1, self.dtype.itemsize)
@@ -421,47 +466,13 @@ class ZaroArray:
         by_shard: dict[tuple[int, ...], list[ChunkPiece]],
     ) -> list[tuple[Any, ChunkPiece, str]]:
         """Fetch the indexes of ``shards``, then only the inner chunks the pieces need."""
-        keys = [self._key(s) for s in shards]
-        index_request = self._sharding.index_request
-        raw_indexes = self.store.get_ranges(
-            [(k, *index_request(self._shards.shard_shape(s))) for k, s in zip(keys, shards)]
+        inner = self._shard_reader.inner_of_partial(
+            shards, {s: [p.chunk_index for p in by_shard[s]] for s in shards}
         )
-        requests: list[tuple[str, int, int]] = []
-        targets: list[ChunkPiece] = []
-        fills: list[tuple[None, ChunkPiece, str]] = []
-        for shard, key, raw in zip(shards, keys, raw_indexes):
-            if raw is None:
-                fills.extend((None, p, key) for p in by_shard[shard])
-                continue
-            try:
-                index = self._sharding.decode_index(
-                    raw, self._shards.shard_shape(shard), url=self.store.url, key=key
-                )
-                index.check(None)  # the shard's size is not known here
-            except DecodeError as e:
-                raise self._decode_error(e, key) from e
-            for p in by_shard[shard]:
-                where = index.get_chunk_slice(self._shards.position(p.chunk_index, shard))
-                if where is None:
-                    fills.append((None, p, key))
-                else:
-                    requests.append((key, where.start, where.stop - where.start))
-                    targets.append(p)
-        datas = coalesce(self.store, requests)
-        jobs: list[tuple[Any, ChunkPiece, str]] = list(fills)
-        for req, p, data in zip(requests, targets, datas):
-            if data is None or memoryview(data).nbytes != req[2]:
-                stored = self.store.get(req[0])  # only to name the shard's real size
-                where = f"inner chunk at {req[1]}+{req[2]}"
-                raise DecodeError(
-                    f"shard disappeared while being read ({where})"
-                    if stored is None
-                    else f"shard index points outside the {memoryview(stored).nbytes}-byte "
-                    f"shard ({where})",
-                    url=self.store.url,
-                    key=req[0],
-                )
-            jobs.append((data, p, req[0]))
+        jobs: list[tuple[Any, ChunkPiece, str]] = []
+        for shard in shards:
+            key = self._key(shard)
+            jobs.extend((d, p, key) for d, p in zip(inner[shard], by_shard[shard]))
         return jobs
 
     # ------------------------------------------------------------------ chunk access

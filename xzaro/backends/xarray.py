@@ -42,6 +42,7 @@ from xzaro.errors import MetadataError, NameMismatchError, NodeNotFoundError
 from xzaro.hierarchy import NodeIndex, ZaroGroup, open_index
 from xzaro.log import info
 from xzaro.meta import GroupMeta, ZaroMeta
+from xzaro.read_ahead import check_read_ahead, pays_off
 from xzaro.stores import FsspecStore, LocalStore
 from xzaro.stores.registry import glob
 
@@ -244,6 +245,7 @@ class ZaroDataStore(AbstractDataStore):
         use_zarr_fill_value_as_mask: bool | None = None,
         keep_variables: Iterable[str] | None = None,
         read_unit: ReadUnit = None,
+        read_ahead: bool | None = None,
     ) -> None:
         self.index = index
         self.group = group.strip("/")
@@ -259,6 +261,8 @@ class ZaroDataStore(AbstractDataStore):
         self.keep_variables = None if keep_variables is None else list(keep_variables)
         check_read_unit(read_unit)
         self.read_unit = read_unit
+        check_read_ahead(read_ahead)
+        self.read_ahead = pays_off(index.store) if read_ahead is None else read_ahead
 
     def _path(self, name: str) -> str:
         return f"{self.group}/{name}" if self.group else name
@@ -307,6 +311,8 @@ class ZaroDataStore(AbstractDataStore):
     def _variable(self, name: str, meta: ZaroMeta) -> Variable:
         path = self._path(name)
         array = ZaroArray(self.index.store, meta, path)
+        if self.read_ahead:
+            array.enable_read_ahead()
         dims = _dimension_names(meta, self.index.store.url, path)
         attrs = {k: v for k, v in meta.attributes.items() if not k.lower().startswith("_nc")}
         unit = read_unit_shape(meta, self.read_unit, dims)
@@ -433,6 +439,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
         "verbose",
         "keep_variables",
         "read_unit",
+        "read_ahead",
         "allow_unsafe_codecs",
     )
 
@@ -461,6 +468,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
         verbose: bool = False,
         keep_variables: Iterable[str] | None = None,
         read_unit: ReadUnit = None,
+        read_ahead: bool | None = None,
         allow_unsafe_codecs: bool = False,
     ) -> Any:
         """Open one group of a Zarr store as an ``xarray.Dataset``."""
@@ -478,6 +486,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
             use_zarr_fill_value_as_mask=use_zarr_fill_value_as_mask,
             keep_variables=keep_variables,
             read_unit=read_unit,
+            read_ahead=read_ahead,
         )
         if consolidated is None:
             warn_if_not_consolidated(index)
@@ -504,6 +513,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
         use_zarr_fill_value_as_mask: bool | None = None,
         verbose: bool = False,
         read_unit: ReadUnit = None,
+        read_ahead: bool | None = None,
         allow_unsafe_codecs: bool = False,
         **decoders: Any,
     ) -> dict[str, Any]:
@@ -546,6 +556,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
             options: dict[str, Any] = {
                 "use_zarr_fill_value_as_mask": use_zarr_fill_value_as_mask,
                 "read_unit": read_unit,
+                "read_ahead": read_ahead,
             }
             node = nodes.get(path)
             store = (

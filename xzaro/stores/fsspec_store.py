@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from xzaro.concurrency import ProcessLocal, after_fork, bounded_gather, concurrent_map
 from xzaro.errors import StoreError, ZaroError
 from xzaro.log import logger
+from xzaro.stores import prefetched
 from xzaro.stores.base import (
     BytesLike,
     RangeRequest,
@@ -334,11 +335,14 @@ class FsspecStore:
             return
         backend = self._backend()
         options = self.network_options()
-        if backend.is_async:
-            jobs = [partial(self._awrite, backend, options, k, v) for k, v in pairs]
-            self._run_async(backend, "PUT", jobs)
-        else:
-            concurrent_map(lambda kv: self._write_sync(backend, *kv), pairs)
+        try:
+            if backend.is_async:
+                jobs = [partial(self._awrite, backend, options, k, v) for k, v in pairs]
+                self._run_async(backend, "PUT", jobs)
+            else:
+                concurrent_map(lambda kv: self._write_sync(backend, *kv), pairs)
+        finally:
+            prefetched.forget(self.url, [key for key, _ in pairs])
 
     def _write_sync(self, backend: _Backend, key: str, value: BytesLike) -> None:
         call = partial(backend.fs.pipe_file, self.path_of(key), to_bytes(value))
@@ -360,7 +364,10 @@ class FsspecStore:
     def delete(self, key: str) -> None:
         """Remove ``key``; removing a missing key is not an error."""
         path = self.path_of(key)
-        self._attempt("DELETE", key, "delete", partial(_delete_once, self._backend().fs, path))
+        try:
+            self._attempt("DELETE", key, "delete", partial(_delete_once, self._backend().fs, path))
+        finally:
+            prefetched.forget(self.url, [key])
 
     # --- listing -------------------------------------------------------------------------
 

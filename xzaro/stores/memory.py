@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from xzaro.stores import prefetched
 from xzaro.stores.base import (
     BytesLike,
     RangeRequest,
@@ -75,6 +76,7 @@ class MemoryStore:
     def set(self, key: str, value: BytesLike) -> None:
         """Store a copy of ``value`` at ``key``."""
         self.data[check_key(key, self.url)] = to_bytes(value)
+        prefetched.forget(self.url, [key])
 
     def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
         """Store many objects."""
@@ -82,10 +84,12 @@ class MemoryStore:
         with self._lock:
             for key, value in pairs:
                 self.data[key] = to_bytes(value)
+        prefetched.forget(self.url, [key for key, _ in pairs])
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
         self.data.pop(check_key(key, self.url), None)
+        prefetched.forget(self.url, [key])
 
     def list(self, prefix: str = "") -> list[str]:
         """Every key at or below the path ``prefix``, sorted (``"c/0"`` excludes ``"c/01"``)."""

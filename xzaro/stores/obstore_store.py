@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 from xzaro.concurrency import ProcessLocal, after_fork
 from xzaro.errors import StoreError
 from xzaro.log import info
+from xzaro.stores import prefetched
 from xzaro.stores.base import (
     BytesLike,
     RangeRequest,
@@ -432,7 +433,10 @@ class ObstoreStore:
             fallback.set_many(pairs)
             return
         store = self.obstore()
-        self._run([self._writer(store, key, value) for key, value in pairs])
+        try:
+            self._run([self._writer(store, key, value) for key, value in pairs])
+        finally:
+            prefetched.forget(self.url, [key for key, _ in pairs])
 
     def _writer(self, store: Any, key: str, value: BytesLike) -> Callable[[], None]:
         path = self._path(key)
@@ -461,7 +465,10 @@ class ObstoreStore:
 
             self._attempt("DELETE", key, "delete", partial(obstore.delete, store, path))
 
-        self._run([delete])
+        try:
+            self._run([delete])
+        finally:
+            prefetched.forget(self.url, [key])
 
     # --- listing -------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from xzaro.concurrency import bounded_gather
 from xzaro.errors import StoreError, ZaroError
+from xzaro.stores import prefetched
 from xzaro.stores.base import (
     BytesLike,
     RangeRequest,
@@ -290,10 +291,11 @@ class IcechunkStore:
 
     def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
         """Write many objects concurrently into the session."""
-        jobs = [
-            partial(self._set, check_key(key, self.url), to_bytes(value)) for key, value in items
-        ]
-        self._batch(jobs)
+        pairs = [(check_key(key, self.url), value) for key, value in items]
+        try:
+            self._batch([partial(self._set, key, to_bytes(value)) for key, value in pairs])
+        finally:
+            prefetched.forget(self.url, [key for key, _ in pairs])
 
     async def _delete(self, key: str) -> None:
         try:
@@ -305,7 +307,12 @@ class IcechunkStore:
     def delete(self, key: str) -> None:
         """Remove ``key`` from the session; removing a missing key is not an error. Removing a
         node's ``zarr.json`` removes the node with everything below it (Icechunk's rule)."""
-        self._batch([partial(self._delete, check_key(key, self.url))])
+        try:
+            self._batch([partial(self._delete, check_key(key, self.url))])
+        finally:
+            prefetched.forget(self.url, [key])
+            if key.rsplit("/", 1)[-1] == "zarr.json":
+                prefetched.forget_below(self.url, key.rsplit("/", 1)[0] if "/" in key else "")
 
     # --- versions ------------------------------------------------------------------------------
 
