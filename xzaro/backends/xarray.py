@@ -29,7 +29,12 @@ from xarray.core.variable import Variable
 from xzaro.array import ZaroArray
 from xzaro.backends.cf import decode_fill_attribute
 from xzaro.backends.ome import OMENode, ome_node, ome_tree
-from xzaro.backends.read_unit import ReadUnit, check_read_unit, read_unit_shape
+from xzaro.backends.read_unit import (
+    ReadUnit,
+    SharedBlockSizes,
+    check_read_unit,
+    read_unit_shape,
+)
 from xzaro.codecs import (
     ARRAY_ARRAY,
     ARRAY_BYTES,
@@ -261,6 +266,7 @@ class ZaroDataStore(AbstractDataStore):
         self.keep_variables = None if keep_variables is None else list(keep_variables)
         check_read_unit(read_unit)
         self.read_unit = read_unit
+        self.block_sizes = SharedBlockSizes()
         check_read_ahead(read_ahead)
         self.read_ahead = pays_off(index.store) if read_ahead is None else read_ahead
 
@@ -315,7 +321,7 @@ class ZaroDataStore(AbstractDataStore):
             array.enable_read_ahead()
         dims = _dimension_names(meta, self.index.store.url, path)
         attrs = {k: v for k, v in meta.attributes.items() if not k.lower().startswith("_nc")}
-        unit = read_unit_shape(meta, self.read_unit, dims)
+        unit = self.block_sizes.preferred(read_unit_shape(meta, self.read_unit, dims), meta.shape)
         encoding: dict[str, Any] = {
             "chunks": array.chunks,
             "preferred_chunks": dict(zip(dims, unit)),
