@@ -10,6 +10,7 @@ values of every :class:`ProcessLocal`, and whatever a module registered with :fu
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import weakref
@@ -78,7 +79,12 @@ def default_workers() -> int:
     env = os.environ.get("XZARO_THREADS")
     if env:
         return max(1, int(env))
-    return max(2, min(32, os.cpu_count() or 2))
+    return max(2, min(32, _cores()))
+
+
+@functools.cache
+def _cores() -> int:
+    return os.cpu_count() or 2  # asked once: about 20 us a call, and every read asks
 
 
 def thread_pool() -> ThreadPoolExecutor:
