@@ -13,13 +13,15 @@ Conventions
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gc
 import json
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,3 +298,18 @@ def run_interleaved(
                     timing.fail(WRONG, problem)
             del result
             timing.times.append(elapsed)
+
+
+#: Held by every timed run of a benchmark that takes it, so that no two benchmarks time at once.
+LOCK_PATH = "/tmp/xzaro-bench.lock"
+
+
+@contextlib.contextmanager
+def bench_lock() -> Iterator[None]:
+    """Hold the machine-wide benchmark lock (:data:`LOCK_PATH`) while the block runs."""
+    with open(LOCK_PATH, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

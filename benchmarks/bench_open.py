@@ -34,7 +34,6 @@ the time of ``zarr chunks=None``. The timed section holds an exclusive lock on
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import math
 import os
@@ -44,8 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +58,7 @@ from _common import (
     NA,
     WRONG,
     MiB,
+    bench_lock,
     clear_marker,
     dump_json,
     environment,
@@ -71,7 +69,6 @@ from _common import (
 )
 
 GENERATOR_VERSION = 1  # bump whenever the store layout changes, to invalidate cached stores
-LOCK_PATH = "/tmp/xzaro-bench.lock"
 LEVELS = 37
 LAT, LON = 721, 1440
 PL_CHUNKS = (1, 3, LAT, LON)
@@ -285,17 +282,6 @@ def child(
         "dask_blocks": blocks,
         "wrong": wrong,
     }
-
-
-@contextmanager
-def bench_lock() -> Iterator[None]:
-    """Hold the machine-wide benchmark lock."""
-    with open(LOCK_PATH, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def run_child(path: Path, case: Case, profile: str | None = None) -> dict[str, Any]:

@@ -47,8 +47,6 @@ reading the written array back with xzaro); a wrong value shows ``WRONG`` and ex
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -56,7 +54,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,10 +65,12 @@ sys.path.insert(0, str(HERE.parent))  # the working tree's xzaro
 import _zarrs_data as data  # noqa: E402
 from _common import (  # noqa: E402
     ERR,
+    LOCK_PATH,
     NA,
     WRONG,
     MiB,
     Timing,
+    bench_lock,
     dump_json,
     environment,
     format_table,
@@ -83,7 +82,6 @@ ARRAY_READERS = ("xzaro", "zarrs", "tensorstore", "zarrista", "zarr")
 XARRAY_READERS = ("xr-zaro", "xr-zarr")
 READERS = ("floor", *ARRAY_READERS, *XARRAY_READERS)
 PEER_READERS = ("zarr", "zarrs")  # the readers --peer-python runs
-LOCK_PATH = "/tmp/xzaro-bench.lock"
 CHILD = HERE / "_zarrs_child.py"
 LOCK_WAIT = [0.0]  # seconds spent waiting for the lock (other benchmarks timing)
 
@@ -147,17 +145,6 @@ class Cell:
         if key in ("decode", "touch"):  # each part's own best
             return min(r[key] for r in self.runs)
         return run[key]
-
-
-@contextlib.contextmanager
-def bench_lock() -> Iterator[None]:
-    """Hold the machine-wide benchmark lock (no two benchmarks time at once)."""
-    with open(LOCK_PATH, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def child_run(python: str, spec: dict[str, Any]) -> dict[str, Any]:
