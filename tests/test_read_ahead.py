@@ -113,6 +113,10 @@ def test_the_read_ahead_follows_the_store_kind(tmp_path, proxy, stores):
     path = tmp_path / "local.zarr"
     _dataset().zaro.to_store(path, chunks=CHUNKS)
     assert not _reads_ahead(path)
+    sharded = tmp_path / "sharded.zarr"
+    _dataset().zaro.to_store(sharded, chunks=CHUNKS, shards=SHARDS)
+    assert _reads_ahead(sharded)  # one read of a shard, not its index per inner chunk
+    assert not _reads_ahead(sharded, read_ahead=False)
     assert _reads_ahead(f"{proxy.base_url}/{stores['v2']}")
     assert not _reads_ahead(f"{proxy.base_url}/{stores['v2']}", read_ahead=False)
     assert _reads_ahead(path, read_ahead=True)
@@ -271,6 +275,32 @@ def test_a_region_written_after_a_read_ahead_reads_new(s3_url, shards):
     new["v"] = new.v + 1000
     new.zaro.to_store(url, mode="r+", storage_options=options)
     np.testing.assert_array_equal(opened.v.values, new.v.values)
+
+
+def test_a_chunk_written_after_its_group_was_fetched_reads_new(s3_url):
+    url, options = s3_url
+    _dataset().zaro.to_store(url, zarr_format=2, chunks=CHUNKS, storage_options=options)
+    array = _reader(url, **options)
+    array[:8, :8]
+    array[:8, 8:16]  # read-ahead on: the rest of the row is fetched ahead
+    assert prefetched.held()[0] > 0
+    store = FsspecStore(url, options)  # another store object on the same URL
+    store.set("v/0.5", store.get("v/0.4"))
+    np.testing.assert_array_equal(array[:8, 40:48], _dataset().v.values[:8, 32:40])
+
+
+def test_a_missing_chunk_is_never_kept_as_missing():
+    store = MemoryStore()
+    _dataset().zaro.to_store(store, zarr_format=2, chunks=CHUNKS)
+    store.delete("v/0.5")
+    array = xzaro.open_array(store, path="v")
+    array.enable_read_ahead()
+    array[:8, :8]
+    array[:8, 8:16]  # the group is fetched; v/0.5 is missing and is not kept
+    assert prefetched.held()[0] > 0
+    assert prefetched.take(array.entry_of((0, 5))) is prefetched.ABSENT
+    store.data["v/0.5"] = store.data["v/0.4"]  # written behind xzaro's back
+    np.testing.assert_array_equal(array[:8, 40:48], _dataset().v.values[:8, 32:40])
 
 
 def test_a_chunk_deleted_after_a_read_ahead_reads_as_fill(s3_url):

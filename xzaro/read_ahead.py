@@ -12,6 +12,9 @@ row of chunks together), up to :data:`GROUP_BYTES` decoded bytes. A group of an 
 is one round of requests (the requests in flight, see :mod:`xzaro.stores.network`); a group of
 a sharded array never crosses a shard, so a whole shard comes in one request.
 
+Chunks that do not exist are not kept: one may be written before a read asks for it, and a
+missing chunk must read as fill only if it is missing when read.
+
 Read-ahead starts only when a small read follows another within :data:`WINDOW` seconds, so a
 single read never fetches more than it needs; a read that finds a group being fetched by another
 thread waits for it instead of asking again. Groups shrink to a quarter when as much of what was
@@ -63,10 +66,14 @@ class ChunkSource(Protocol):
         ...
 
 
-def pays_off(store: Store) -> bool:
-    """Whether reading ahead pays off on ``store``: every request is a round trip (not local
-    files, not memory of this process)."""
-    return not isinstance(store, SupportsLocalReads | MemoryStore)
+def pays_off(store: Store, meta: ZaroMeta) -> bool:
+    """Whether reading ahead pays off for an array of ``store``: where every request is a
+    round trip (not local files, not memory of this process), and for a sharded array in local
+    files (one read of a shard instead of reading and decoding its index for every inner
+    chunk)."""
+    if isinstance(store, MemoryStore):
+        return False
+    return meta.sharding is not None or not isinstance(store, SupportsLocalReads)
 
 
 def check_read_ahead(read_ahead: Any) -> None:
@@ -261,6 +268,6 @@ class ReadAhead:
             i = wanted.get(chunk)
             if i is not None:
                 out[i] = data
-            else:
+            elif data is not None:  # a missing chunk may be written before it is asked for
                 keep.append((self._array.entry_of(chunk), data))
         prefetched.put(keep, self._owner)

@@ -108,6 +108,7 @@ def test_library_options_set_timeouts_and_turn_retries_off() -> None:
     s3 = library_options("s3://bucket/x", {}, options)["config_kwargs"]
     assert (s3["connect_timeout"], s3["read_timeout"]) == (3, 4)
     assert s3["retries"]["total_max_attempts"] == 1
+    assert s3["max_pool_connections"] == options.requests_in_flight  # not botocore's 10
     gcs = library_options("gs://bucket/x", {}, options)
     assert gcs["requests_timeout"].sock_read == 4
     chained = library_options("simplecache::https://example.invalid/x", {}, options)
@@ -134,6 +135,7 @@ def test_s3fs_and_botocore_retries_are_off(s3_server: dict[str, Any]) -> None:
     fs = store.fs
     assert fs.retries == 1
     assert fs.s3.meta.config.retries["total_max_attempts"] == 1
+    assert fs.s3.meta.config.max_pool_connections == network_options().requests_in_flight
     assert type(fs).retries == 5  # the class, and other instances, are untouched
 
 

@@ -268,7 +268,7 @@ class ZaroDataStore(AbstractDataStore):
         self.read_unit = read_unit
         self.block_sizes = SharedBlockSizes()
         check_read_ahead(read_ahead)
-        self.read_ahead = pays_off(index.store) if read_ahead is None else read_ahead
+        self.read_ahead = read_ahead
 
     def _path(self, name: str) -> str:
         return f"{self.group}/{name}" if self.group else name
@@ -317,7 +317,7 @@ class ZaroDataStore(AbstractDataStore):
     def _variable(self, name: str, meta: ZaroMeta) -> Variable:
         path = self._path(name)
         array = ZaroArray(self.index.store, meta, path)
-        if self.read_ahead:
+        if self.read_ahead or (self.read_ahead is None and pays_off(array.store, meta)):
             array.enable_read_ahead()
         dims = _dimension_names(meta, self.index.store.url, path)
         attrs = {k: v for k, v in meta.attributes.items() if not k.lower().startswith("_nc")}

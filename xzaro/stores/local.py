@@ -18,6 +18,7 @@ from typing import Any
 
 from xzaro.concurrency import concurrent_map
 from xzaro.errors import UnsupportedError
+from xzaro.stores import prefetched
 from xzaro.stores.base import (
     BytesLike,
     Parts,
@@ -200,11 +201,18 @@ class LocalStore:
 
     def set(self, key: str, value: BytesLike) -> None:
         """Write ``value`` at ``key``; the object appears whole (written, then renamed)."""
-        self._write(key, value)
+        try:
+            self._write(key, value)
+        finally:
+            prefetched.forget(self.url, [key])
 
     def set_many(self, items: Iterable[tuple[str, BytesLike]]) -> None:
         """Write many objects concurrently."""
-        concurrent_map(lambda kv: self._write(*kv), list(items))
+        pairs = list(items)
+        try:
+            concurrent_map(lambda kv: self._write(*kv), pairs)
+        finally:
+            prefetched.forget(self.url, [key for key, _ in pairs])
 
     def _write(self, key: str, value: BytesLike) -> None:
         try:
@@ -222,6 +230,8 @@ class LocalStore:
             return
         except Exception as exc:
             raise store_error(self.url, key, "delete", exc) from exc
+        finally:
+            prefetched.forget(self.url, [key])
 
     # --- listing -------------------------------------------------------------------------
 

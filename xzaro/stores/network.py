@@ -270,7 +270,8 @@ def library_options(
 
     * HTTP(S) (aiohttp): ``client_kwargs["timeout"]`` becomes a ``ClientTimeout`` with
       ``sock_connect`` and ``sock_read`` (no total: a large object may take long to arrive).
-    * S3 (s3fs, botocore): ``config_kwargs`` get ``connect_timeout`` and ``read_timeout``, and
+    * S3 (s3fs, botocore): ``config_kwargs`` get ``connect_timeout``, ``read_timeout``,
+      ``max_pool_connections`` (the requests in flight; botocore's default pools 10), and
       ``retries={"total_max_attempts": 1}`` unless ``config_kwargs["retries"]`` or the
       ``AWS_MAX_ATTEMPTS`` variable asks for botocore's retries.
     * GCS (gcsfs): ``requests_timeout`` becomes a ``ClientTimeout`` as for HTTP (gcsfs passes it
@@ -297,6 +298,8 @@ def library_options(
         config = dict(target.get("config_kwargs") or {})
         config.setdefault("connect_timeout", options.connect_timeout)
         config.setdefault("read_timeout", options.read_timeout)
+        # botocore pools 10 connections by default: requests beyond them wait for one
+        config.setdefault("max_pool_connections", options.requests_in_flight)
         if not os.environ.get("AWS_MAX_ATTEMPTS"):
             config.setdefault("retries", {"total_max_attempts": 1, "mode": "standard"})
         target["config_kwargs"] = config
