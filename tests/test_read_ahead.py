@@ -8,6 +8,7 @@ Everything runs against real servers on 127.0.0.1: the static HTTP server behind
 
 from __future__ import annotations
 
+import multiprocessing
 import pickle
 import random
 import threading
@@ -329,6 +330,29 @@ def test_distributed_style_pickled_copies_read_exactly(proxy, stores):
     with dask.config.set(scheduler="processes", num_workers=2):
         values = ds.v.values
     np.testing.assert_array_equal(values, _dataset().v.values)
+
+
+def _read_in_child(array: Any, queue: Any) -> None:
+    queue.put(array[:8, 8:16])
+
+
+def test_a_forked_child_does_not_wait_for_a_fetch_of_its_parent(proxy, stores):
+    array = _reader(f"{proxy.base_url}/{stores['v2']}")
+    array[:8, :8]
+    ahead = array._read_ahead
+    gid, _ = ahead._group((0, 1), ahead._tile_shape)
+    ahead._pending[gid] = threading.Event()  # a parent thread is fetching it, and never ends
+    ahead._last = float("inf")  # however long the child takes to start, it reads ahead
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_read_in_child, args=(array, queue))
+    child.start()
+    try:
+        values = queue.get(timeout=60)
+    finally:
+        child.kill()
+        child.join(30)
+    np.testing.assert_array_equal(values, _dataset().v.values[:8, 8:16])
 
 
 def test_group_tiles_stay_inside_shards_and_the_grid():

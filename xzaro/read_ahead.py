@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -138,6 +139,7 @@ class ReadAhead:
         self._tile_shape = _tile(self._limit, self._bounds)
         self._owner = object()
         _watch_computations()
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._pending: dict[Any, threading.Event] = {}
         self._last = -math.inf
@@ -197,6 +199,8 @@ class ReadAhead:
         """The stored bytes of each of ``chunks`` (``None``: never written), as
         :meth:`ZaroArray.fetch_encoded` gives them, taking what an earlier read fetched ahead
         and fetching the groups of the others."""
+        if os.getpid() != self._pid:  # a forked child: the fetching threads stayed behind
+            self._pid, self._lock, self._pending = os.getpid(), threading.Lock(), {}
         array = self._array
         now = time.monotonic()
         ahead = now - self._last < WINDOW
