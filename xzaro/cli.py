@@ -1,4 +1,8 @@
-"""The ``xzaro`` command: ``xzaro info URL`` and ``xzaro demo``."""
+"""The ``xzaro`` command: ``info``, ``demo`` and ``refs``.
+
+Only the standard library is imported at module level, so that building the parser and printing
+``--help`` stays cheap; each sub-command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from xzaro.array import ZaroArray
-from xzaro.chunk_grid import ChunkGrid
-from xzaro.dtypes import fill_value_to_json
-from xzaro.errors import ZaroError
-from xzaro.hierarchy import ZaroGroup, open_array, open_group
+    from xzaro.array import ZaroArray
+    from xzaro.chunk_grid import ChunkGrid
+
+DESCRIPTION = "Read, write and inspect Zarr V2 and V3 stores with xzaro."
+EPILOG = "Run 'xzaro COMMAND --help' for the options of one command."
+DEBUG_HELP = "show the full traceback of an error"
 
 
 def human_bytes(n: float) -> str:
@@ -29,6 +35,8 @@ def human_bytes(n: float) -> str:
 
 
 def _fill_text(array: ZaroArray) -> Any:
+    from xzaro.dtypes import fill_value_to_json
+
     m = array.meta
     value = fill_value_to_json(m.fill_value, m.dtype, zarr_format=m.zarr_format)
     return value if isinstance(value, (int, float, str, bool, list, type(None))) else repr(value)
@@ -62,6 +70,10 @@ def describe_array(name: str, array: ZaroArray) -> dict:
 
 
 def _tree(url: str, path: str, storage_options: dict | None) -> list[dict]:
+    from xzaro.array import ZaroArray
+    from xzaro.errors import ZaroError
+    from xzaro.hierarchy import ZaroGroup, open_array, open_group
+
     try:
         root: ZaroGroup | ZaroArray = open_group(url, path, storage_options=storage_options)
     except ZaroError:
@@ -121,8 +133,8 @@ def _print_tree(nodes: list[dict]) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    storage_options = json.loads(args.storage_options) if args.storage_options else None
-    nodes = _tree(args.url, args.path, storage_options)
+    """Run ``xzaro info`` with parsed arguments; returns the exit status."""
+    nodes = _tree(args.url, args.path, args.storage_options)
     if args.json:
         print(json.dumps(nodes, indent=2))
     else:
@@ -132,6 +144,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def sample_field(shape: tuple[int, int, int] = (24, 181, 360)) -> np.ndarray:
     """A smooth temperature-like field (time, lat, lon) with a little noise, in kelvin."""
+    import numpy as np
+
     t, y, x = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in shape), indexing="ij")
     lat = np.deg2rad(90 - y)
     field = 288 - 30 * np.sin(lat) ** 2 + 5 * np.sin(2 * np.pi * (x / 360 + t / 24))
@@ -140,13 +154,29 @@ def sample_field(shape: tuple[int, int, int] = (24, 181, 360)) -> np.ndarray:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Run ``xzaro demo``: the stores go to ``--out``, or to a temporary directory removed after."""
+    if args.out:
+        status = _demo(Path(args.out), verbose=args.verbose)
+        if status == 0:
+            print(f"\nTry: xzaro info {Path(args.out) / 'demo_v3.zarr'}")
+        return status
+    with tempfile.TemporaryDirectory(prefix="xzaro-demo-") as tmp:
+        status = _demo(Path(tmp), verbose=args.verbose)
+    print("\nThe demo stores were removed; keep them with: xzaro demo --out DIR")
+    return status
+
+
+def _demo(out: Path, *, verbose: bool) -> int:
+    """Write the demo field as a V2 and a V3 store under ``out``, read it back and show it."""
+    import numpy as np
+
     from xzaro.chunk_keys import ChunkKeyEncoding
     from xzaro.codecs import BloscCodec, BytesCodec, Crc32cCodec, ShardingCodec, ZstdCodec
+    from xzaro.hierarchy import open_array
     from xzaro.meta import GroupMeta, ZaroMeta
     from xzaro.stores import open_store
     from xzaro.writers import write_array, write_group
 
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="xzaro-demo-"))
     data = sample_field()
     dims = ("time", "lat", "lon")
     print(f"xzaro demo: a {data.shape} float32 field ({human_bytes(data.nbytes)}) -> {out}")
@@ -188,7 +218,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         write_group(store, "", GroupMeta(meta.zarr_format, {"title": "xzaro demo"}))
         n = write_array(store, "air", meta, data)
         t1 = time.perf_counter()
-        arr = open_array(str(out / name), "air", verbose=args.verbose)
+        arr = open_array(str(out / name), "air", verbose=verbose)
         full = arr[...]
         t2 = time.perf_counter()
         region = arr.read_region((3, 40, 100), (5, 50, None))
@@ -200,33 +230,133 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print_tree(_tree(str(out / name), "", None))
         if not ok:
             return 1
-    print(f"\nTry: xzaro info {out / 'demo_v3.zarr'}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``xzaro`` command."""
-    parser = argparse.ArgumentParser(prog="xzaro", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_info = sub.add_parser("info", help="show the tree of groups and arrays in a store")
-    p_info.add_argument("url")
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``xzaro: error: MESSAGE`` and exit with status 2."""
+        self.exit(2, f"xzaro: error: {message} (see '{self.prog} --help')\n")
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print ``xzaro VERSION`` and exit; the version is looked up only then."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
+        print(f"xzaro {version()}")
+        parser.exit(0)
+
+
+def version() -> str:
+    """The installed version of xzaro (its distribution metadata, else ``xzaro.__version__``)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("xzaro")
+    except PackageNotFoundError:
+        import xzaro
+
+        return getattr(xzaro, "__version__", "unknown")
+
+
+def json_object(text: str) -> dict:
+    """An ``argparse`` type: ``text`` parsed as a JSON object (``--storage-options``)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f'expected a JSON object like {{"anon": true}}: {text!r}')
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``xzaro`` command and its sub-commands."""
+    parser = _Parser(prog="xzaro", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a --debug before the command is not reset by the sub-command's default
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+
+    p_info = sub.add_parser(
+        "info",
+        parents=[common],
+        help="show the tree of groups and arrays in a store",
+        description="Show the tree of groups and arrays in a store, with their chunking, "
+        "codecs and sizes.",
+    )
+    p_info.add_argument("url", help="store URL or local path")
     p_info.add_argument("--path", default="", help="node path inside the store")
     p_info.add_argument("--json", action="store_true", help="print JSON instead of a tree")
-    p_info.add_argument("--storage-options", default=None, help="fsspec options as JSON")
+    p_info.add_argument(
+        "--storage-options",
+        type=json_object,
+        default=None,
+        metavar="JSON",
+        help="fsspec options as a JSON object",
+    )
     p_info.set_defaults(func=cmd_info)
-    p_demo = sub.add_parser("demo", help="write a small sample store and read it back")
-    p_demo.add_argument("--out", default=None, help="directory for the sample stores")
+
+    p_demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="write a small sample store and read it back",
+        description="Write a sample field as a V2 and a V3 store, read it back and show what "
+        "was written. Without --out the stores go to a temporary directory that is removed.",
+    )
+    p_demo.add_argument("--out", default=None, help="directory to keep the sample stores in")
     p_demo.add_argument("-v", "--verbose", action="store_true", help="show xzaro's log")
     p_demo.set_defaults(func=cmd_demo)
+
     from xzaro.virtual.cli import add_refs_command
 
-    add_refs_command(sub)
+    p_refs = add_refs_command(sub)
+    p_refs.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    return parser
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line ``xzaro`` prints for an error: a ``ZaroError`` names its URL, key and field
+    itself; anything else is prefixed with its type."""
+    from xzaro.errors import ZaroError
+
+    if isinstance(exc, ZaroError):
+        text = str(exc)
+    elif isinstance(exc, json.JSONDecodeError):
+        text = f"not valid JSON: {exc}"
+    else:
+        text = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
+    return "xzaro: error: " + " ".join(text.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``xzaro`` command; returns the exit status (0, 1 for a failure while
+    running, 2 for a usage error)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         return args.func(args)
-    except ZaroError as e:
-        print(f"xzaro: error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("xzaro: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        print(error_line(e), file=sys.stderr)
+        return 2 if isinstance(e, json.JSONDecodeError) else 1
 
 
 if __name__ == "__main__":

@@ -53,8 +53,9 @@ def test_info_json_and_path(tree, capsys):
 
 
 def test_info_on_a_missing_store_is_a_clear_error(tmp_path, capsys):
-    assert main(["info", str(tmp_path / "nothing")]) == 2
-    assert "xzaro: error:" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "nothing")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("xzaro: error:") and err.count("\n") == 1
 
 
 def test_demo_runs_as_a_command(tmp_path):
