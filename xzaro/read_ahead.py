@@ -81,7 +81,7 @@ def check_read_ahead(read_ahead: Any) -> None:
     """Refuse a ``read_ahead`` option that is not ``True``, ``False`` or ``None`` (auto)."""
     if read_ahead is not None and not isinstance(read_ahead, bool):
         raise ValueError(
-            f"read_ahead must be True, False or None (on for remote stores), got {read_ahead!r}"
+            f"read_ahead must be True, False or None (on where it pays off), got {read_ahead!r}"
         )
 
 
