@@ -239,8 +239,8 @@ class ZaroArray:
             if out.size == 0:
                 return out
             if self._read_ahead is not None and self._read_small(box, out):
-                pass
-            elif self._sharding is None:
+                return out
+            if self._sharding is None:
                 self._read_chunks(box, out)
             else:
                 self._read_sharded(box, out)
@@ -409,13 +409,11 @@ class ZaroArray:
         if len(pieces) >= self._read_ahead.group_chunks:
             return False
         chunks = [p.chunk_index for p in pieces]
-        datas = self._read_ahead.encoded(chunks)
-        for piece, data in zip(pieces, datas):
-            index = piece.chunk_index
-            if sharded:
-                self._place(data, piece, out, self._inner, self._key(self.shard_of(index)))
-            else:
-                self._place(data, piece, out, self._pipeline_of(index), self._key(index))
+        entries = [self.entry_of(c) for c in chunks]
+        datas = self._read_ahead.encoded(chunks, entries)
+        for piece, data, (_, key, _) in zip(pieces, datas, entries):
+            pipeline = self._inner if sharded else self._pipeline_of(piece.chunk_index)
+            self._place(data, piece, out, pipeline, key)
         return True
 
     def shard_of(self, chunk: tuple[int, ...]) -> tuple[int, ...]:

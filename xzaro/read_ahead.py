@@ -195,17 +195,15 @@ class ReadAhead:
                 self._tile_shape = _tile(limit, self._bounds)
 
     # ------------------------------------------------------------------ reads
-    def encoded(self, chunks: Sequence[Chunk]) -> list[Any]:
+    def encoded(self, chunks: Sequence[Chunk], entries: Sequence[prefetched.EntryKey]) -> list[Any]:
         """The stored bytes of each of ``chunks`` (``None``: never written), as
         :meth:`ZaroArray.fetch_encoded` gives them, taking what an earlier read fetched ahead
-        and fetching the groups of the others."""
+        and fetching the groups of the others; ``entries`` are the chunks' ``entry_of``."""
         if os.getpid() != self._pid:  # a forked child: the fetching threads stayed behind
             self._pid, self._lock, self._pending = os.getpid(), threading.Lock(), {}
-        array = self._array
         now = time.monotonic()
         ahead = now - self._last < WINDOW
         self._last = now
-        entries = [array.entry_of(c) for c in chunks]
         out = [prefetched.take(e) for e in entries]
         need = [i for i, d in enumerate(out) if d is prefetched.ABSENT]
         with self._lock:
