@@ -9,7 +9,6 @@ missing with the fill value. A missing chunk is the only thing that reads as fil
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -25,9 +24,10 @@ from xzaro.concurrency import concurrent_map, default_workers
 from xzaro.dtypes import fill_into
 from xzaro.errors import DecodeError, OutOfMemoryError, ZaroError
 from xzaro.indexing import Box, ChunkPiece, plan_selection, region_box
-from xzaro.log import logger
+from xzaro.log import VerboseFlag
 from xzaro.meta import ZaroMeta
 from xzaro.read_ahead import ReadAhead
+from xzaro.read_log import note_missing, summarized_read
 from xzaro.shard_reader import ShardReader
 from xzaro.stores import prefetched
 from xzaro.stores.base import Store, SupportsLocalReads
@@ -72,8 +72,12 @@ class ZaroArray:
     once, in one batch, whatever the order or repetitions of the indices.
     """
 
-    def __init__(self, store: Store, meta: ZaroMeta, path: str = "") -> None:
+    def __init__(
+        self, store: Store, meta: ZaroMeta, path: str = "", *, verbose: bool | VerboseFlag = False
+    ) -> None:
         self.store = store
+        #: Whether this array's reads log (``verbose=True`` on the open; see :mod:`xzaro.log`).
+        self.verbose = VerboseFlag.of(verbose)
         self.meta = meta
         self.path = path.strip("/")
         self._prefix = f"{self.path}/" if self.path else ""
@@ -98,10 +102,12 @@ class ZaroArray:
 
     def __getstate__(self) -> dict[str, Any]:
         state = {"store": self.store, "meta": self.meta, "path": self.path}
-        return {**state, "read_ahead": self._read_ahead is not None}
+        return {**state, "read_ahead": self._read_ahead is not None, "verbose": self.verbose}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["store"], state["meta"], state["path"])  # type: ignore[misc]
+        self.__init__(  # type: ignore[misc]
+            state["store"], state["meta"], state["path"], verbose=state.get("verbose", False)
+        )
         if state.get("read_ahead"):
             self.enable_read_ahead()
 
@@ -225,6 +231,7 @@ class ZaroArray:
         """Read a hyperslab: 0-based ``start`` and ``count`` per dimension (``None`` = to end)."""
         return self.read_box(region_box(start, count, self.shape))
 
+    @summarized_read
     def read_box(self, box: Box, out: np.ndarray | None = None) -> np.ndarray:
         """Read a strided box into a new array (or into ``out``).
 
@@ -327,13 +334,7 @@ class ZaroArray:
                 missing += sum(d is None for d in datas)
                 jobs = [(datas[j - lo], pieces[j], keys[j]) for j in batch]
                 concurrent_map(self._place_stored(out), jobs)
-        if logger.isEnabledFor(logging.INFO):
-            logger.info(
-                "read %s: fetched %d chunks (%d missing, read as fill)",
-                self.url,
-                len(pieces),
-                missing,
-            )
+        note_missing(missing)
 
     def _read_sharded(self, box: Box, out: np.ndarray) -> None:
         shard_of = self._shards.shard_of
@@ -390,14 +391,7 @@ class ZaroArray:
                     jobs.extend(shard_jobs)
                 concurrent_map(place, jobs)
                 jobs = []
-        if logger.isEnabledFor(logging.INFO):
-            logger.info(
-                "read %s: %d whole shards, %d partial shards (%d inner chunks missing)",
-                self.url,
-                len(whole),
-                len(partial),
-                missing,
-            )
+        note_missing(missing)
 
     def _read_small(self, box: Box, out: np.ndarray) -> bool:
         """Read a box of fewer chunks than a read-ahead group through the read-ahead; False
@@ -411,6 +405,7 @@ class ZaroArray:
         chunks = [p.chunk_index for p in pieces]
         entries = [self.entry_of(c) for c in chunks]
         datas = self._read_ahead.encoded(chunks, entries)
+        note_missing(sum(d is None for d in datas))
         for piece, data, (_, key, _) in zip(pieces, datas, entries):
             pipeline = self._inner if sharded else self._pipeline_of(piece.chunk_index)
             self._place(data, piece, out, pipeline, key)

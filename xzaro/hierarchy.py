@@ -19,7 +19,7 @@ from typing import Any
 
 from xzaro.array import ZaroArray
 from xzaro.errors import MetadataError, NodeNotFoundError, UnsupportedError
-from xzaro.log import enable_verbose, info
+from xzaro.log import VerboseFlag, info, verbose_call
 from xzaro.meta import (
     V2_ARRAY,
     V2_ATTRS,
@@ -52,6 +52,8 @@ class NodeIndex:
         Restrict the lookup to V2 or V3 documents (``None``: either).
     allow_unsafe_codecs
         Accept codecs (such as pickle) that can run code while decoding.
+    verbose
+        The arrays found here log their reads (``verbose=True`` on the open).
     """
 
     def __init__(
@@ -61,7 +63,10 @@ class NodeIndex:
         consolidated: bool | None = None,
         zarr_format: int | None = None,
         allow_unsafe_codecs: bool = False,
+        verbose: bool = False,
     ) -> None:
+        #: Whether the arrays of this open log their reads (see :mod:`xzaro.log`).
+        self.verbose = VerboseFlag(verbose)
         if zarr_format not in (None, 2, 3):
             raise ValueError(f"zarr_format must be 2, 3 or None, got {zarr_format!r}")
         self.store = store
@@ -295,7 +300,7 @@ class ZaroGroup:
 
     def _node(self, path: str, meta: Node) -> ZaroArray | ZaroGroup:
         if isinstance(meta, ZaroMeta):
-            return ZaroArray(self.store, meta, path)
+            return ZaroArray(self.store, meta, path, verbose=self.index.verbose)
         return ZaroGroup(self.index, meta, path)
 
     def __getitem__(self, name: str) -> ZaroArray | ZaroGroup:
@@ -354,8 +359,6 @@ def open_index(
     allow_unsafe_codecs: bool,
 ) -> NodeIndex:
     """Open a store (URL, path, ``os.PathLike`` or Store) and its node index."""
-    if verbose:
-        enable_verbose()
     if isinstance(url_or_store, os.PathLike):
         url_or_store = os.fspath(url_or_store)
     store = open_store(url_or_store, storage_options)
@@ -364,6 +367,7 @@ def open_index(
         consolidated=consolidated,
         zarr_format=zarr_format,
         allow_unsafe_codecs=allow_unsafe_codecs,
+        verbose=verbose,
     )
 
 
@@ -381,6 +385,7 @@ def _log_array(array: ZaroArray) -> None:
     )
 
 
+@verbose_call
 def open_array(
     url_or_store: Any,
     path: str = "",
@@ -409,11 +414,12 @@ def open_array(
         raise NodeNotFoundError(
             "this node is a group, not an array", url=index.store.url, key=path or "/"
         )
-    array = ZaroArray(index.store, meta, path)
+    array = ZaroArray(index.store, meta, path, verbose=index.verbose)
     _log_array(array)
     return array
 
 
+@verbose_call
 def open_group(
     url_or_store: Any,
     path: str = "",

@@ -45,7 +45,7 @@ from xzaro.codecs import (
 )
 from xzaro.errors import MetadataError, NameMismatchError, NodeNotFoundError
 from xzaro.hierarchy import NodeIndex, ZaroGroup, open_index
-from xzaro.log import info
+from xzaro.log import info, verbose_call
 from xzaro.meta import GroupMeta, ZaroMeta
 from xzaro.read_ahead import check_read_ahead, pays_off
 from xzaro.stores import FsspecStore, LocalStore
@@ -316,7 +316,7 @@ class ZaroDataStore(AbstractDataStore):
 
     def _variable(self, name: str, meta: ZaroMeta) -> Variable:
         path = self._path(name)
-        array = ZaroArray(self.index.store, meta, path)
+        array = ZaroArray(self.index.store, meta, path, verbose=self.index.verbose)
         if self.read_ahead or (self.read_ahead is None and pays_off(array.store, meta)):
             array.enable_read_ahead()
         dims = _dimension_names(meta, self.index.store.url, path)
@@ -455,6 +455,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
             return False
         return isinstance(filename_or_obj, str) and filename_or_obj.startswith(XZARO_SCHEMES)
 
+    @verbose_call
     def open_dataset(
         self,
         filename_or_obj: Any,
@@ -508,6 +509,7 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
             decode_timedelta=decode_timedelta,
         )
 
+    @verbose_call
     def open_groups_as_dict(
         self,
         filename_or_obj: Any,

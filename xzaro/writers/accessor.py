@@ -7,6 +7,7 @@ from typing import Any
 
 import xarray as xr
 
+from xzaro.writers.compute import shows_progress
 from xzaro.writers.dataset import to_store
 from xzaro.writers.encoding import UNSET
 from xzaro.writers.layout import Compressor, Sizes
@@ -39,7 +40,7 @@ class DatasetAccessor:
         storage_options: dict | None = None,
         consolidated: bool = True,
         compute: bool = True,
-        progress: bool = False,
+        progress: bool | str = False,
         region: Mapping[str, slice | str] | str | None = None,
         append_dim: str | None = None,
         write_empty_chunks: bool = False,
@@ -67,7 +68,11 @@ class DatasetAccessor:
             ``True`` or a :class:`~xzaro.Multiscale` to write a pyramid.
         group, zarr_format, mode, chunks, shards, compressor, storage_options, consolidated
             See :class:`~xzaro.writers.WriteOptions`, which documents every one of them.
-        compute, progress, region, append_dim, write_empty_chunks, safe_chunks, align_chunks
+        progress
+            ``True``: a progress bar on stderr, pyramids included; ``"auto"``: one only where
+            stderr is a terminal; ``False``: none (see :mod:`xzaro.writers.compute`). Another
+            value raises ``ValueError`` before anything is written.
+        compute, region, append_dim, write_empty_chunks, safe_chunks, align_chunks
             See :class:`~xzaro.writers.WriteOptions`.
         commit
             The commit message for an Icechunk session (see :class:`~xzaro.writers.WriteOptions`).
@@ -87,7 +92,7 @@ class DatasetAccessor:
             storage_options=storage_options,
             consolidated=consolidated,
             compute=compute,
-            progress=progress,
+            progress=shows_progress(progress),  # "auto" decided here, checked first
             region=region,
             append_dim=append_dim,
             write_empty_chunks=write_empty_chunks,
@@ -182,7 +187,10 @@ class DataTreeAccessor:
         MetadataError
             ``encoding`` names a node path that is not in the tree, or a variable that is not
             in that node; ``append_dim`` is in no node.
+        ValueError
+            An option has a value it does not take (``progress="yes"``), naming it.
         """
+        options["progress"] = shows_progress(options.get("progress", False))
         return to_tree_store(
             self._obj,
             url,

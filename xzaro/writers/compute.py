@@ -1,5 +1,12 @@
 """Computing a write's Dask tasks: on xzaro's own pool under Dask's threaded scheduler, with an
-optional progress bar on stderr under every scheduler."""
+optional progress bar on stderr under every scheduler.
+
+``progress`` is ``False`` (no bar, the default), ``True`` (a bar on stderr, always: asked for
+explicitly, it shows in a log file or a test's capture too) or ``"auto"`` (a bar only where
+someone watches: stderr is a terminal, or the process is a Jupyter kernel). The bar is tqdm's
+when tqdm is installed, else Dask's ``ProgressBar``; under a ``dask.distributed`` client it is
+``distributed.progress``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,35 @@ import contextlib
 import sys
 from typing import Any
 
+import numpy as np
+
 from xzaro.concurrency import thread_pool
+
+#: The values ``progress`` takes.
+PROGRESS_VALUES = (False, True, "auto")
+
+
+def check_progress(progress: Any) -> None:
+    """Refuse a ``progress`` that is not ``True``, ``False`` or ``"auto"``.
+
+    Raises
+    ------
+    ValueError
+        Naming the option and the value given.
+    """
+    if isinstance(progress, (bool, np.bool_)) or (isinstance(progress, str) and progress == "auto"):
+        return
+    raise ValueError(f"progress must be True, False or 'auto', got {progress!r}")
+
+
+def shows_progress(progress: bool | str) -> bool:
+    """Whether a bar is shown for ``progress`` (checked) here and now: ``"auto"`` shows one
+    where stderr is a terminal or in a Jupyter kernel."""
+    check_progress(progress)
+    if isinstance(progress, str):
+        stderr = sys.stderr
+        return bool(stderr is not None and stderr.isatty()) or "ipykernel" in sys.modules
+    return bool(progress)
 
 
 def _distributed_client(scheduler: Any) -> Any:
@@ -20,7 +55,7 @@ def _distributed_client(scheduler: Any) -> Any:
     return client if isinstance(client, Client) else None
 
 
-def compute_writes(*tasks: Any, progress: bool = False, **kwargs: Any) -> tuple:
+def compute_writes(*tasks: Any, progress: bool | str = False, **kwargs: Any) -> tuple:
     """``dask.compute(*tasks, **kwargs)``; under Dask's default threaded scheduler, on xzaro's
     own pool.
 
@@ -34,9 +69,10 @@ def compute_writes(*tasks: Any, progress: bool = False, **kwargs: Any) -> tuple:
     *tasks
         Dask collections to compute.
     progress
-        Show a progress bar on stderr: Dask's ``ProgressBar`` under the local schedulers;
-        under a ``dask.distributed`` client the tasks are submitted with ``client.compute``,
-        followed with ``distributed.progress`` (a widget in a notebook) and gathered.
+        ``True``, ``False`` or ``"auto"`` (see the module docstring): a progress bar on
+        stderr, tqdm's (else Dask's ``ProgressBar``) under the local schedulers; under a
+        ``dask.distributed`` client the tasks are submitted with ``client.compute``, followed
+        with ``distributed.progress`` (a widget in a notebook) and gathered.
     **kwargs
         Passed to ``dask.compute`` (``scheduler``, ``optimize_graph``, ...).
 
@@ -48,6 +84,7 @@ def compute_writes(*tasks: Any, progress: bool = False, **kwargs: Any) -> tuple:
     import dask.threaded
     from dask.base import get_scheduler
 
+    progress = shows_progress(progress)
     if not tasks:
         return ()
     scheduler = get_scheduler(scheduler=kwargs.get("scheduler"), collections=list(tasks))
@@ -60,10 +97,56 @@ def compute_writes(*tasks: Any, progress: bool = False, **kwargs: Any) -> tuple:
         kwargs = {"scheduler": "threads", "pool": thread_pool(), **kwargs}
     if not progress:
         return dask.compute(*tasks, **kwargs)
-    from dask.diagnostics import ProgressBar
-
-    with ProgressBar(out=sys.stderr):
+    with _local_bar():
         return dask.compute(*tasks, **kwargs)
+
+
+def _local_bar() -> Any:
+    """A progress bar for Dask's local schedulers: tqdm's if installed, else Dask's."""
+    try:
+        import tqdm  # type: ignore[import-untyped]
+    except ImportError:
+        from dask.diagnostics import ProgressBar
+
+        return ProgressBar(out=sys.stderr)
+    from dask.callbacks import Callback
+
+    class TqdmBar(Callback):
+        """One tqdm bar over the tasks of the computation it watches (not nested ones)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._state: Any = None
+            self._bar: Any = None
+
+        def _start_state(self, dsk: Any, state: Any) -> None:
+            if self._state is not None:
+                return
+            self._state = state
+            done = len(state["finished"])
+            total = done + sum(len(state[k]) for k in ("ready", "waiting", "running"))
+            self._bar = tqdm.tqdm(
+                total=total,
+                initial=done,
+                file=sys.stderr,
+                desc="[zaro] writing",
+                unit="task",
+                bar_format=BAR_FORMAT,
+            )
+
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
+            if state is self._state:
+                self._bar.update(1)
+
+        def _finish(self, dsk: Any, state: Any, errored: bool) -> None:
+            if state is self._state:
+                self._bar.close()
+
+    return TqdmBar()
+
+
+#: tqdm's bar, worded as Dask's (``100% Completed``).
+BAR_FORMAT = "{desc}: {percentage:3.0f}% Completed |{bar}| {n_fmt}/{total_fmt} tasks [{elapsed}]"
 
 
 def _compute_on_client(client: Any, tasks: tuple, kwargs: dict[str, Any]) -> tuple:
