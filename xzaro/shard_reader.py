@@ -4,21 +4,30 @@ A shard is fetched whole when a read needs all of its inner chunks, and from a s
 request is a round trip also when it needs half of them (one request instead of the index and
 then the ranges); then the shard's own index says where each inner chunk lies. Otherwise the
 shard indexes come in one batch of range requests and the needed inner chunks in another, with
-adjacent ranges coalesced.
+adjacent ranges coalesced. From local files, each shard is opened once for its index and its
+inner chunks; an index is decoded again only when its stored bytes (or the shard's size)
+changed since the last read, so reading a shard inner chunk by inner chunk decodes its index
+once.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from xzaro.chunk_grid import ShardGrid
+from xzaro.codecs.shard_index import ShardIndex
+from xzaro.concurrency import concurrent_map
 from xzaro.errors import DecodeError, ZaroError
 from xzaro.stores.base import Store, SupportsLocalReads
 from xzaro.stores.coalesce import coalesce
+from xzaro.stores.files import OpenFile
 
 Index = tuple[int, ...]
+#: The shard indexes kept for local files, in bytes of index entries per array.
+INDEX_CACHE_BYTES = 16 * 2**20
 
 
 class ShardReader:
@@ -43,7 +52,11 @@ class ShardReader:
         self._sharding = sharding
         self._shards = shards
         self._key_of = key_of
-        self._round_trips = not isinstance(store, SupportsLocalReads)
+        self._local = store if isinstance(store, SupportsLocalReads) else None
+        self._round_trips = self._local is None
+        self._indexes: OrderedDict[str, tuple[tuple[int, bytes], ShardIndex]] = OrderedDict()
+        self._indexes_bytes = 0
+        self._lock = threading.Lock()
 
     def _named(self, e: ZaroError, key: str) -> ZaroError:
         return type(e)(e.message, url=self.store.url, key=key, field=e.field)
@@ -104,6 +117,9 @@ class ShardReader:
     ) -> dict[tuple[int, ...], list[Any]]:
         """The bytes of the inner chunks ``chunks_of[shard]`` of each of ``shards`` (None:
         fill): the shard indexes in one batch, then only the needed byte ranges in another."""
+        if self._local is not None:
+            found = concurrent_map(lambda s: self._inner_of_local(s, chunks_of[s]), shards)
+            return dict(zip(shards, found))
         keys = [self._key_of(s) for s in shards]
         index_request = self._sharding.index_request
         raw_indexes = self.store.get_ranges(
@@ -143,3 +159,68 @@ class ShardReader:
                 )
             out[shard][i] = data
         return out
+
+    def _inner_of_local(self, shard: Index, chunks: Sequence[Index]) -> list[Any]:
+        """The bytes of ``chunks`` (inner chunks of ``shard``) read from its local file, opened
+        once for the index and the chunks (None: fill)."""
+        assert self._local is not None
+        key = self._key_of(shard)
+        with self._local.open_object(key) as opened:
+            if opened is None:
+                return [None] * len(chunks)
+            index = self._local_index(shard, key, opened)
+            out: list[Any] = []
+            for chunk in chunks:
+                where = index.get_chunk_slice(self._shards.position(chunk, shard))
+                if where is None:
+                    out.append(None)
+                    continue
+                data = opened.read(where.start, where.stop - where.start)
+                if len(data) != where.stop - where.start:
+                    raise DecodeError(
+                        f"shard was cut short while being read (inner chunk at {where.start}"
+                        f"+{where.stop - where.start})",
+                        url=self.store.url,
+                        key=key,
+                    )
+                out.append(data)
+            return out
+
+    def _local_index(self, shard: Index, key: str, opened: OpenFile) -> ShardIndex:
+        """The index of the open shard file, decoded and checked against the file's size; an
+        index whose stored bytes are those of the last read is not decoded again."""
+        shape = self._shards.shard_shape(shard)
+        offset, length = self._sharding.index_request(shape)
+        if opened.size < length:
+            raise DecodeError(
+                f"shard of {opened.size} bytes is shorter than its {length}-byte index",
+                url=self.store.url,
+                key=key,
+            )
+        raw = opened.read(opened.size - length if offset < 0 else 0, length)
+        with self._lock:
+            kept = self._indexes.get(key)
+            if kept is not None and kept[0] == (opened.size, raw):
+                self._indexes.move_to_end(key)
+                return kept[1]
+        try:
+            index = self._sharding.decode_index(raw, shape, url=self.store.url, key=key)
+            index.check(opened.size)
+        except DecodeError as e:
+            raise self._named(e, key) from e
+        self._keep(key, (opened.size, raw), index)
+        return index
+
+    def _keep(self, key: str, stored: tuple[int, bytes], index: ShardIndex) -> None:
+        nbytes = len(stored[1]) + index.entries.nbytes
+        if nbytes > INDEX_CACHE_BYTES // 4:
+            return
+        with self._lock:
+            old = self._indexes.pop(key, None)
+            if old is not None:
+                self._indexes_bytes -= len(old[0][1]) + old[1].entries.nbytes
+            self._indexes[key] = (stored, index)
+            self._indexes_bytes += nbytes
+            while self._indexes_bytes > INDEX_CACHE_BYTES:
+                _, (dropped_raw, dropped) = self._indexes.popitem(last=False)
+                self._indexes_bytes -= len(dropped_raw[1]) + dropped.entries.nbytes

@@ -165,9 +165,15 @@ class ChunkGrid:
         if not per_dim:
             yield ChunkPiece((), (), (), True)
             return
-        for combo in itertools.product(*per_dim):
-            index, local, out, full = zip(*combo)
-            yield ChunkPiece(index, local, out, all(full))
+        # per dimension its chunks' indices, local selections, output slices and fullness;
+        # four products in lockstep build each piece's tuples without regrouping them
+        columns = [tuple(zip(*d)) for d in per_dim]
+        if any(not c for c in columns):
+            return
+        products = (itertools.product(*(c[i] for c in columns)) for i in range(4))
+        make = ChunkPiece._make
+        for index, local, out, full in zip(*products):
+            yield make((index, local, out, False not in full))
 
     def chunks_in(self, region: Sequence[slice]) -> Iterator[tuple[int, ...]]:
         """The chunks holding any element of ``region`` (step-1 slices), in C order."""

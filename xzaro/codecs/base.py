@@ -8,6 +8,7 @@ entry maps to it and back; :mod:`xzaro.codecs.registry` lists them all.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -40,7 +41,7 @@ class ChunkSpec:
         """Size of the decoded chunk in bytes, if it is fixed."""
         if self.shape is None or self.dtype.hasobject:
             return None
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
 class Codec:

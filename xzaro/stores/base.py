@@ -10,7 +10,8 @@ A capability is a runtime-checkable protocol; a caller that can use one asks wit
 
 * :class:`SupportsListDir`: the names directly below a prefix, without walking every key;
 * :class:`SupportsLocalReads`: whole objects read with system calls that release the GIL, into
-  a per-thread buffer or a pooled one (so callers read one key per worker thread);
+  a per-thread buffer or a pooled one (so callers read one key per worker thread), and objects
+  opened once for several positional reads;
 * :class:`SupportsLocalFiles`: every object is a file of this machine, which a writer may
   create in place;
 * :class:`SupportsTransactions`: writes are seen by readers only once committed (Icechunk).
@@ -19,11 +20,15 @@ A capability is a runtime-checkable protocol; a caller that can use one asks wit
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import unquote
 
 from xzaro.errors import StoreError, ZaroError
+
+if TYPE_CHECKING:
+    from xzaro.stores.files import OpenFile
 
 #: A byte-range request: ``(key, offset, length)``. ``offset >= 0`` asks for ``length`` bytes from
 #: ``offset`` (fewer if the object is shorter); ``offset < 0`` asks for the last ``-offset`` bytes
@@ -173,6 +178,11 @@ class SupportsLocalReads(Protocol):
     def get_pooled(self, key: str) -> memoryview | bytes | None:
         """The whole object at ``key`` (a shard, say) in memory of its own, or ``None``; large
         objects come in a pooled buffer that is reused once no view of it is left."""
+        ...
+
+    def open_object(self, key: str) -> contextlib.AbstractContextManager[OpenFile | None]:
+        """The object at ``key`` open for several positional reads (a shard's index, then
+        its inner chunks), or ``None`` if it does not exist."""
         ...
 
 

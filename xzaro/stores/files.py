@@ -14,6 +14,7 @@ import os
 import stat
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from xzaro.buffers import pooled_bytes, thread_bytes
@@ -50,9 +51,22 @@ def check_regular(mode: int, path: str) -> None:
     raise OSError(f"{path} is {kind}, not a regular file; only regular files are read")
 
 
+@dataclass(frozen=True)
+class OpenFile:
+    """A regular file open for positional reads (:func:`open_regular`)."""
+
+    fd: int
+    #: Its size when it was opened.
+    size: int
+
+    def read(self, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` (fewer at the end of the file)."""
+        return read_at(self.fd, length, offset)
+
+
 @contextlib.contextmanager
-def open_regular(path: str) -> Iterator[tuple[int, int] | None]:
-    """Open a regular file for reading: ``(fd, size)``, or ``None`` if it does not exist.
+def open_regular(path: str) -> Iterator[OpenFile | None]:
+    """Open a regular file for reading, or ``None`` if it does not exist.
 
     Anything else (a directory, a FIFO, a device) raises ``OSError``.
     """
@@ -65,7 +79,7 @@ def open_regular(path: str) -> Iterator[tuple[int, int] | None]:
     try:
         st = os.fstat(fd)
         check_regular(st.st_mode, path)
-        yield fd, st.st_size
+        yield OpenFile(fd, st.st_size)
     finally:
         os.close(fd)
 
@@ -104,7 +118,7 @@ def read_range(path: str, offset: int, length: int | None) -> bytes | None:
     with open_regular(path) as opened:
         if opened is None:
             return None
-        fd, size = opened
+        fd, size = opened.fd, opened.size
         if offset < 0:
             start, stop = max(0, size + offset), size
         else:
@@ -142,7 +156,7 @@ def read_pooled(path: str) -> memoryview | bytes | None:
     with open_regular(path) as opened:
         if opened is None:
             return None
-        fd, size = opened
+        fd, size = opened.fd, opened.size
         if size < POOLED_BYTES:
             return read_at(fd, size, 0)
         view = memoryview(pooled_bytes(size))

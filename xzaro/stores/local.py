@@ -11,13 +11,14 @@ renamed into place. The store declares :class:`~xzaro.stores.base.SupportsListDi
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from xzaro.concurrency import concurrent_map
-from xzaro.errors import UnsupportedError
+from xzaro.errors import UnsupportedError, ZaroError
 from xzaro.stores import prefetched
 from xzaro.stores.base import (
     BytesLike,
@@ -29,10 +30,12 @@ from xzaro.stores.base import (
     store_error,
 )
 from xzaro.stores.files import (
+    OpenFile,
     as_byte_view,
     check_regular,
     find_files,
     list_names,
+    open_regular,
     read_pooled,
     read_range,
     read_transient,
@@ -165,6 +168,19 @@ class LocalStore:
         """
         try:
             return read_pooled(self.local_path(key))
+        except Exception as exc:
+            raise store_error(self.url, key, "read", exc) from exc
+
+    @contextlib.contextmanager
+    def open_object(self, key: str) -> Iterator[OpenFile | None]:
+        """The object at ``key`` open for positional reads while the block runs, or ``None``
+        if it does not exist. A failure inside the block that is not an xzaro error is raised
+        as a :class:`~xzaro.errors.StoreError` naming the key."""
+        try:
+            with open_regular(self.local_path(key)) as opened:
+                yield opened
+        except (ZaroError, MemoryError):
+            raise
         except Exception as exc:
             raise store_error(self.url, key, "read", exc) from exc
 
