@@ -21,9 +21,8 @@ from xzaro.chunk_grid import ShardGrid
 from xzaro.codecs.shard_index import ShardIndex
 from xzaro.concurrency import concurrent_map
 from xzaro.errors import DecodeError, ZaroError
-from xzaro.stores.base import Store, SupportsLocalReads
+from xzaro.stores.base import OpenObject, Store, SupportsLocalReads
 from xzaro.stores.coalesce import coalesce
-from xzaro.stores.files import OpenFile
 
 Index = tuple[int, ...]
 #: The shard indexes kept for local files, in bytes of index entries per array.
@@ -186,7 +185,7 @@ class ShardReader:
                 out.append(data)
             return out
 
-    def _local_index(self, shard: Index, key: str, opened: OpenFile) -> ShardIndex:
+    def _local_index(self, shard: Index, key: str, opened: OpenObject) -> ShardIndex:
         """The index of the open shard file, decoded and checked against the file's size; an
         index whose stored bytes are those of the last read is not decoded again."""
         shape = self._shards.shard_shape(shard)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from xzaro.buffers import thread_buffer
 from xzaro.codecs.base import ArrayBytesCodec, ChunkSpec, Codec
 from xzaro.codecs.bytes import BytesCodec
 from xzaro.codecs.crc32c import Crc32cCodec
@@ -200,13 +201,22 @@ class ShardingCodec(ArrayBytesCodec):
         inner = self.inner_pipeline(spec.dtype, spec.fill_value)
         fill = fill_array((), spec.dtype, spec.fill_value)
         index = ShardIndex.create_empty(math.prod(cps))
+        scratch_ok = bool(inner.bytes_bytes) and not spec.dtype.hasobject
 
         def encode_inner(idx: tuple[int, ...]) -> bytes | memoryview | None:
             chunk = inner_chunk(idx)
             if chunk is None or is_fill(chunk, fill):
                 return None
             target = out(idx) if out is not None else None
-            return inner.encode(np.require(chunk, requirements="C"), target)
+            if not chunk.flags.c_contiguous:
+                if scratch_ok:
+                    # a compressor returns new bytes: the copy can live in a reused buffer
+                    scratch = thread_buffer(chunk.shape, chunk.dtype, "inner chunk")
+                    np.copyto(scratch, chunk)
+                    chunk = scratch
+                else:
+                    chunk = np.ascontiguousarray(chunk)
+            return inner.encode(chunk, target)
 
         # Inner chunks encode in parallel (inline when already on a pool thread).
         blobs = concurrent_map(encode_inner, list(itertools.product(*map(range, cps))))

@@ -22,13 +22,10 @@ from __future__ import annotations
 import builtins
 import contextlib
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote
 
 from xzaro.errors import StoreError, ZaroError
-
-if TYPE_CHECKING:
-    from xzaro.stores.files import OpenFile
 
 #: A byte-range request: ``(key, offset, length)``. ``offset >= 0`` asks for ``length`` bytes from
 #: ``offset`` (fewer if the object is shorter); ``offset < 0`` asks for the last ``-offset`` bytes
@@ -165,6 +162,17 @@ class SupportsListDir(Protocol):
         ...
 
 
+class OpenObject(Protocol):
+    """An object open for positional reads (:meth:`SupportsLocalReads.open_object`)."""
+
+    #: Its size in bytes when it was opened.
+    size: int
+
+    def read(self, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` (fewer at the end of the object)."""
+        ...
+
+
 @runtime_checkable
 class SupportsLocalReads(Protocol):
     """A store whose reads are system calls on local files: cheap per key, and releasing the
@@ -180,7 +188,7 @@ class SupportsLocalReads(Protocol):
         objects come in a pooled buffer that is reused once no view of it is left."""
         ...
 
-    def open_object(self, key: str) -> contextlib.AbstractContextManager[OpenFile | None]:
+    def open_object(self, key: str) -> contextlib.AbstractContextManager[OpenObject | None]:
         """The object at ``key`` open for several positional reads (a shard's index, then
         its inner chunks), or ``None`` if it does not exist."""
         ...

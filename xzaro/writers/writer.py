@@ -215,10 +215,12 @@ class Writer:
         at = tuple(i - f for i, f in zip(index, block.first))
         return self.encode_unit(block.tiles[at], None if block.out is None else block.out[at])
 
-    def _padded(self, data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    def _padded(
+        self, data: np.ndarray, shape: tuple[int, ...], contiguous: bool = True
+    ) -> np.ndarray:
         data = np.asarray(data)  # a 0-d block indexes to a numpy scalar
         if data.shape == shape:
-            if data.flags.c_contiguous:
+            if data.flags.c_contiguous or not contiguous:
                 return data
             if self._pipeline.bytes_bytes and not data.dtype.hasobject:
                 # A compressor returns new bytes, so the copy can live in a reused buffer.
@@ -230,10 +232,13 @@ class Writer:
         padded[tuple(slice(0, n) for n in data.shape)] = data
         return padded
 
-    def _stored_unit(self, data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
-        """One stored object's data, padded with the fill value to the object's ``shape``, or
-        ``None`` when it holds only the fill value and is left out."""
-        data = self._padded(data, shape)
+    def _stored_unit(
+        self, data: np.ndarray, shape: tuple[int, ...], contiguous: bool = True
+    ) -> np.ndarray | None:
+        """One stored object's data, padded with the fill value to the object's ``shape`` (and
+        made C-contiguous unless ``contiguous`` is false), or ``None`` when it holds only the
+        fill value and is left out."""
+        data = self._padded(data, shape, contiguous)
         if not self.write_empty_chunks and is_fill(data, self._fill):
             return None
         return data
@@ -282,7 +287,8 @@ class ShardWriter(Writer):
     ) -> bytes | memoryview | Parts | None:
         # ``out`` is not used: a whole shard's inner chunks get buffers through encode_tiles.
         shape = self.unit if shape is None else shape
-        unit = self._stored_unit(data, shape)
+        # not copied whole: each inner chunk is made contiguous on its own as it is encoded
+        unit = self._stored_unit(data, shape, contiguous=False)
         if unit is None:
             return None
         # The shard's parts go to the store as they are: a local store writes them with one
