@@ -2,6 +2,8 @@
 
 The device lives in :mod:`xzaro.writers.streaming` (it is a writer); this module re-exports its
 public names so that ``from xzaro.streaming import ZarrV3`` works as it always has.
+acquire-zarr 0.10's API (``StreamSettings``, ``ZarrStream``) over the same device is
+:mod:`xzaro.acquire`.
 """
 
 from __future__ import annotations

@@ -529,7 +529,13 @@ def _bad(tmp_path: Path, **change: Any) -> StorageProperties:
             },
             "chunk_size_px",
         ),
-        ({"acquisition_dimensions": dims3(16, 8, 8, 8, 4, x=2)}, "shard_size_chunks"),
+        (
+            {"acquisition_dimensions": [Dimension("t", "time", 0, 4), *dims3(16, 8, 8, 8, 4)[:2]]},
+            "slowest first",
+        ),
+        ({"downsampling_method": "median"}, "downsampling_method"),
+        ({"max_levels": -1}, "max_levels"),
+        ({"ngff": False, "enable_multiscale": True}, "ngff"),
         ({"external_metadata_json": "{nope"}, "external_metadata_json"),
         ({"uri": "/nonexistent-dir-xzaro/sub/a.zarr"}, "does not exist"),
     ],
@@ -680,3 +686,112 @@ def test_background_failure_is_an_xzaro_error(
         s.stop()
     assert isinstance(info.value, StoreError)
     assert info.value.__cause__ is failure
+
+
+# ---------------------------------------------------------------------------- methods, layouts
+
+
+def test_v2_accepts_and_ignores_shards(tmp_path: Path) -> None:
+    """As the Acquire device did: ``shard_size_chunks`` given to ``ZarrV2`` is ignored, and
+    ``get_meta`` says so."""
+    url = str(tmp_path / "v2.zarr")
+    data = frames_of(5, 16, 24)
+    props = StorageProperties(uri=url, acquisition_dimensions=dims3(24, 16, 8, 8, 2, x=2, y=2, t=3))
+    s = stream(ZarrV2, props, data)
+    assert s.get_meta().shard_size_chunks_ignored and not s.get_meta().sharding
+    assert not ZarrV3().get_meta().shard_size_chunks_ignored
+    check_readers(url, "0", data, tensorstore=False)
+    assert zarr.open_array(url, path="0").chunks == (2, 8, 8)
+
+
+@pytest.mark.parametrize("method", ["decimate", "min", "max", "mean"])
+@pytest.mark.parametrize("cls", [ZarrV2, ZarrV3])
+def test_downsampling_methods(tmp_path: Path, cls: type, method: str) -> None:
+    """Every level is the method's kernel of the level below (odd sizes, a spatial z), and
+    the OME metadata names the method."""
+    url = str(tmp_path / "m.zarr")
+    data = frames_of(2 * 3 * 3, 21, 27, np.uint8)
+    dims = [
+        Dimension("x", "space", 27, 8, 2, unit="micrometer", scale=0.5),
+        Dimension("y", "space", 21, 8, 2),
+        Dimension("z", "space", 3, 2, 1),
+        Dimension("t", "time", 0, 2, 1),
+    ]
+    props = StorageProperties(
+        uri=url,
+        acquisition_dimensions=dims,
+        enable_multiscale=True,
+        downsampling_method=method,
+        compression=BloscCompressionParams("zstd", 1, "shuffle"),
+    )
+    stream(cls, props, data, stack=True)
+    group = zarr.open_group(url, mode="r")
+    attrs = dict(group.attrs)
+    entry = (attrs["ome"] if cls is ZarrV3 else attrs)["multiscales"][0]
+    assert entry["type"] == method
+    assert entry["axes"][-1] == {"name": "x", "type": "space", "unit": "micrometer"}
+    want = expected(data, (3,))
+    for level in range(len(entry["datasets"])):
+        np.testing.assert_array_equal(group[str(level)][...], want)
+        assert (
+            entry["datasets"][level]["coordinateTransformations"][0]["scale"][-1] == 0.5 * 2**level
+        )
+        want = coarsen_array(want, (1, 2, 3), method)
+    assert len(entry["datasets"]) == 3
+
+
+def test_plain_array_layout_and_attributes(tmp_path: Path) -> None:
+    """``ngff=False`` writes the array at the root (no group); attributes given while the
+    stream runs are on it, and stay at stop."""
+    url = str(tmp_path / "plain.zarr")
+    data = frames_of(5, 8, 16)
+    props = StorageProperties(uri=url, acquisition_dimensions=dims3(16, 8, 8, 8, 2), ngff=False)
+    s = ZarrV3(props)
+    s.reserve_image_shape((8, 16), np.uint16)
+    with s:
+        s.append(data[:3])
+        s.update_attributes({"note": "hi"})
+        assert zarr.open_array(url, mode="r").attrs["note"] == "hi"
+        s.append(data[3:])
+    a = zarr.open_array(url, mode="r")
+    np.testing.assert_array_equal(a[...], data)
+    assert dict(a.attrs) == {"note": "hi"}
+
+
+@pytest.mark.parametrize(
+    ("layout", "levels", "last_chunk"), [("xzaro", 4, (2, 4, 5)), ("acquire-zarr", 3, (2, 8, 8))]
+)
+def test_pyramid_conventions_and_max_levels(
+    tmp_path: Path, layout: str, levels: int, last_chunk: tuple[int, ...]
+) -> None:
+    """32 x 40 frames in 8 x 8 chunks: xzaro's conventions halve until both fit (chunks
+    shrink), acquire-zarr's until one fits (chunks kept); ``max_levels`` caps either."""
+    data = frames_of(2, 32, 40)
+    for cap, want in ((0, levels), (1, 2)):
+        url = str(tmp_path / f"{layout}{cap}.zarr")
+        props = StorageProperties(
+            uri=url,
+            acquisition_dimensions=dims3(40, 32, 8, 8, 2),
+            enable_multiscale=True,
+            conventions=layout,
+            max_levels=cap,
+        )
+        stream(ZarrV3, props, data, stack=True)
+        group = zarr.open_group(url, mode="r")
+        assert len(list(group.array_keys())) == want
+    assert group["1"].shape == (2, 16, 20)
+    url = str(tmp_path / f"{layout}0.zarr")
+    assert zarr.open_array(url, path=str(levels - 1), mode="r").chunks == last_chunk
+
+
+def test_middle_dimension_of_size_one(tmp_path: Path) -> None:
+    """A channel (or z) of size 1 between y and the append dimension."""
+    url = str(tmp_path / "c1.zarr")
+    data = frames_of(3, 8, 16)
+    dims = [
+        *dims3(16, 8, 8, 8, 2)[:2],
+        Dimension("c", "channel", 1, 1),
+        Dimension("t", "time", 0, 2),
+    ]
+    stream(ZarrV3, StorageProperties(uri=url, acquisition_dimensions=dims), data)
+    np.testing.assert_array_equal(zarr.open_array(url, path="0")[...], data[:, None])

@@ -5,4 +5,9 @@ Its parts: :mod:`~xzaro.writers.streaming.properties` (what to stream, checked),
 :mod:`~xzaro.writers.streaming.rows` (row buffers and their background writing) and
 :mod:`~xzaro.writers.streaming.device` (``ZarrV2``/``ZarrV3``). Users import it as
 :mod:`xzaro.streaming`.
+
+acquire-zarr 0.10's API over the same device: :mod:`~xzaro.writers.streaming.settings`
+(its settings and enumerations), :mod:`~xzaro.writers.streaming.hcs` (plates and wells) and
+:mod:`~xzaro.writers.streaming.stream` (``StreamSettings``, ``ZarrStream``: several arrays in
+one store). Users import it as :mod:`xzaro.acquire`.
 """

@@ -112,6 +112,7 @@ class Zarr(StorageInterface):
         self._store: Store | None = None
         self._levels: list[StreamLevel] = []
         self._frames = 0  # frames taken since the last start
+        self._attributes: dict[str, Any] = {}  # the caller's, on the image node
         self._lock = threading.Lock()
         self._released = threading.Condition(self._lock)
         if properties is not None:
@@ -157,6 +158,7 @@ class Zarr(StorageInterface):
             multiscale=True,
             s3=True,
             buffer_bytes=nbytes,
+            shard_size_chunks_ignored=self.zarr_format == 2,
         )
 
     def reserve_image_shape(self, shape: tuple[int, int], dtype: Any = np.uint16) -> None:
@@ -224,7 +226,7 @@ class Zarr(StorageInterface):
         self._direct: FrameFileWriter | None = None
         if self._direct_eligible(store):
             level = self._levels[0]
-            directory = store.local_path("0")  # type: ignore[attr-defined]
+            directory = store.local_path(self._geometry().level_path(0))  # type: ignore[attr-defined]
             self._direct = FrameFileWriter(directory, level.writer.meta)
             self._buffer = zeroed_buffer(frame_tiles_shape(level), self._dtype)
         else:
@@ -263,12 +265,35 @@ class Zarr(StorageInterface):
 
     def _write_all_metadata(self, extent: int) -> None:
         assert self._store is not None
+        geometry = self._geometry()
         for i, level in enumerate(self._levels):
             level.meta = replace(level.meta, shape=(extent, *level.meta.shape[1:]))
-            write_metadata(self._store, str(i), level.meta)
-        multiscales = self._geometry().multiscales(len(self._levels))
-        attrs = ome_attributes(multiscales, self.zarr_format)
-        write_metadata(self._store, "", GroupMeta(self.zarr_format, attrs))
+            meta = level.meta
+            if not geometry.properties.ngff and self._attributes:
+                meta = replace(meta, attributes={**meta.attributes, **self._attributes})
+            write_metadata(self._store, geometry.level_path(i), meta)
+        if geometry.properties.ngff:
+            multiscales = geometry.multiscales(len(self._levels))
+            attrs = {**self._attributes, **ome_attributes(multiscales, self.zarr_format)}
+            write_metadata(self._store, "", GroupMeta(self.zarr_format, attrs))
+
+    def update_attributes(self, attributes: dict[str, Any]) -> None:
+        """Merge ``attributes`` into the image node's attributes (the OME-NGFF group, or the
+        array of a non-NGFF stream), written with the metadata from now on; at once while the
+        stream runs.
+
+        Raises
+        ------
+        StreamingError
+            If a key would replace the OME-NGFF metadata.
+        """
+        reserved = {"ome", "multiscales"} & set(attributes)
+        if reserved:
+            raise StreamingError(f"attributes {sorted(reserved)} are the OME-NGFF metadata's")
+        with self._lock:
+            self._attributes.update(attributes)
+            if self._running:
+                self._write_all_metadata(self._levels[0].meta.shape[0])
 
     def _rows_written(self, rows: int) -> None:
         """The first ``rows`` rows are stored: the metadata may say so (called under the lock).
@@ -328,7 +353,7 @@ class Zarr(StorageInterface):
         """Array position (append index, middle indices) of frame number ``frame``."""
         step, rest = divmod(frame, self._per_t)
         shape = self._levels[0].row_shape[1:-2]
-        middle = np.unravel_index(rest, shape) if self._per_t > 1 else ()
+        middle = np.unravel_index(rest, shape) if shape else ()
         return (step, *(int(j) for j in middle))
 
     def _flush_row(self) -> None:

@@ -14,9 +14,18 @@ from typing import Any
 import numpy as np
 
 from xzaro.meta import ZaroMeta
+from xzaro.writers.coarsen import COARSENINGS
 from xzaro.writers.layout import array_meta
 from xzaro.writers.ome import multiscales_entry, ome_axis
 from xzaro.writers.streaming.properties import Dimension, DimensionKind, StorageProperties
+
+#: What each pyramid method does, for the ``metadata`` of the ``multiscales`` entry.
+METHOD_DESCRIPTIONS = {
+    "mean": "The mean of each 2x2 (2x2x2 with z) block; integers rounded half to even.",
+    "decimate": "The first (top left) cell of each 2x2 (2x2x2 with z) block.",
+    "min": "The minimum of each 2x2 (2x2x2 with z) block.",
+    "max": "The maximum of each 2x2 (2x2x2 with z) block.",
+}
 
 
 @dataclass(frozen=True)
@@ -58,19 +67,45 @@ class StreamGeometry:
         )
 
     def level_shapes(self) -> list[tuple[int, ...]]:
-        """Array shapes (append extent 0) of every level: halved until a level fits in one
-        chunk along y and x (one level without ``enable_multiscale``)."""
+        """Array shapes (append extent 0) of every level (see :meth:`pyramid`)."""
+        return [shape for shape, _ in self.pyramid()]
+
+    def pyramid(self) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """Every level's array shape (append extent 0) and the axes halved from the level
+        below (none for level 0); one level without ``enable_multiscale``, at most
+        ``max_levels`` above level 0.
+
+        ``"xzaro"`` conventions halve every coarsened axis until a level fits in one chunk
+        along y and x; ``"acquire-zarr"`` ones halve each coarsened axis only while it is
+        larger than a chunk, and go on while y and x both are, or another coarsened axis is.
+        """
         dims = self.dims
         shape = tuple(d.array_size_px for d in dims)
-        shapes = [shape]
-        if not self.properties.enable_multiscale:
-            return shapes
-        axes = self.coarsened_axes
-        cy, cx = dims[-2].chunk_size_px, dims[-1].chunk_size_px
-        while shape[-2] > cy or shape[-1] > cx:
+        levels: list[tuple[tuple[int, ...], tuple[int, ...]]] = [(shape, ())]
+        p = self.properties
+        if not p.enable_multiscale:
+            return levels
+        chunk = [d.chunk_size_px for d in dims]
+        coarsened = self.coarsened_axes
+        while not p.max_levels or len(levels) <= p.max_levels:
+            big = [shape[i] > chunk[i] for i in range(len(shape))]
+            if p.conventions == "acquire-zarr":
+                others = any(big[i] for i in coarsened[:-2])
+                if not (big[-2] and big[-1]) and not others:
+                    break
+                axes = tuple(i for i in coarsened if big[i])
+            else:
+                if not (big[-2] or big[-1]):
+                    break
+                axes = coarsened
             shape = tuple(-(-n // 2) if i in axes else n for i, n in enumerate(shape))
-            shapes.append(shape)
-        return shapes
+            levels.append((shape, axes))
+        return levels
+
+    def level_path(self, level: int) -> str:
+        """Where level ``level`` is stored below the stream's root: ``"0"``, ``"1"``, …, or the
+        root itself for a plain (non-NGFF) array."""
+        return str(level) if self.properties.ngff else ""
 
     def level_meta(
         self, level: int, shape: tuple[int, ...], extent: int, dtype: np.dtype
@@ -78,8 +113,9 @@ class StreamGeometry:
         """The metadata of level ``level`` (of ``shape``) holding ``extent`` appended steps."""
         p = self.properties
         dims = self.dims
+        keep = p.conventions == "acquire-zarr"
         chunks = tuple(
-            d.chunk_size_px if i == 0 else max(1, min(d.chunk_size_px, n))
+            d.chunk_size_px if i == 0 or keep else max(1, min(d.chunk_size_px, n))
             for i, (d, n) in enumerate(zip(dims, shape))
         )
         shards = None
@@ -105,28 +141,43 @@ class StreamGeometry:
 
     def multiscales(self, n_levels: int) -> list[dict[str, Any]]:
         """The root's ``multiscales``: one unnamed image whose levels are arrays ``0``, ``1``,
-        …, with the pixel size (micrometers) as the scale of y and x."""
+        …, with each dimension's ``unit`` and ``scale`` (for y and x, times the pixel size in
+        micrometers when given) and the pyramid's method as its ``type`` (and, for the
+        ``"acquire-zarr"`` conventions, described in ``metadata`` as acquire-zarr does)."""
         p = self.properties
         dims = self.dims
         n = len(dims)
         axes: list[dict[str, Any]] = []
-        scale = [1.0] * n
+        scale = [float(d.scale) for d in dims]
         for i, d in enumerate(dims):
             kind = DimensionKind(d.kind)
-            unit = None
+            unit = d.unit
             if i >= n - 2 and p.pixel_scale_um is not None:
-                unit = "micrometer"
-                scale[i] = float(p.pixel_scale_um[0 if i == n - 1 else 1])
-            axes.append(ome_axis(d.name, None if kind is DimensionKind.OTHER else kind.value, unit))
+                unit = unit or "micrometer"
+                scale[i] *= float(p.pixel_scale_um[0 if i == n - 1 else 1])
+            other = kind is DimensionKind.OTHER and p.conventions != "acquire-zarr"
+            axes.append(ome_axis(d.name, None if other else kind.value, unit))
         coarsened = self.coarsened_axes
+        method = p.downsampling_method if n_levels > 1 else None
         entry = multiscales_entry(
             name="",
             axes=axes,
             paths=[str(level) for level in range(n_levels)],
             scale=scale,
             coarsened=[i in coarsened for i in range(n)],
-            method="mean" if n_levels > 1 else None,
+            method=method,
             half_cell_shift=False,
             zarr_format=self.zarr_format,
         )
+        factors = [1.0] * n
+        for dataset, (_, halved) in zip(entry["datasets"], self.pyramid()):
+            factors = [f * 2 if i in halved else f for i, f in enumerate(factors)]
+            dataset["coordinateTransformations"][0]["scale"] = [
+                b * f for b, f in zip(scale, factors)
+            ]
+        if method is not None and p.conventions == "acquire-zarr":  # acquire-zarr describes it
+            entry["metadata"] = {
+                "method": f"xzaro.writers.coarsen.{COARSENINGS[method].kernel.__name__}",
+                "description": METHOD_DESCRIPTIONS[method],
+            }
         return [entry]

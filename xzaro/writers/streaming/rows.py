@@ -22,9 +22,9 @@ from xzaro.buffers import zeroed_buffer
 from xzaro.codecs import BLOSC_MAX_OVERHEAD
 from xzaro.meta import ZaroMeta
 from xzaro.stores import Store
-from xzaro.writers.coarsen import coarsen_tiles
+from xzaro.writers.coarsen import coarsen_array, coarsen_tiles
 from xzaro.writers.streaming.geometry import StreamGeometry
-from xzaro.writers.tiles import tile_grid
+from xzaro.writers.tiles import copy_into_tiles, from_tiles, tile_grid
 from xzaro.writers.writer import Writer, writer_for
 
 #: Rows (per level) that may wait in the background queue before ``append`` blocks.
@@ -77,6 +77,7 @@ class StreamLevel:
     row_shape: tuple[int, ...]  # one row: the row extent along the append dimension
     rows: BufferPool | None = None  # row buffers, chunk by chunk (tiles_shape)
     encoded: BufferPool | None = None  # a row's compressed chunks (encoded_shape)
+    method: str = "mean"  # how this level is made from the one below (COARSENINGS)
 
     @property
     def tiles_shape(self) -> tuple[int, ...]:
@@ -101,14 +102,16 @@ def new_levels(
 ) -> list[StreamLevel]:
     """Every level's metadata, writer (when ``store`` is given), row geometry and buffers
     (pools sharing the condition ``released``)."""
-    axes = geometry.coarsened_axes
     compressed = geometry.properties.compression is not None
     levels = []
-    for i, shape in enumerate(geometry.level_shapes()):
+    for i, (shape, axes) in enumerate(geometry.pyramid()):
         meta = geometry.level_meta(i, shape, 0, dtype)
         writer_meta = replace(meta, shape=(_WRITER_EXTENT, *meta.shape[1:]))
-        writer = writer_for(store, str(i), writer_meta) if store is not None else None
-        level = StreamLevel(meta, writer, axes if i else (), (geometry.row_extent, *shape[1:]))  # type: ignore[arg-type]
+        path = geometry.level_path(i)
+        writer = writer_for(store, path, writer_meta) if store is not None else None
+        row_shape = (geometry.row_extent, *shape[1:])
+        level = StreamLevel(meta, writer, axes, row_shape)  # type: ignore[arg-type]
+        level.method = geometry.properties.downsampling_method
         # Row buffers: one per queued row, plus the row being filled at level 0 unless a
         # compressed row hands its buffer back once encoded (the encoder is the bottleneck
         # then, and a third buffer would only cost memory). Padding beyond the array's
@@ -125,6 +128,27 @@ def frame_tiles_shape(level: StreamLevel) -> tuple[int, ...]:
     """One frame of ``level``, tiled: ``(chunks along y, chunks along x, chunk y, chunk x)``."""
     tiles, n = level.tiles_shape, len(level.row_shape)
     return (*tiles[n - 2 : n], *tiles[-2:])
+
+
+def coarsen_row(
+    src: np.ndarray,
+    src_shape: tuple[int, ...],
+    axes: tuple[int, ...],
+    dst: np.ndarray,
+    dst_shape: tuple[int, ...],
+    method: str,
+) -> None:
+    """Reduce a row held as tiles (``src``, of ``src_shape``) 2x along ``axes`` with
+    ``method`` into the tiles ``dst`` (of ``dst_shape``).
+
+    The mean works tile by tile (:func:`~xzaro.writers.coarsen.coarsen_tiles`); the other
+    methods go through the natural layout with :func:`~xzaro.writers.coarsen.coarsen_array`.
+    """
+    if method == "mean":
+        coarsen_tiles(src, src_shape, axes, dst, dst_shape)
+        return
+    coarse = coarsen_array(from_tiles(src, src_shape), axes, method)
+    copy_into_tiles(coarse, dst)
 
 
 def _give_back(taken: list[tuple[BufferPool, np.ndarray]]) -> None:
@@ -197,8 +221,13 @@ class RowWriter:
                     assert level.rows is not None
                     coarse = level.rows.take()
                     held.append((level.rows, coarse))
-                    coarsen_tiles(
-                        tiles, below.row_shape, level.spatial_axes, coarse, level.row_shape
+                    coarsen_row(
+                        tiles,
+                        below.row_shape,
+                        level.spatial_axes,
+                        coarse,
+                        level.row_shape,
+                        level.method,
                     )
                     tiles = coarse
                 origin = (first, *(0,) * (len(level.row_shape) - 1))
