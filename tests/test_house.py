@@ -3,7 +3,7 @@
 Each rule is one test that reads ``xzaro/`` as text and syntax trees (nothing is imported), so a
 change that breaks a rule fails here with the place named: no module over 600 lines, no function
 over 80 lines, no private name used across modules, no import cycle (function-level imports
-included), no probing of stores with ``getattr``/``hasattr``.
+included), no probing of stores with ``getattr``/``hasattr``, no import of zarr-python.
 """
 
 from __future__ import annotations
@@ -160,3 +160,20 @@ def test_no_store_is_probed(probe: str) -> None:
             ):
                 probed.append(f"{name}:{node.lineno} {ast.unparse(node)}")
     assert not probed, "stores are probed instead of declaring capabilities:\n" + "\n".join(probed)
+
+
+def test_zarr_python_is_never_imported() -> None:
+    """zarr-python is a test oracle only: no module of the package imports it (``zarrs`` and
+    ``zarrita`` neither), at module level or inside a function."""
+    oracles = {"zarr", "zarrs", "zarrita"}
+    found = []
+    for module, tree in TREES.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            found += [f"{module}:{node.lineno} {n}" for n in names if n.split(".")[0] in oracles]
+    assert not found, found

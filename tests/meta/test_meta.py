@@ -304,3 +304,19 @@ def test_missing_node_and_wrong_node_type(tmp_path):
         xzaro.open_array(str(tmp_path))
     with pytest.raises(NodeNotFoundError):
         xzaro.open_array(str(tmp_path / "does-not-exist"))
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_metadata_nesting_limit(as_bytes: bool) -> None:
+    """Nesting is refused beyond MAX_JSON_DEPTH on every Python (3.13's parser takes 2,000
+    levels that 3.11's refuses); text holding brackets in strings is not nesting."""
+    from xzaro.meta.documents import MAX_JSON_DEPTH, loads
+
+    def doc(depth: int) -> str | bytes:
+        text = '{"a": ' + "[" * (depth - 1) + "]" * (depth - 1) + ', "s": "' + "[" * 2000 + '"}'
+        return text.encode() if as_bytes else text
+
+    assert loads(doc(MAX_JSON_DEPTH))["s"] == "[" * 2000
+    with pytest.raises(MetadataError, match=f"nested {MAX_JSON_DEPTH + 1} deep") as e:
+        loads(doc(MAX_JSON_DEPTH + 1), url="u", key="k/zarr.json")
+    assert e.value.url == "u" and e.value.key == "k/zarr.json"
