@@ -201,7 +201,8 @@ class DataTreeAccessor:
 
 
 def register() -> None:
-    """Register the ``.zaro`` accessors (done once when xzaro is imported)."""
+    """Register the ``.zaro`` accessors (done by :mod:`xzaro.accessors` on the first use of
+    ``.zaro``, which is registered as soon as both xzaro and xarray are imported)."""
     import warnings
 
     with warnings.catch_warnings():

@@ -41,8 +41,19 @@ def shows_progress(progress: bool | str) -> bool:
     check_progress(progress)
     if isinstance(progress, str):
         stderr = sys.stderr
-        return bool(stderr is not None and stderr.isatty()) or "ipykernel" in sys.modules
+        return bool(stderr is not None and stderr.isatty()) or _in_jupyter_kernel()
     return bool(progress)
+
+
+def _in_jupyter_kernel() -> bool:
+    """Whether this code runs in a Jupyter kernel (not merely in a process that imported
+    ipykernel, as a notebook runner does)."""
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def _distributed_client(scheduler: Any) -> Any:
@@ -104,7 +115,7 @@ def compute_writes(*tasks: Any, progress: bool | str = False, **kwargs: Any) -> 
 def _local_bar() -> Any:
     """A progress bar for Dask's local schedulers: tqdm's if installed, else Dask's."""
     try:
-        import tqdm  # type: ignore[import-untyped]
+        import tqdm
     except ImportError:
         from dask.diagnostics import ProgressBar
 
