@@ -40,6 +40,24 @@ def sample_field(shape: tuple[int, int, int] = (24, 181, 360)) -> np.ndarray:
     return np.round(field + noise, 2).astype(np.float32)
 
 
+def sample_dataset() -> Any:
+    """The demo dataset: hourly ``air`` temperature on a 1-degree grid, with coordinates."""
+    import numpy as np
+    import xarray as xr
+
+    data = sample_field()
+    coords = {
+        "time": np.arange("2026-01-01T00", "2026-01-02T00", dtype="datetime64[h]").astype(
+            "datetime64[ns]"
+        ),
+        "lat": np.arange(90.0, -90.5, -1.0),
+        "lon": np.arange(0.0, 360.0, 1.0),
+    }
+    attrs = {"units": "K", "long_name": "air temperature"}
+    air = xr.Variable(("time", "lat", "lon"), data, attrs)
+    return xr.Dataset({"air": air}, coords=coords, attrs={"title": "xzaro demo"})
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run ``xzaro demo``: the stores go to ``--out``, or to a temporary directory removed after."""
     if args.out:
@@ -53,68 +71,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return status
 
 
+#: How each demo store is written: ``ds.zaro.to_store`` options.
+STORES: dict[str, dict[str, Any]] = {
+    "demo_v2.zarr": {
+        "zarr_format": 2,
+        "chunks": {"time": 6, "lat": 91, "lon": 180},
+        "compressor": ("lz4", 5, "shuffle"),
+    },
+    "demo_v3.zarr": {
+        "zarr_format": 3,
+        "chunks": {"time": 6, "lat": 91, "lon": 90},
+        "shards": {"time": 12, "lat": 182, "lon": 180},
+        "compressor": ("zstd", 3, "shuffle"),
+    },
+}
+
+
 def _demo(out: Path, *, verbose: bool) -> int:
-    """Write the demo field as a V2 and a V3 store under ``out``, read it back and show it."""
-    import numpy as np
+    """Write the demo dataset as a V2 and a V3 store under ``out`` with ``ds.zaro.to_store``,
+    read it back with ``engine="zaro"`` and show what was written."""
+    import xarray as xr
 
-    from xzaro.chunk_keys import ChunkKeyEncoding
-    from xzaro.codecs import BloscCodec, BytesCodec, Crc32cCodec, ShardingCodec, ZstdCodec
-    from xzaro.hierarchy import open_array
-    from xzaro.meta import GroupMeta, ZaroMeta
-    from xzaro.stores import open_store
-    from xzaro.writers import write_array, write_group
+    from xzaro.writers import BloscCompressionParams
 
-    data = sample_field()
-    dims = ("time", "lat", "lon")
-    print(f"xzaro demo: a {data.shape} float32 field ({human_bytes(data.nbytes)}) -> {out}")
-    stores = {
-        "demo_v2.zarr": ZaroMeta(
-            2,
-            data.shape,
-            np.dtype("<f4"),
-            (6, 91, 180),
-            (BytesCodec("little"), BloscCodec("lz4", 5, "shuffle")),
-            np.float32(np.nan),
-            ChunkKeyEncoding("v2", "."),
-            "C",
-            None,
-            dims,
-            {"units": "K", "long_name": "air temperature"},
-        ),
-        "demo_v3.zarr": ZaroMeta(
-            3,
-            data.shape,
-            np.dtype("float32"),
-            (6, 91, 90),
-            (
-                ShardingCodec(
-                    (6, 91, 90), (BytesCodec(), ZstdCodec(3)), (BytesCodec(), Crc32cCodec())
-                ),
-            ),
-            np.float32(np.nan),
-            ChunkKeyEncoding("default", "/"),
-            "C",
-            (12, 182, 180),
-            dims,
-            {"units": "K", "long_name": "air temperature"},
-        ),
-    }
-    for name, meta in stores.items():
-        store = open_store(str(out / name), mode="w")
+    ds = sample_dataset()
+    print(f"xzaro demo: {human_bytes(ds.nbytes)} of hourly air temperature -> {out}")
+    print(ds)
+    for name, options in STORES.items():
+        path = str(out / name)
         t0 = time.perf_counter()
-        write_group(store, "", GroupMeta(meta.zarr_format, {"title": "xzaro demo"}))
-        n = write_array(store, "air", meta, data)
+        blosc = BloscCompressionParams(*options["compressor"])
+        ds.zaro.to_store(path, mode="w", **{**options, "compressor": blosc})
         t1 = time.perf_counter()
-        arr = open_array(str(out / name), "air", verbose=verbose)
-        full = arr[...]
+        back = xr.open_dataset(path, engine="zaro", chunks=None, verbose=verbose)
+        back.load()
         t2 = time.perf_counter()
-        region = arr.read_region((3, 40, 100), (5, 50, None))
-        ok = np.array_equal(full, data) and np.array_equal(region, data[3:8, 40:90, 100:])
+        window = back.air.sel(lat=slice(50, 0), lon=slice(100, None)).isel(time=slice(3, 8))
+        ok = back.identical(ds) and window.equals(ds.air[3:8, 40:91, 100:])
         print(
-            f"\n{name}: wrote {n} objects in {t1 - t0:.2f}s; read back in {t2 - t1:.3f}s; "
+            f"\n{name}: written in {t1 - t0:.2f}s; read back in {t2 - t1:.3f}s; "
             f"values {'identical' if ok else 'DIFFER'}"
         )
-        print_tree(tree_nodes(str(out / name), "", None))
+        print_tree(tree_nodes(path, "", None))
         if not ok:
             return 1
     return 0
