@@ -58,7 +58,7 @@ def thread_bytes(size: int) -> memoryview:
         buf = np.empty(max(size, 1 << 20), dtype=np.uint8)
         if len(buf) <= _BYTES_LIMIT:  # larger objects get a buffer of their own
             _threads.bytes = buf
-    return memoryview(buf)[:size]  # type: ignore[arg-type]
+    return buf.data[:size]
 
 
 class BufferPool:
