@@ -199,12 +199,12 @@ def test_region_write_into_a_rectilinear_array(tmp_path: Path) -> None:
 
 
 def test_info_shows_the_edge_lengths(tmp_path: Path) -> None:
-    from xzaro.cli import describe_array
+    from xzaro.cli.info import describe_array
 
     path = tmp_path / "a.zarr"
     _dataset().zaro.to_store(path, encoding={"v": {"chunks": (1, 5), "shards": (MONTHS, 10)}})
-    facts = describe_array("v", xzaro.open_array(path / "v"))
+    facts = describe_array("v", xzaro.open_array(path / "v"), None)
     assert (facts["chunks"], facts["shards"]) == ([1, 5], [list(MONTHS), 10])
     _dataset().zaro.to_store(tmp_path / "b.zarr", chunks={"time": MONTHS})
-    facts = describe_array("n", xzaro.open_array(tmp_path / "b.zarr" / "n"))
+    facts = describe_array("n", xzaro.open_array(tmp_path / "b.zarr" / "n"), None)
     assert (facts["chunks"], facts["shards"]) == ([list(MONTHS)], None)
