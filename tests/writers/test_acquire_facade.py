@@ -348,21 +348,23 @@ def plate_settings(m: ModuleType) -> dict[str, Any]:
 
 def test_plates(tmp_path: Path) -> None:
     """An HCS plate (two wells, three fields): the same plate and well metadata, valid
-    OME-NGFF 0.5 by ome-zarr-models, and the same field images."""
-    from ome_zarr_models.v05.hcs import HCS
-    from ome_zarr_models.v05.image import Image
-    from ome_zarr_models.v05.well import Well
-
+    OME-NGFF 0.5 by ome-zarr-models (where installed), and the same field images."""
     keys = ["plate/A/1/f0", "plate/A/1/f1", "plate/B/3/0"]
     frames = {k: frames_4d((3, 8, 8)) + i for i, k in enumerate(keys)}
     for m in modules():
         stream(m, tmp_path / m.__name__, frames, **plate_settings(m))
     ours = tmp_path / xa.__name__
-    HCS.from_zarr(zarr.open_group(str(ours / "plate"), mode="r"))
-    for key in ("plate/A/1", "plate/B/3"):
-        Well.from_zarr(zarr.open_group(str(ours / key), mode="r"))
+    if importlib.util.find_spec("ome_zarr_models") is not None:
+        from ome_zarr_models.v05.hcs import HCS
+        from ome_zarr_models.v05.image import Image
+        from ome_zarr_models.v05.well import Well
+
+        HCS.from_zarr(zarr.open_group(str(ours / "plate"), mode="r"))
+        for key in ("plate/A/1", "plate/B/3"):
+            Well.from_zarr(zarr.open_group(str(ours / key), mode="r"))
+        for key in keys:
+            Image.from_zarr(zarr.open_group(str(ours / key), mode="r"))
     for key in keys:
-        Image.from_zarr(zarr.open_group(str(ours / key), mode="r"))
         np.testing.assert_array_equal(arrays_of(ours)[f"{key}/0"][...], frames[key])
     if HAVE_ACQUIRE:
         theirs = tmp_path / "acquire_zarr"
