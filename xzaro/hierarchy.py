@@ -398,6 +398,29 @@ def open_array(
 ) -> ZaroArray:
     """Open the array at ``path`` in a store (a URL, a local path or a Store object).
 
+    Parameters
+    ----------
+    url_or_store
+        A local path, a ``file://``, ``memory://``, ``s3://``, ``gs://``, ``http(s)://`` or other
+        fsspec URL, a reference file or URL (Kerchunk JSON or Parquet), an ``os.PathLike``, or a
+        store object (an xzaro store, an fsspec mapper, an obstore store, an Icechunk session's
+        store).
+    path
+        The array's path inside the store (``""``: the store's root is the array).
+    storage_options
+        Options for the store's client (``{"anon": True}`` for a public S3 bucket, credentials,
+        ``endpoint_url``, ...).
+    consolidated
+        ``True``: consolidated metadata must exist; ``False``: never use it; ``None``: use it
+        when present.
+    zarr_format
+        Read only V2 (``2``) or V3 (``3``) metadata; ``None``: whichever the store has.
+    verbose
+        Log, on stderr as ``[zaro] ...`` lines, what this call finds and one summary per read
+        of the returned array (see :mod:`xzaro.log`).
+    allow_unsafe_codecs
+        Accept codecs (such as pickle) that can run code while decoding.
+
     Raises
     ------
     NodeNotFoundError
@@ -430,7 +453,18 @@ def open_group(
     verbose: bool = False,
     allow_unsafe_codecs: bool = False,
 ) -> ZaroGroup:
-    """Open the group at ``path`` in a store; see :func:`open_array` for the keywords."""
+    """Open the group at ``path`` in a store (``""``: the root group).
+
+    The parameters are those of :func:`open_array`; the arrays and groups below the group are
+    reached by path (``group["a/b"]``) with the same options.
+
+    Raises
+    ------
+    NodeNotFoundError
+        If there is no group (or only an array) at ``path``.
+    MetadataError
+        If the metadata is invalid.
+    """
     index = open_index(
         url_or_store, storage_options, consolidated, zarr_format, verbose, allow_unsafe_codecs
     )
