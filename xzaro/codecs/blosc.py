@@ -217,11 +217,14 @@ def _blosc_compress_ctx() -> Any:
     ctypes releases the GIL during the call; the function keeps no global state."""
     import ctypes
 
+    path = _numcodecs_blosc_path()
     try:
-        from numcodecs import blosc
+        if path is None:
+            from numcodecs import blosc
 
-        function = ctypes.CDLL(blosc.__file__).blosc_compress_ctx
-    except (ImportError, OSError, AttributeError):
+            path = blosc.__file__
+        function = ctypes.CDLL(path).blosc_compress_ctx
+    except (ImportError, OSError, AttributeError, TypeError):
         return None
     size_t = ctypes.c_size_t
     function.argtypes = [
@@ -238,3 +241,27 @@ def _blosc_compress_ctx() -> Any:
     ]
     function.restype = ctypes.c_int
     return function
+
+
+def _numcodecs_blosc_path() -> str | None:
+    """The file of numcodecs' ``blosc`` extension, found without importing numcodecs (whose
+    import, every codec it registers, costs more than a short stream's first frames); ``None``
+    when it is not found that way."""
+    import importlib.machinery
+    import importlib.util
+    import os
+    import sys
+
+    loaded = sys.modules.get("numcodecs.blosc")
+    if loaded is not None:
+        return getattr(loaded, "__file__", None)
+    try:
+        spec = importlib.util.find_spec("numcodecs")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            candidate = os.path.join(folder, "blosc" + suffix)
+            if os.path.isfile(candidate):
+                return candidate
+    return None

@@ -49,6 +49,11 @@ from xzaro.writers.streaming.rows import (
 )
 from xzaro.writers.tiles import copy_into_tiles
 
+#: Chunks a frame may span and still be written straight to its files...
+DIRECT_MAX_WRITES = 256
+#: ...or bytes each chunk's piece of a frame must have.
+DIRECT_MIN_PIECE = 32 * 1024
+
 
 class StorageInterface(abc.ABC):
     """A streaming storage device: ``set``, ``reserve_image_shape``, ``start``, ``append``,
@@ -237,14 +242,21 @@ class Zarr(StorageInterface):
         self._running = True
 
     def _direct_eligible(self, store: Store | None) -> bool:
-        """Whether frames go straight to local files: uncompressed, one level, local disk."""
+        """Whether frames go straight to local files: uncompressed, one level, local disk, and
+        few writes per frame (one per chunk it spans): at most :data:`DIRECT_MAX_WRITES`, or
+        pieces of at least :data:`DIRECT_MIN_PIECE` bytes. Many small writes per frame cost
+        more than buffering rows (measured: 1024 writes of 8 KiB per 2048x2048 frame)."""
         p = self.get()
         local = isinstance(store, SupportsLocalFiles) if store is not None else local_path(p.uri)
+        dims, itemsize = p.acquisition_dimensions, np.dtype(self._dtype or np.uint8).itemsize
+        piece = dims[0].chunk_size_px * dims[1].chunk_size_px * itemsize
+        writes = math.prod(-(-d.array_size_px // d.chunk_size_px) for d in dims[:2])
         return bool(
             self.direct_writes
             and local
             and p.compression is None
             and len(self._geometry().level_shapes()) == 1
+            and (writes <= DIRECT_MAX_WRITES or piece >= DIRECT_MIN_PIECE)
         )
 
     def _new_levels(self, store: Store | None) -> list[StreamLevel]:
@@ -343,7 +355,7 @@ class Zarr(StorageInterface):
                 copy_into_tiles(frame, self._buffer)
                 self._direct.write_frame(self._buffer, self._position(self._frames))
             else:
-                copy_into_tiles(frame, self._frame_tiles(pos))
+                copy_frame(frame, self._frame_tiles(pos))
             self._frames += 1
             if pos + 1 == self._row_frames:
                 self._flush_row()
@@ -417,6 +429,19 @@ class Zarr(StorageInterface):
     def frames_written(self) -> int:
         """Frames taken since the last :meth:`start`."""
         return self._frames
+
+
+def copy_frame(frame: np.ndarray, tiles: np.ndarray) -> None:
+    """Copy ``frame`` into ``tiles`` ``(chunks along y, chunks along x, chunk y, chunk x)``:
+    one row of chunks at a time when the frame is a whole number of chunks (a fifth less time
+    than one strided copy of the frame, measured with 64x64 chunks), else
+    :func:`~xzaro.writers.tiles.copy_into_tiles`."""
+    gy, gx, cy, cx = tiles.shape
+    if frame.shape != (gy * cy, gx * cx):
+        copy_into_tiles(frame, tiles)
+        return
+    for i in range(gy):
+        tiles[i] = frame[i * cy : (i + 1) * cy].reshape(cy, gx, cx).transpose(1, 0, 2)
 
 
 class ZarrV2(Zarr):

@@ -1,14 +1,16 @@
 """A stream's rows: the recycled buffers they are held in, and their background writing.
 
 A row holds one stored object's extent along the append dimension (a chunk, or a V3 shard)
-of every level, chunk by chunk. :class:`RowWriter` coarsens a full row into every level,
-encodes and stores it on a small thread pool, at most :data:`MAX_PENDING_ROWS` at a time, and
-reports when the rows written so far form a longer contiguous prefix, so that the metadata can
-say so.
+of every level, chunk by chunk. :class:`RowWriter` coarsens a full row into every level, then
+encodes and stores it object by object on the shared pool (an object's compressed bytes are
+stored as soon as they are made, so only the objects in flight need encoded buffers), at most
+:data:`MAX_PENDING_ROWS` rows at a time, and reports when the rows written so far form a
+longer contiguous prefix, so that the metadata can say so.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Callable
@@ -18,17 +20,20 @@ from typing import Any
 
 import numpy as np
 
-from xzaro.buffers import zeroed_buffer
+from xzaro.buffers import thread_buffer, zeroed_buffer
 from xzaro.codecs import BLOSC_MAX_OVERHEAD
+from xzaro.concurrency import concurrent_map, default_workers
 from xzaro.meta import ZaroMeta
 from xzaro.stores import Store
-from xzaro.writers.coarsen import coarsen_array, coarsen_tiles
+from xzaro.writers.coarsen import coarsen_array, coarsen_tiles, even_mean
 from xzaro.writers.streaming.geometry import StreamGeometry
 from xzaro.writers.tiles import copy_into_tiles, from_tiles, tile_grid
 from xzaro.writers.writer import Writer, writer_for
 
 #: Rows (per level) that may wait in the background queue before ``append`` blocks.
 MAX_PENDING_ROWS = 2
+#: Bytes of scratch per :func:`~xzaro.writers.coarsen.even_mean` call of a row's mean.
+_MEAN_SCRATCH_BYTES = 64 * 1024
 #: Append extent the writers are built with: rows are aligned, so only the end matters.
 _WRITER_EXTENT = 2**50
 
@@ -76,7 +81,7 @@ class StreamLevel:
     spatial_axes: tuple[int, ...]  # axes halved from the level below
     row_shape: tuple[int, ...]  # one row: the row extent along the append dimension
     rows: BufferPool | None = None  # row buffers, chunk by chunk (tiles_shape)
-    encoded: BufferPool | None = None  # a row's compressed chunks (encoded_shape)
+    encoded: BufferPool | None = None  # one stored object's compressed chunks (encoded_shape)
     method: str = "mean"  # how this level is made from the one below (COARSENINGS)
 
     @property
@@ -86,12 +91,23 @@ class StreamLevel:
         return (*tile_grid(self.row_shape, chunk), *chunk)
 
     @property
+    def per_object(self) -> tuple[int, ...]:
+        """Chunks per stored object along each axis (all 1 for chunked arrays)."""
+        return tuple(u // c for u, c in zip(self.meta.storage_shape, self.meta.chunk_shape))
+
+    @property
     def encoded_shape(self) -> tuple[int, ...]:
-        """Bytes receiving a row's compressed chunks: one slot per chunk, large enough for
-        any chunk Blosc may produce."""
+        """Bytes receiving one stored object's compressed chunks: one slot per chunk, large
+        enough for any chunk Blosc may produce."""
         chunk = self.meta.chunk_shape
         slot = math.prod(chunk) * self.meta.dtype.itemsize + BLOSC_MAX_OVERHEAD
-        return (*tile_grid(self.row_shape, chunk), slot)
+        per = tuple(min(p, n) for p, n in zip(self.per_object, tile_grid(self.row_shape, chunk)))
+        return (*per, slot)
+
+    def objects(self) -> int:
+        """Stored objects per row."""
+        counts = tile_grid(self.row_shape, self.meta.chunk_shape)
+        return math.prod(-(-n // p) for n, p in zip(counts, self.per_object))
 
 
 def new_levels(
@@ -112,14 +128,15 @@ def new_levels(
         row_shape = (geometry.row_extent, *shape[1:])
         level = StreamLevel(meta, writer, axes, row_shape)  # type: ignore[arg-type]
         level.method = geometry.properties.downsampling_method
-        # Row buffers: one per queued row, plus the row being filled at level 0 unless a
-        # compressed row hands its buffer back once encoded (the encoder is the bottleneck
-        # then, and a third buffer would only cost memory). Padding beyond the array's
+        # Row buffers: one per queued row, plus the row being filled at level 0. One row is
+        # queued: writing it takes less time than filling the next (measured, raw and
+        # compressed), so more buffers would only cost memory. Padding beyond the array's
         # edges is never written and stays zero (the fill value).
-        limit = MAX_PENDING_ROWS + (1 if i == 0 and not compressed else 0)
-        level.rows = BufferPool(level.tiles_shape, dtype, limit, released)
-        if compressed:  # one per queued row
-            level.encoded = BufferPool(level.encoded_shape, np.uint8, MAX_PENDING_ROWS, released)
+        queued = 1
+        level.rows = BufferPool(level.tiles_shape, dtype, queued + (i == 0), released)
+        if compressed:  # one per object in flight: at most one per pool thread
+            limit = min(default_workers(), queued * level.objects())
+            level.encoded = BufferPool(level.encoded_shape, np.uint8, limit, released)
         levels.append(level)
     return levels
 
@@ -145,10 +162,55 @@ def coarsen_row(
     methods go through the natural layout with :func:`~xzaro.writers.coarsen.coarsen_array`.
     """
     if method == "mean":
-        coarsen_tiles(src, src_shape, axes, dst, dst_shape)
+        if not _mean_of_planes(src, src_shape, axes, dst, dst_shape):
+            coarsen_tiles(src, src_shape, axes, dst, dst_shape)
         return
     coarse = coarsen_array(from_tiles(src, src_shape), axes, method)
     copy_into_tiles(coarse, dst)
+
+
+def _mean_of_planes(
+    src: np.ndarray,
+    src_shape: tuple[int, ...],
+    axes: tuple[int, ...],
+    dst: np.ndarray,
+    dst_shape: tuple[int, ...],
+) -> bool:
+    """The 2x mean of a row of tiles halved along y and x only, tile by tile, each tile's
+    leading axes merged into its y axis: one vectorised :func:`even_mean` per tile instead of
+    one per plane of it (pairs of rows never straddle two planes, y being even). ``False``
+    (nothing written) unless every size along y and x is a whole even number of chunks, the
+    levels have the same chunks and every tile takes the fast path (no NaN)."""
+    ndim = len(src_shape)
+    chunk = src.shape[ndim:]
+    if (
+        axes != (ndim - 2, ndim - 1)
+        or dst.shape[ndim:] != chunk
+        or any(src_shape[a] % (2 * chunk[a]) for a in axes)
+        or tuple(dst_shape[a] * 2 for a in axes) != tuple(src_shape[a] for a in axes)
+    ):
+        return False
+    cy, cx = chunk[-2:]
+    # Rows per even_mean call: its scratch arrays stay small enough for malloc's heap, as
+    # larger ones are mapped and unmapped each time (a page fault per page, every call).
+    wide = 4 if src.dtype.itemsize <= 2 else 8  # the accumulator's item size
+    step = max(2, 2 * (_MEAN_SCRATCH_BYTES // (cx * wide)))
+
+    def reduce(index: tuple[int, ...]) -> bool:
+        flat = src[index].reshape(-1, cx)
+        half = thread_buffer((flat.shape[0] // 2, cx // 2), src.dtype, "stream mean")
+        for r in range(0, flat.shape[0], step):
+            if even_mean(flat[r : r + step], (0, 1), half[r // 2 : (r + step) // 2]) is None:
+                return False
+        *lead, gy, gx = index
+        at = (*lead, gy // 2, gx // 2)
+        oy, ox = (gy % 2) * (cy // 2), (gx % 2) * (cx // 2)
+        dst[at][..., oy : oy + cy // 2, ox : ox + cx // 2] = half.reshape(
+            *chunk[:-2], cy // 2, cx // 2
+        )
+        return True
+
+    return all(concurrent_map(reduce, list(np.ndindex(*src.shape[:ndim]))))
 
 
 def _give_back(taken: list[tuple[BufferPool, np.ndarray]]) -> None:
@@ -211,11 +273,10 @@ class RowWriter:
         levels = self._levels
         assert levels[0].rows is not None
         held: list[tuple[BufferPool, np.ndarray]] = [(levels[0].rows, buffer)]
-        encoded: list[tuple[BufferPool, np.ndarray]] = []
         try:
             first = index * self._row_extent // levels[0].meta.chunk_shape[0]
             tiles, below = buffer, levels[0]
-            items = []
+            blocks: list[tuple[StreamLevel, np.ndarray, tuple[int, ...]]] = []
             for level in levels:
                 if level.spatial_axes:
                     assert level.rows is not None
@@ -230,16 +291,9 @@ class RowWriter:
                         level.method,
                     )
                     tiles = coarse
-                origin = (first, *(0,) * (len(level.row_shape) - 1))
-                out = level.encoded.take() if level.encoded is not None else None
-                if out is not None:
-                    encoded.append((level.encoded, out))  # type: ignore[arg-type]
-                items += level.writer.encode_tiles(tiles, origin, out)
+                blocks += object_blocks(level, tiles, first)
                 below = level
-            if levels[0].writer.copies_on_encode:
-                _give_back(held)  # compressed: the buffers may be refilled while storing
-                held = []
-            self._store.set_many(items)
+            concurrent_map(lambda block: self._write_object(*block), blocks)
             with self._lock:
                 self._done_rows.add(index)
                 before = self._contiguous
@@ -252,4 +306,31 @@ class RowWriter:
             self.error = self.error or e
             raise
         finally:
-            _give_back(held + encoded)  # also after a failure: nobody may wait for them forever
+            _give_back(held)  # also after a failure: nobody may wait for them forever
+
+    def _write_object(self, level: StreamLevel, tiles: np.ndarray, origin: tuple[int, ...]) -> None:
+        """Encode and store the object held by ``tiles`` (its chunks, from grid ``origin``)."""
+        pool = level.encoded
+        buffer = pool.take() if pool is not None else None
+        try:
+            out = None
+            if buffer is not None:  # an edge object has fewer chunks
+                out = buffer[tuple(slice(0, n) for n in tiles.shape[: len(origin)])]
+            self._store.set_many(level.writer.encode_tiles(tiles, origin, out))
+        finally:
+            if pool is not None and buffer is not None:
+                pool.give(buffer)
+
+
+def object_blocks(
+    level: StreamLevel, tiles: np.ndarray, first: int
+) -> list[tuple[StreamLevel, np.ndarray, tuple[int, ...]]]:
+    """The stored objects of a row of ``level`` (``tiles``, starting at append-axis chunk
+    ``first``): each one's level, chunks and chunk-grid origin."""
+    ndim = len(level.row_shape)
+    per, counts = level.per_object, tiles.shape[:ndim]
+    blocks = []
+    for start in itertools.product(*(range(0, n, p) for n, p in zip(counts, per))):
+        index = tuple(slice(j, j + p) for j, p in zip(start, per))
+        blocks.append((level, tiles[index], (first + start[0], *start[1:])))
+    return blocks
