@@ -323,6 +323,8 @@ def _open_reference(kind: str, url: str, options: dict[str, Any], mode: str) -> 
 
 
 def _split_protocol(url: str) -> tuple[str | None, str]:
+    if "://" not in url and not url.startswith("data:"):
+        return None, url  # fsspec's answer for a plain path, without importing fsspec
     from fsspec.core import split_protocol
 
     protocol, path = split_protocol(url)
