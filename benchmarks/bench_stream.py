@@ -29,7 +29,6 @@ time), peak memory (the worst run's, frames left out) and the ratio of the best 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import importlib
 import json
 import os
@@ -39,12 +38,11 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from _common import bench_lock
 
 LIBS = {"xzaro": "xzaro.acquire", "acquire-zarr": "acquire_zarr"}
 CODECS = ("raw", "lz4", "zstd")
@@ -166,27 +164,13 @@ def child(spec: dict[str, Any]) -> None:
     print(json.dumps(result))
 
 
-@contextmanager
-def locked(path: str | None) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (nothing when ``None``)."""
-    if path is None:
-        yield
-        return
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def measure(spec: dict[str, Any], lock: str | None) -> dict[str, Any] | None:
     """Run ``spec`` in a subprocess (under ``lock``); its numbers, or ``None`` if it failed."""
     # Bytecode is cached (in the work directory), as for an installed package: otherwise
     # modules imported lazily during the run are compiled inside the timing, every run.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = os.path.join(spec["cache"], "pycache")
-    with locked(lock):
+    with bench_lock(lock):
         proc = subprocess.run(
             [sys.executable, __file__, "--child", json.dumps(spec)],
             capture_output=True,
