@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -191,7 +190,7 @@ class TempFile:
     def __init__(self, path: str) -> None:
         directory, name = os.path.split(path)
         self.path = path
-        self.tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:16]}{TMP_SUFFIX}")
+        self.tmp = os.path.join(directory, f".{name}.{os.urandom(8).hex()}{TMP_SUFFIX}")
         try:
             self.fd = os.open(self.tmp, _CREATE_FLAGS, 0o666)
         except FileNotFoundError:
