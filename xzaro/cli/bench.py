@@ -101,7 +101,7 @@ def run_builtin(names: list[str], args: argparse.Namespace) -> int:
     import contextlib
 
     from xzaro.cli import progress
-    from xzaro.cli.benchcases import LABELS, measure
+    from xzaro.cli.benchcases import measure
 
     if args.plot:
         from xzaro.quicklook import pyplot
@@ -117,10 +117,7 @@ def run_builtin(names: list[str], args: argparse.Namespace) -> int:
     if args.plot:
         from xzaro.quicklook import save_bars
 
-        series = {
-            LABELS[lib]: [results.mb_per_second(c, lib) for c in results.seconds]
-            for lib in results.libraries
-        }
+        series = {"xzaro": [results.mb_per_second(c) for c in results.seconds]}
         title = f"xzaro bench: {args.size_mib} MiB float32, best of {args.repeat}"
         save_bars(list(results.seconds), series, args.plot, xlabel="MB/s", title=title)
         print(f"wrote {args.plot}")

@@ -23,7 +23,7 @@ CHUNKS = (16, 256, 256)
 SHARDS = (64, 512, 512)
 REGION = (slice(5, None), slice(100, 420), slice(60, 380))  # the first axis is set per size
 
-# name -> (what it times, (library, workdir, data) -> seconds or None)
+# name -> (what it times, (workdir, data) -> seconds)
 CASES: dict[str, tuple[str, Callable[..., float]]] = {}
 
 
@@ -78,16 +78,16 @@ def xzaro_meta(fmt: int, shape: tuple[int, ...]) -> Any:
     )
 
 
-def write_with(library: str, path: Path, data: np.ndarray, fmt: int) -> None:
-    """Write ``data`` as array ``a`` of a new store at ``path`` (``library``: ``xzaro``)."""
+def write_with(path: Path, data: np.ndarray, fmt: int) -> None:
+    """Write ``data`` as array ``a`` of a new store at ``path``."""
     from xzaro.stores import open_store
     from xzaro.writers import write_array
 
     write_array(open_store(str(path), mode="w"), "", xzaro_meta(fmt, data.shape), data)
 
 
-def read_with(library: str, path: Path, selection: Any) -> np.ndarray:
-    """Open the array at ``path`` and read ``selection`` (``library``: ``xzaro``)."""
+def read_with(path: Path, selection: Any) -> np.ndarray:
+    """Open the array at ``path`` and read ``selection``."""
     from xzaro.hierarchy import open_array
 
     return np.asarray(open_array(str(path))[selection])
@@ -103,26 +103,26 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def writer(fmt: int) -> Callable[..., float]:
     """A case writing a new store of format ``fmt``."""
 
-    def run(library: str, workdir: Path, data: np.ndarray) -> float:
-        path = workdir / f"{library}-w{fmt}-{time.perf_counter_ns()}.zarr"
-        seconds, _ = timed(lambda: write_with(library, path, data, fmt))
+    def run(workdir: Path, data: np.ndarray) -> float:
+        path = workdir / f"w{fmt}-{time.perf_counter_ns()}.zarr"
+        seconds, _ = timed(lambda: write_with(path, data, fmt))
         return seconds
 
     return run
 
 
 def reader(fmt: int, whole: bool) -> Callable[..., float]:
-    """A case reading (``whole`` or a region of) the store of format ``fmt`` xzaro wrote,
-    checking the values."""
+    """A case reading (``whole`` or a region of) the store of format ``fmt``, checking the
+    values."""
 
-    def run(library: str, workdir: Path, data: np.ndarray) -> float:
+    def run(workdir: Path, data: np.ndarray) -> float:
         path = workdir / f"source-v{fmt}.zarr"
         if not path.exists():
-            write_with("xzaro", path, data, fmt)
+            write_with(path, data, fmt)
         selection = (...,) if whole else region(data.shape[0])
-        seconds, values = timed(lambda: read_with(library, path, selection))
+        seconds, values = timed(lambda: read_with(path, selection))
         if not np.array_equal(values, data[selection]):
-            raise RuntimeError(f"{library} read wrong values from {path}")
+            raise RuntimeError(f"xzaro read wrong values from {path}")
         return seconds
 
     return run
@@ -135,36 +135,34 @@ case("read-v3", "open and read the whole V3 sharded array")(reader(3, True))
 case("region-v3", "open and read a region (about 10%) of the V3 array")(reader(3, False))
 
 
-def warm_up(libraries: list[str], workdir: Path) -> None:
-    """Write and read one plane with each library and format, untimed, so that no case
-    times first imports or the start of thread pools."""
+def warm_up(workdir: Path) -> None:
+    """Write and read one plane in each format, untimed, so that no case times first imports
+    or the start of thread pools."""
     plane = field(1)
-    for lib in libraries:
-        for fmt in (2, 3):
-            path = workdir / f"warm-{lib}-{fmt}.zarr"
-            write_with(lib, path, plane, fmt)
-            read_with(lib, path, (...,))
+    for fmt in (2, 3):
+        path = workdir / f"warm-{fmt}.zarr"
+        write_with(path, plane, fmt)
+        read_with(path, (...,))
 
 
 @dataclass
 class Results:
-    """The best times of the cases run, by case and library (``xzaro``)."""
+    """The best time of each case run."""
 
     size_mib: int
     repeat: int
-    libraries: list[str]
-    seconds: dict[str, dict[str, float]] = field_(default_factory=dict)
+    seconds: dict[str, float] = field_(default_factory=dict)
     nbytes: dict[str, int] = field_(default_factory=dict)
 
-    def mb_per_second(self, case: str, library: str) -> float:
+    def mb_per_second(self, case: str) -> float:
         """Uncompressed megabytes (1e6 B) per second."""
-        return self.nbytes[case] / self.seconds[case][library] / 1e6
+        return self.nbytes[case] / self.seconds[case] / 1e6
 
     def text(self) -> str:
         """The table ``xzaro bench`` prints."""
         header = ["case", "seconds", "MB/s"]
         rows = [
-            [case, f"{best['xzaro']:.3f}", f"{self.mb_per_second(case, 'xzaro'):.0f}"]
+            [case, f"{best:.3f}", f"{self.mb_per_second(case):.0f}"]
             for case, best in self.seconds.items()
         ]
         note = (
@@ -175,9 +173,6 @@ class Results:
         return f"{title}\n{table(header, rows)}{note}"
 
 
-LABELS = {"xzaro": "xzaro"}
-
-
 def measure(
     names: list[str],
     size_mib: int,
@@ -185,22 +180,19 @@ def measure(
     *,
     step: Callable[[], Any] | None = None,
 ) -> Results:
-    """Run the cases ``names``, each ``repeat`` times per library, keeping the best time;
-    ``step()`` is called after each run."""
-    libraries = ["xzaro"]
-    results = Results(size_mib, repeat, libraries)
+    """Run the cases ``names``, each ``repeat`` times, keeping the best time; ``step()`` is
+    called after each run."""
+    results = Results(size_mib, repeat)
     data = field(size_mib)
     with tempfile.TemporaryDirectory(prefix="xzaro-bench-") as tmp:
-        warm_up(libraries, Path(tmp))
+        warm_up(Path(tmp))
         for name in names:
             run = CASES[name][1]
             selected = data[region(size_mib)] if name.startswith("region") else data
             results.nbytes[name] = selected.nbytes
-            best = results.seconds.setdefault(name, {})
             for _ in range(repeat):
-                for lib in libraries:
-                    seconds = run(lib, Path(tmp), data)
-                    best[lib] = min(best.get(lib, seconds), seconds)
-                    if step is not None:
-                        step()
+                seconds = run(Path(tmp), data)
+                results.seconds[name] = min(results.seconds.get(name, seconds), seconds)
+                if step is not None:
+                    step()
     return results
