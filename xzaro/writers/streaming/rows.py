@@ -179,8 +179,9 @@ def _mean_of_planes(
     """The 2x mean of a row of tiles halved along y and x only, tile by tile, each tile's
     leading axes merged into its y axis: one vectorised :func:`even_mean` per tile instead of
     one per plane of it (pairs of rows never straddle two planes, y being even). ``False``
-    (nothing written) unless every size along y and x is a whole even number of chunks, the
-    levels have the same chunks and every tile takes the fast path (no NaN)."""
+    unless every size along y and x is a whole even number of chunks, the levels have the same
+    chunks and every tile takes the fast path (no NaN); ``dst`` may then hold some tiles'
+    means, and the caller writes all of it again."""
     ndim = len(src_shape)
     chunk = src.shape[ndim:]
     if (
