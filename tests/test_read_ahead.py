@@ -76,7 +76,8 @@ def _count(proxy: Any, fn: Any) -> tuple[Any, int]:
 
 @pytest.mark.parametrize("kind", ["v2", "v3"])
 def test_chunk_sized_dask_tasks_read_exactly_in_few_rounds(proxy, stores, kind):
-    ds = xr.open_dataset(f"{proxy.base_url}/{stores[kind]}", engine="zaro", chunks={})
+    url = f"{proxy.base_url}/{stores[kind]}"
+    ds = xr.open_dataset(url, engine="zaro", chunks={}, read_unit="chunk")
     assert ds.v.data.npartitions == 96  # one Dask task per (inner) chunk, as engine="zarr"
     values, requests = _count(proxy, lambda: ds.v.values)
     np.testing.assert_array_equal(values, _dataset().v.values)
@@ -90,10 +91,18 @@ def test_chunk_sized_dask_tasks_read_exactly_in_few_rounds(proxy, stores, kind):
 @pytest.mark.parametrize("kind", ["v2", "v3"])
 def test_read_ahead_off_reads_chunk_by_chunk(proxy, stores, kind):
     url = f"{proxy.base_url}/{stores[kind]}"
-    ds = xr.open_dataset(url, engine="zaro", chunks={}, read_ahead=False)
+    ds = xr.open_dataset(url, engine="zaro", chunks={}, read_unit="chunk", read_ahead=False)
     values, requests = _count(proxy, lambda: ds.v.values)
     np.testing.assert_array_equal(values, _dataset().v.values)
     assert requests >= 96  # one (V2) or two (V3: index, then range) per task
+
+
+def test_a_sharded_array_reads_a_shard_per_dask_task(proxy, stores):
+    ds = xr.open_dataset(f"{proxy.base_url}/{stores['v3']}", engine="zaro", chunks={})
+    assert ds.v.data.npartitions == 4  # the default read unit: one Dask task per shard
+    values, requests = _count(proxy, lambda: ds.v.values)
+    np.testing.assert_array_equal(values, _dataset().v.values)
+    assert requests == 4  # each shard whole, in one request
 
 
 def test_a_single_small_read_fetches_only_what_it_needs(proxy, stores):
@@ -269,7 +278,9 @@ def test_a_region_written_after_a_read_ahead_reads_new(s3_url, shards):
     url, options = s3_url
     ds = _dataset()
     ds.zaro.to_store(url, chunks=CHUNKS, shards=shards, storage_options=options)
-    opened = xr.open_dataset(url, engine="zaro", chunks={}, storage_options=options)
+    opened = xr.open_dataset(
+        url, engine="zaro", chunks={}, read_unit="chunk", storage_options=options
+    )
     np.testing.assert_array_equal(opened.v[:8, :16].values, ds.v.values[:8, :16])
     assert prefetched.held()[0] > 0  # neighbours of those two chunks wait to be taken
     new = ds.copy(deep=True)

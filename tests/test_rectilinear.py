@@ -155,20 +155,21 @@ def test_chunks_are_the_stored_chunks(oracle: Path, name: str) -> None:
     assert seen == info.nchunks
 
 
-def test_dask_chunks_of_the_zaro_engine_are_the_stored_chunks(oracle: Path) -> None:
+def test_dask_chunks_of_the_zaro_engine_are_the_stored_objects(oracle: Path) -> None:
+    """chunks={} gives one block per stored object: the chunk, or the (rectilinear) shard."""
     sizes = _sizes(oracle)
     with xr.open_dataset(oracle / "ds.zarr", engine="zaro", chunks={}, consolidated=False) as ds:
         assert ds.temp.chunks == tuple(tuple(s) for s in sizes["ds_temp"])
         assert ds.temp.encoding["chunks"] == ((31, 28, 31), 4)
-        assert ds.sharded.chunks == tuple(tuple(s) for s in sizes["ds_sharded"])
+        assert ds.sharded.chunks == ((31, 28, 31), (8,))
         assert ds.sharded.encoding["shards"] == ((31, 28, 31), 8)
         assert_same(ds.temp.values, np.load(oracle / "ds_temp.npy"))
         assert_same(ds.sharded.values, np.load(oracle / "ds_sharded.npy"))
         np.testing.assert_array_equal(ds.time.values, np.arange(90))
     with xr.open_dataset(
-        oracle / "ds.zarr", engine="zaro", chunks={}, consolidated=False, read_unit="shard"
+        oracle / "ds.zarr", engine="zaro", chunks={}, consolidated=False, read_unit="chunk"
     ) as ds:
-        assert ds.sharded.chunks == ((31, 28, 31), (8,))
+        assert ds.sharded.chunks == tuple(tuple(s) for s in sizes["ds_sharded"])
         assert_same(ds.sharded.values, np.load(oracle / "ds_sharded.npy"))
 
 

@@ -1,9 +1,10 @@
 """The smaller read gaps of issue 11, each against the stores zarr-python writes and its own read.
 
-* ``encoding["preferred_chunks"]`` is the stored chunk, as with ``engine="zarr"``: the Dask
-  chunks of ``chunks={}``/``"auto"``/a mapping and xarray's "The specified chunks separate the
-  stored chunks" warning are those of ``engine="zarr"``; an explicit ``read_unit`` still gives
-  large blocks of whole stored objects;
+* ``encoding["preferred_chunks"]`` is the stored object: the chunk, as with ``engine="zarr"``,
+  or the shard of a sharded array (``read_unit="chunk"``: its inner chunk). The Dask chunks of
+  ``chunks={}``/``"auto"``/a mapping and xarray's "The specified chunks separate the stored
+  chunks" warning are those ``engine="zarr"`` gives for an unsharded array whose chunks are
+  those objects; an explicit ``read_unit`` still gives large blocks of whole stored objects;
 * ``consolidated=None`` on a store without consolidated metadata warns as ``engine="zarr"`` does;
 * fsspec mappers open (memory, local, S3 with its options), and ``xzaro.open_mfdataset`` opens a
   remote glob pattern;
@@ -85,15 +86,23 @@ def _open(path: Any, engine: str, **kwargs: Any) -> tuple[xr.Dataset, list[str]]
 # --- 1. preferred_chunks, Dask chunks and xarray's chunk warning ------------------------------
 
 
+#: The unsharded layout whose chunks are each layout's stored objects (its shards, if any).
+STORED_OBJECTS = {"v2": "v2", "v3": "v3", "v3_sharded": "v3"}
+
+
 @pytest.mark.parametrize("name", list(LAYOUTS))
-def test_preferred_chunks_are_the_stored_chunks(written: dict[str, Path], name: str) -> None:
+def test_preferred_chunks_are_the_stored_objects(written: dict[str, Path], name: str) -> None:
+    """The chunks of engine="zarr" for unsharded arrays; the shards of a sharded one."""
     ours, _ = _open(written[name], ENGINE)
-    theirs, _ = _open(written[name], "zarr")
+    theirs, _ = _open(written[STORED_OBJECTS[name]], "zarr")
     for var in ("v", "w"):
         assert ours[var].encoding["preferred_chunks"] == theirs[var].encoding["preferred_chunks"]
+    layout = LAYOUTS[name][1]
     assert ours["v"].encoding["preferred_chunks"] == dict(
-        zip(("x", "y"), LAYOUTS[name][1]["chunks"])
+        zip(("x", "y"), layout.get("shards", layout["chunks"]))
     )
+    inner, _ = _open(written[name], ENGINE, read_unit="chunk")
+    assert inner["v"].encoding["preferred_chunks"] == dict(zip(("x", "y"), layout["chunks"]))
 
 
 CHUNKS = [
@@ -112,16 +121,19 @@ CHUNKS = [
 @pytest.mark.parametrize("name", list(LAYOUTS))
 @pytest.mark.parametrize("chunks", CHUNKS, ids=str)
 def test_dask_chunks_and_warning_as_zarr(written: dict[str, Path], name: str, chunks: Any) -> None:
-    """Same Dask chunks as engine="zarr", and the "separate the stored chunks" warning exactly
-    when engine="zarr" gives it (for chunks aligned with the stored chunks: never)."""
+    """The Dask chunks engine="zarr" gives for the unsharded layout whose chunks are this
+    layout's stored objects (for a sharded one: its shards), and the "separate the stored
+    chunks" warning exactly when engine="zarr" gives it there (for blocks of whole stored
+    objects: never)."""
     with dask.config.set({"array.chunk-size": "4KiB"}):  # "auto" grows a few chunks
         ours, our_warnings = _open(written[name], ENGINE, chunks=chunks)
-        theirs, their_warnings = _open(written[name], "zarr", chunks=chunks)
+        theirs, their_warnings = _open(written[STORED_OBJECTS[name]], "zarr", chunks=chunks)
     for var in ours.variables:
         assert ours[var].chunks == theirs[var].chunks, var
     ours_warn = any(SEPARATE in w for w in our_warnings)
     assert ours_warn == any(SEPARATE in w for w in their_warnings)
-    stored = {"v": LAYOUTS[name][1]["chunks"], "w": (10,)}
+    layout = LAYOUTS[name][1]
+    stored = {"v": layout.get("shards", layout["chunks"]), "w": (10,)}
     aligned = all(
         b % c == 0
         for var, chunks in stored.items()
@@ -131,6 +143,21 @@ def test_dask_chunks_and_warning_as_zarr(written: dict[str, Path], name: str, ch
     assert ours_warn == (not aligned)
     if chunks == {}:
         xr.testing.assert_identical(ours.load(), theirs.load())
+
+
+def test_a_shard_over_the_dask_chunk_size_is_tiled_by_inner_chunks(
+    written: dict[str, Path],
+) -> None:
+    """A shard larger than ``array.chunk-size`` gives blocks of whole inner chunks that tile
+    it, grown from the fastest dimension: (5, 3) inner chunks of float64 in (10, 6) shards."""
+    expected, _ = _open(written["v3"], "zarr")
+    for limit, block in [("480B", (10, 6)), ("240B", (5, 6)), ("200B", (5, 3)), ("8B", (5, 3))]:
+        with dask.config.set({"array.chunk-size": limit}):
+            ds, texts = _open(written["v3_sharded"], ENGINE, chunks={})
+        assert ds["v"].encoding["preferred_chunks"] == dict(zip(("x", "y"), block)), limit
+        assert tuple(b[0] for b in ds["v"].chunks) == block, limit
+        assert not any(SEPARATE in t for t in texts)
+        xr.testing.assert_identical(ds.load(), expected.load())
 
 
 @pytest.mark.parametrize("name", ["v2", "v3_sharded"])

@@ -571,7 +571,9 @@ def test_encoding(stores: xc.Built, name: str) -> None:
             assert cid in codecs, (vname, cid, codecs)
         pref = enc["preferred_chunks"]
         assert set(pref) == set(var.dims), vname
-        assert pref == zenc["preferred_chunks"], vname  # the stored (inner) chunk
+        # the stored object: engine="zarr"'s chunk, or the shard of a sharded array
+        stored = zenc["shards"] or zenc["chunks"]
+        assert pref == dict(zip(var.dims, stored)), vname
 
 
 @pytest.mark.parametrize(
@@ -708,22 +710,18 @@ def test_sharded_read_units(stores: xc.Built) -> None:
     shape = expected["v"].shape
     layouts = {"v": ((2, 3, 5), (8, 6, 10)), "w": ((4, 4, 5), (8, 12, 10))}
 
-    ds = open_zaro(path, chunks={})
-    for name, (chunks, shards) in layouts.items():
-        var = ds[name]
-        assert tuple(var.encoding["chunks"]) == chunks
-        assert tuple(var.encoding["shards"]) == shards
-        pref = var.encoding["preferred_chunks"]
-        assert pref == dict(zip(var.dims, chunks))  # the inner chunk, as engine="zarr"
-        assert_blocks_follow_preferred(var, pref, shape)
-    assert ds["plain"].encoding["shards"] is None
-    assert_same(ds, expected)
-
-    ds = open_zaro(path, chunks={}, read_unit="shard")
-    for name, (_, shards) in layouts.items():
-        assert ds[name].encoding["preferred_chunks"] == dict(zip(ds[name].dims, shards))
-        assert ds[name].chunks == tuple((s,) * (n // s) for s, n in zip(shards, shape))
-    assert_same(ds, expected)
+    for read_unit in (None, "shard"):  # the default is the shard, which fits array.chunk-size
+        ds = open_zaro(path, chunks={}, read_unit=read_unit)
+        for name, (chunks, shards) in layouts.items():
+            var = ds[name]
+            assert tuple(var.encoding["chunks"]) == chunks
+            assert tuple(var.encoding["shards"]) == shards
+            pref = var.encoding["preferred_chunks"]
+            assert pref == dict(zip(var.dims, shards))
+            assert_blocks_follow_preferred(var, pref, shape)
+            assert var.chunks == tuple((s,) * (n // s) for s, n in zip(shards, shape))
+        assert ds["plain"].encoding["shards"] is None
+        assert_same(ds, expected)
 
     ds = open_zaro(path, chunks={}, read_unit="chunk")
     for name, (chunks, _) in layouts.items():

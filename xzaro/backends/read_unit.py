@@ -1,10 +1,14 @@
 """The read unit: how much of an array one Dask block (one batched fetch) covers.
 
-By default it is the stored chunk (the inner chunk of a sharded array), the shape xarray's zarr
-engine reports as ``encoding["preferred_chunks"]``: ``chunks={}`` then gives the Dask blocks
-``engine="zarr"`` gives, and xarray's "The specified chunks separate the stored chunks" warning
-fires exactly when it does there. ``chunks="auto"`` lets Dask grow blocks to whole multiples of
-that chunk (up to Dask's ``array.chunk-size``). An explicit ``read_unit`` asks for larger blocks
+By default it is the stored object: the chunk, or for a sharded array the shard, which is also
+what Dask's ``from_array`` takes for a sharded array. ``chunks={}`` then gives the Dask blocks
+``engine="zarr"`` gives for unsharded arrays; for sharded ones, one block per shard rather than
+per inner chunk: every block is one request and a handful of Dask tasks, and the blocks are the
+ones a write back to the same shards needs. A shard larger than Dask's ``array.chunk-size`` is
+split into blocks of whole inner chunks that tile it, up to that size. ``read_unit="chunk"``
+gives the inner chunks. xarray's "The specified chunks separate the stored chunks" warning fires
+for chunks that split a read unit. ``chunks="auto"`` lets Dask grow blocks to whole multiples of
+the read unit (up to ``array.chunk-size``). An explicit ``read_unit`` asks for larger blocks
 with ``chunks={}``: always a whole number of stored objects (chunks, or shards for sharded
 arrays) along every dimension, so no Dask block ever splits a stored object and every block
 costs one round of requests, whatever the number of chunks inside it.
@@ -28,6 +32,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import dask.config
 from dask.utils import parse_bytes
 
 from xzaro.chunk_grid import ChunkGrid
@@ -177,6 +182,32 @@ def _grown_shape(meta: ZaroMeta, target: int) -> BlockShape:
     )
 
 
+def _default_shape(meta: ZaroMeta) -> BlockShape:
+    """The stored object; a shard over Dask's ``array.chunk-size`` as whole inner chunks that
+    tile it, grown from the fastest dimension up to that size."""
+    grid = meta.storage_grid
+    shard = meta.shard_shape
+    if shard is None or not grid.is_regular:
+        return grid.compact_sizes()
+    itemsize = max(1, meta.dtype.itemsize)
+    limit = parse_bytes(dask.config.get("array.chunk-size"))
+    if math.prod(shard) * itemsize <= limit:
+        return tuple(shard)
+    block = list(meta.chunk_shape)
+    nbytes = math.prod(block) * itemsize
+    for dim in reversed(range(len(block))):
+        per_shard = shard[dim] // block[dim]
+        mult = max(
+            (m for m in range(1, per_shard + 1) if per_shard % m == 0 and nbytes * m <= limit),
+            default=1,
+        )
+        block[dim] *= mult
+        nbytes *= mult
+        if mult < per_shard:
+            break
+    return tuple(block)
+
+
 def read_unit_shape(
     meta: ZaroMeta, read_unit: ReadUnit = None, dims: tuple[str, ...] | None = None
 ) -> BlockShape:
@@ -187,8 +218,10 @@ def read_unit_shape(
     meta
         The array's metadata.
     read_unit
-        ``None`` or ``"chunk"`` (default: one stored chunk, the inner chunk for sharded
-        arrays, as ``engine="zarr"`` reports it), ``"shard"`` (one stored object), a target
+        ``None`` (default: one stored object, a chunk or a shard; a shard larger than Dask's
+        ``array.chunk-size`` as blocks of whole inner chunks up to that size), ``"chunk"``
+        (one chunk, the inner chunk for sharded arrays, as ``engine="zarr"`` reports it),
+        ``"shard"`` (one stored object, whatever its size), a target
         size in bytes (an int, or a string such as ``"200MiB"`` read by
         ``dask.utils.parse_bytes``: whole stored objects grown along the slowest dimensions up
         to that size), or a mapping from dimension name to a size (rounded up to whole stored
@@ -207,11 +240,13 @@ def read_unit_shape(
     ValueError
         Naming ``read_unit``, for a value that is none of these.
     """
-    if read_unit is None or read_unit == "chunk":
+    if read_unit == "chunk":
         grid = meta.chunk_grid
         return meta.chunk_shape if grid.is_regular else grid.compact_sizes()
     shape: BlockShape
-    if read_unit == "shard":
+    if read_unit is None:
+        shape = _default_shape(meta)
+    elif read_unit == "shard":
         shape = meta.storage_grid.compact_sizes()
     elif isinstance(read_unit, Mapping):
         shape = _mapping_shape(meta, read_unit, dims)
