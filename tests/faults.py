@@ -29,6 +29,7 @@ import collections
 import contextlib
 import http.client
 import random
+import re
 import socket
 import struct
 import threading
@@ -79,6 +80,12 @@ class ProxyStats:
     in_flight: int = 0
 
 
+def _signed_region(headers: Any) -> str | None:
+    """The region in the credential scope of an AWS SigV4 ``Authorization`` header."""
+    found = re.search(r"Credential=[^/,]+/\d{8}/([^/,]+)/", headers.get("Authorization") or "")
+    return found.group(1) if found else None
+
+
 class _Settings:
     """The live fault settings of a proxy; checked on every change."""
 
@@ -89,6 +96,7 @@ class _Settings:
         self.first_failures = 0
         self.fail_after: int | None = None
         self.methods: frozenset[str] | None = None
+        self.bucket_region: str | None = None
 
     def update(self, changes: Mapping[str, Any]) -> None:
         unknown = set(changes) - set(vars(self))
@@ -175,6 +183,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.answering = False
         try:
             kind, latency = proxy._decide(self.command, self.path)
+            region = proxy._settings.bucket_region
+            if region is not None and _signed_region(self.headers) != region:
+                kind = "301"  # as S3 answers a request signed for another region
+                with proxy._lock:
+                    proxy.stats.faults[kind] += 1
             if latency:
                 time.sleep(latency)
             if kind in _STATUS_FAULTS:
@@ -213,7 +226,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if status in (503, 429):
             self.send_header("Retry-After", "0")
         if status == 301:
-            self.send_header("x-amz-bucket-region", REDIRECT_REGION)
+            region = self.server.proxy._settings.bucket_region or REDIRECT_REGION
+            self.send_header("x-amz-bucket-region", region)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(text)
@@ -314,6 +328,9 @@ class FaultProxy:
         ``503``: an outage.
     methods
         Only requests of these methods get faults; ``None`` for all.
+    bucket_region
+        When given, the region S3 buckets behind the proxy are in: every request not signed
+        (AWS SigV4) for it is answered ``301 PermanentRedirect`` naming it, as S3 does.
     """
 
     def __init__(
@@ -327,6 +344,7 @@ class FaultProxy:
         first_failures: int = 0,
         fail_after: int | None = None,
         methods: Collection[str] | None = None,
+        bucket_region: str | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or parts.hostname is None:
@@ -341,6 +359,7 @@ class FaultProxy:
                 "first_failures": first_failures,
                 "fail_after": fail_after,
                 "methods": methods,
+                "bucket_region": bucket_region,
             }
         )
         self._rng = random.Random(seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import xarray as xr
 
 import xzaro
+from xzaro.errors import StoreError
 from xzaro.stores import open_store
 from xzaro.stores.urls import (
     PUBLIC_BUCKETS,
@@ -192,23 +194,50 @@ def test_public_bucket_opens_anonymously(
     assert "anon" not in open_store(f"s3://{bucket}/b.zarr", mode="w").storage_options  # type: ignore[attr-defined]
 
 
-def test_s3_region_redirect_is_followed(s3_server: dict[str, Any]) -> None:
-    """A bucket in another region answers S3's 301 PermanentRedirect naming its region: the
-    read is signed again for that region and succeeds, not failed or filled."""
+@pytest.mark.parametrize("client", ["fsspec", "obstore"])
+def test_s3_region_redirect_is_followed(s3_server: dict[str, Any], client: str) -> None:
+    """A bucket in another region answers every request signed for the wrong one with S3's
+    301 PermanentRedirect naming its region: the read is signed again for that region and
+    succeeds, not failed or filled, through either client; with obstore the store then reads
+    in that region (and pickles so)."""
     from faults import REDIRECT_REGION, start_fault_proxy
 
-    bucket = s3_server["make_bucket"]("elsewhere")
+    bucket = s3_server["make_bucket"](f"elsewhere-{client}")
     data = _write_array(f"s3://{bucket}/a.zarr", s3_server["storage_options"])
-    proxy = start_fault_proxy(s3_server["endpoint_url"], faults={"301": 1.0}, first_failures=1)
+    proxy = start_fault_proxy(s3_server["endpoint_url"], bucket_region=REDIRECT_REGION)
     try:
-        options = {
-            **s3_server["storage_options"],
-            "endpoint_url": proxy.base_url,
-            "client": "fsspec",
-        }
-        values = xzaro.open_array(f"s3://{bucket}/a.zarr", "v", storage_options=options)[...]
-        np.testing.assert_array_equal(values, data)
+        options = {**s3_server["storage_options"], "endpoint_url": proxy.base_url}
+        array = xzaro.open_array(
+            f"s3://{bucket}/a.zarr", "v", storage_options={**options, "client": client}
+        )
+        np.testing.assert_array_equal(array[...], data)
         assert proxy.stats.faults["301"] >= 1
+        if client == "obstore":
+            store = array.store
+            assert type(store).__name__ == "ObstoreStore"
+            assert store.storage_options["client_kwargs"]["region_name"] == REDIRECT_REGION
+            again = pickle.loads(pickle.dumps(store))
+            assert again.storage_options["client_kwargs"]["region_name"] == REDIRECT_REGION
     finally:
         proxy.stop()
     assert REDIRECT_REGION != "us-east-1"
+
+
+def test_a_redirect_naming_no_other_region_is_raised(s3_server: dict[str, Any]) -> None:
+    """When S3 names no other region than the one asked, the redirect is raised as a store
+    error naming the URL and key, not retried forever or read as fill."""
+    from faults import REDIRECT_REGION, start_fault_proxy
+
+    bucket = s3_server["make_bucket"]("nowhere")
+    _write_array(f"s3://{bucket}/a.zarr", s3_server["storage_options"])
+    proxy = start_fault_proxy(s3_server["endpoint_url"], faults={"301": 1.0})
+    try:
+        options = {**s3_server["storage_options"], "endpoint_url": proxy.base_url}
+        options["client_kwargs"] = {"region_name": REDIRECT_REGION}
+        with pytest.raises(StoreError, match="region") as caught:
+            xzaro.open_array(
+                f"s3://{bucket}/a.zarr", "v", storage_options={**options, "client": "obstore"}
+            )
+        assert caught.value.url == f"s3://{bucket}/a.zarr"
+    finally:
+        proxy.stop()

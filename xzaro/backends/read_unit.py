@@ -182,6 +182,14 @@ def _grown_shape(meta: ZaroMeta, target: int) -> BlockShape:
     )
 
 
+def _dask_chunk_size() -> int:
+    """Dask's ``array.chunk-size`` in bytes (128 MiB, Dask's default, if it is unreadable)."""
+    try:
+        return max(1, int(parse_bytes(dask.config.get("array.chunk-size", "128MiB"))))
+    except (TypeError, ValueError):
+        return 128 * 2**20
+
+
 def _default_shape(meta: ZaroMeta) -> BlockShape:
     """The stored object; a shard over Dask's ``array.chunk-size`` as whole inner chunks that
     tile it, grown from the fastest dimension up to that size."""
@@ -190,7 +198,7 @@ def _default_shape(meta: ZaroMeta) -> BlockShape:
     if shard is None or not grid.is_regular:
         return grid.compact_sizes()
     itemsize = max(1, meta.dtype.itemsize)
-    limit = parse_bytes(dask.config.get("array.chunk-size"))
+    limit = _dask_chunk_size()
     if math.prod(shard) * itemsize <= limit:
         return tuple(shard)
     block = list(meta.chunk_shape)

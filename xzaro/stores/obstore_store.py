@@ -64,6 +64,7 @@ from xzaro.stores.obstore_options import (
 )
 from xzaro.stores.ranges import fitted, limits, range_fits
 from xzaro.stores.retry import AUTH_HINT, Missing, Request, attempt_sync, classify
+from xzaro.stores.s3_region import bucket_region, is_region_redirect
 
 T = TypeVar("T")
 
@@ -210,6 +211,8 @@ class ObstoreStore:
         self._store: ProcessLocal[tuple[NetworkOptions, Any]] = ProcessLocal()
         self._fallback: ProcessLocal[FsspecStore] = ProcessLocal()
         self._lister: ProcessLocal[FsspecStore] = ProcessLocal()
+        self._region_lock = threading.Lock()
+        self._region_moves = 0
 
     @classmethod
     def wrapping(cls, obj: Any, *, network: NetworkOptions | None = None) -> ObstoreStore:
@@ -227,6 +230,8 @@ class ObstoreStore:
         self._store = ProcessLocal()
         self._fallback = ProcessLocal()
         self._lister = ProcessLocal()
+        self._region_lock = threading.Lock()
+        self._region_moves = 0
         return self
 
     # --- pickling and opening ------------------------------------------------------------
@@ -318,17 +323,54 @@ class ObstoreStore:
     def _path(self, key: str) -> str:
         return check_key(key, self.url).strip("/")
 
-    def _attempt(self, method: str, key: str, what: str, call: Callable[[], T]) -> T | Missing:
-        """``call()`` (one blocking obstore request about ``key``) under xzaro's retry rules.
+    def _attempt(self, method: str, key: str, what: str, call: Callable[[Any], T]) -> T | Missing:
+        """``call(store)`` (one blocking request about ``key`` to the obstore store) under
+        xzaro's retry rules.
 
         A store wrapped with :func:`from_obstore` keeps its owner's retries: xzaro then makes
-        one attempt of each request (classified, counted and limited all the same).
+        one attempt of each request (classified, counted and limited all the same). An S3
+        bucket in another region than the one configured (S3 answers ``301`` without a
+        location) is looked up once, and the request made again there.
         """
         options = self.options
         if self._given is not None:
             options = options.replace(retries=0)
         hint = ACCESS_HINTS.get(self._family, AUTH_HINT)
-        return attempt_sync(Request(method, self.url, key, what, hint), call, options)
+        request = Request(method, self.url, key, what, hint)
+        moves = self._region_moves
+        try:
+            return attempt_sync(request, lambda: call(self.obstore()), options)
+        except StoreError as exc:
+            if not (self._family == "s3" and is_region_redirect(exc) and self._move(moves)):
+                raise
+        return attempt_sync(request, lambda: call(self.obstore()), options)
+
+    def _move(self, moves: int) -> bool:
+        """Reopen in the region S3 names for the bucket (once for all the requests that met
+        the redirect since the store's ``moves``-th move); False when S3 names none that
+        differs, or the store is the user's own obstore store."""
+        if self.storage_options is None:
+            return False
+        with self._region_lock:
+            if self._region_moves != moves:  # another request already moved the store
+                return True
+            options = dict(self.storage_options)
+            kwargs = dict(options.get("client_kwargs") or {})
+            current = options.get("region") or kwargs.get("region_name")
+            timeout = self.options.connect_timeout + self.options.read_timeout
+            region = bucket_region(self.url, self._translation.config or {}, timeout)
+            if region is None or region == current:
+                return False
+            info(
+                "the bucket of %s is in the region %s (S3 says so); reading there", self.url, region
+            )
+            options.pop("region", None)
+            options["client_kwargs"] = {**kwargs, "region_name": region}
+            self.storage_options = options
+            self._translation = translate_options(self.url, options)
+            self._store.value = None
+            self._region_moves += 1
+        return True
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -355,14 +397,15 @@ class ObstoreStore:
         fallback = self._delegate()
         if fallback is not None:
             return fallback.get_ranges(requests)
-        store = self.obstore()
-        return self._run([self._reader(store, *request) for request in requests])
+        self.obstore()  # a configuration obstore refuses fails here, once
+        return self._run([self._reader(*request) for request in requests])
 
-    def _reader(
-        self, store: Any, key: str, offset: int, length: int | None
-    ) -> Callable[[], bytes | None]:
+    def _reader(self, key: str, offset: int, length: int | None) -> Callable[[], bytes | None]:
         start, end = limits(offset, length)
-        call = partial(self._read_once, store, self._path(key), start, end)
+        path = self._path(key)
+
+        def call(store: Any) -> bytes:
+            return self._read_once(store, path, start, end)
 
         def read() -> bytes | None:
             data = self._attempt("GET", key, "read", call)
@@ -403,12 +446,12 @@ class ObstoreStore:
         fallback = self._delegate()
         if fallback is not None:
             return fallback.get_size(key)
-        store, path = self.obstore(), self._path(key)
+        path = self._path(key)
 
         def size() -> int | None:
             import obstore
 
-            meta = self._attempt("HEAD", key, "get the size", partial(obstore.head, store, path))
+            meta = self._attempt("HEAD", key, "get the size", lambda s: obstore.head(s, path))
             return None if isinstance(meta, Missing) else int(meta["size"])
 
         return self._run([size])[0]
@@ -432,19 +475,23 @@ class ObstoreStore:
         if fallback is not None:
             fallback.set_many(pairs)
             return
-        store = self.obstore()
+        self.obstore()
         try:
-            self._run([self._writer(store, key, value) for key, value in pairs])
+            self._run([self._writer(key, value) for key, value in pairs])
         finally:
             prefetched.forget(self.url, [key for key, _ in pairs])
 
-    def _writer(self, store: Any, key: str, value: BytesLike) -> Callable[[], None]:
+    def _writer(self, key: str, value: BytesLike) -> Callable[[], None]:
         path = self._path(key)
 
         def write() -> None:
             import obstore
 
-            call = partial(obstore.put, store, path, to_bytes(value))
+            data = to_bytes(value)
+
+            def call(store: Any) -> Any:
+                return obstore.put(store, path, data)
+
             if isinstance(self._attempt("PUT", key, "write", call), Missing):
                 raise StoreError(
                     "could not write: the store answered 'not found'", url=self.url, key=key
@@ -458,12 +505,12 @@ class ObstoreStore:
         if fallback is not None:
             fallback.delete(key)
             return
-        store, path = self.obstore(), self._path(key)
+        path = self._path(key)
 
         def delete() -> None:
             import obstore
 
-            self._attempt("DELETE", key, "delete", partial(obstore.delete, store, path))
+            self._attempt("DELETE", key, "delete", lambda s: obstore.delete(s, path))
 
         try:
             self._run([delete])
@@ -478,9 +525,9 @@ class ObstoreStore:
         fallback = self._delegate() or self._http_lister()
         if fallback is not None:
             return fallback.list(prefix)
-        store, path = self.obstore(), self._path(prefix)
+        path = self._path(prefix)
 
-        def walk() -> builtins.list[str]:
+        def walk(store: Any) -> builtins.list[str]:
             import obstore
 
             return [meta["path"] for meta in obstore.list(store, prefix=path or None).collect()]
@@ -493,9 +540,9 @@ class ObstoreStore:
         fallback = self._delegate() or self._http_lister()
         if fallback is not None:
             return fallback.list_dir(prefix)
-        store, path = self.obstore(), self._path(prefix)
+        path = self._path(prefix)
 
-        def level() -> builtins.list[str]:
+        def level(store: Any) -> builtins.list[str]:
             import obstore
 
             found = obstore.list_with_delimiter(store, path or None)
@@ -505,7 +552,7 @@ class ObstoreStore:
         names = self._run([partial(self._listed, prefix, level)])[0]
         return sorted({name for name in names if name})
 
-    def _listed(self, prefix: str, call: Callable[[], builtins.list[str]]) -> builtins.list[str]:
+    def _listed(self, prefix: str, call: Callable[[Any], builtins.list[str]]) -> builtins.list[str]:
         """``call()`` (one listing) under the retry rules; ``[]`` where nothing is found."""
         try:
             found = self._attempt("LIST", prefix, "list", call)
