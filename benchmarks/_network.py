@@ -307,9 +307,11 @@ class Servers:
 
     def endpoint(self, transport: str, latency: float | None) -> Endpoint:
         """An endpoint for ``transport``, with ``latency`` per request unless it is None: over
-        HTTP a new :class:`LatencyServer`, over S3 a new latency proxy in front of moto."""
-        if transport == "http" and latency is not None:
-            server = start_latency_server(self.root, latency)
+        HTTP a new :class:`LatencyServer` (without latency too: it serves large objects at
+        several GB/s, where a thread-per-request server caps every reader), over S3 a new
+        latency proxy in front of moto."""
+        if transport == "http":
+            server = start_latency_server(self.root, latency or 0.0)
             self._latency_servers.append(server)
             return Endpoint(transport, server.base_url, partial(_control_latency, server))
         base_url, index = self._call("endpoint", transport, latency)
