@@ -279,6 +279,20 @@ def speed_table(rows: dict[str, dict[str, Cell]], columns: tuple[str, ...], me: 
     return format_table(headers, body)
 
 
+def cpu_table(rows: dict[str, dict[str, Cell]], columns: tuple[str, ...]) -> str:
+    """The least CPU time (user + system, every thread of the process) of any run of each
+    reader: steadier than the wall time on a shared machine."""
+    body = []
+    for label, row in rows.items():
+        cells = []
+        for c in columns:
+            cell = row.get(c)
+            cpus = [r["cpu_seconds"] for r in cell.runs if "cpu_seconds" in r] if cell else []
+            cells.append(f"{min(cpus):.3f}" if cpus and cell and cell.timing.ok else NA)
+        body.append([label, *cells])
+    return format_table(["case", *(f"{c} CPU s" for c in columns)], body)
+
+
 def memory_table(rows: dict[str, dict[str, Cell]], columns: tuple[str, ...]) -> str:
     """Peak RSS (MiB) of the best run of each reader."""
     body = []
@@ -431,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         print(floor_table(rows, tuple(c for c in array_cols if c != "floor")))
         print()
         print(memory_table(rows, array_cols))
+        print()
+        print(cpu_table(rows, tuple(c for c in array_cols if c != "floor")))
         xr_rows = {k: v for k, v in rows.items() if any(r in v for r in XARRAY_READERS)}
         xr_cols = tuple(r for r in (*XARRAY_READERS, "xzaro") if r in args.readers)
         if xr_rows and any(r in XARRAY_READERS for r in xr_cols):

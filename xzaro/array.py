@@ -1,9 +1,11 @@
 """``ZaroArray``: hyperslab reads over the chunk grid, V2 and V3, sharded or not.
 
 A read finds the chunks its region covers, fetches them in one concurrent batch (for sharded
-arrays: the shard indexes, then only the byte ranges of the inner chunks it needs), decodes them
-on the shared thread pool straight into the output where the layout allows, and fills what is
-missing with the fill value. A missing chunk is the only thing that reads as fill.
+arrays: the shard indexes, then only the byte ranges of the inner chunks it needs; from local
+files, each shard is read and decoded by one task), decodes them on the shared thread pool
+straight into the output where the layout allows (a large zstd chunk the output cannot take
+whole: a few planes at a time), and fills what is missing with the fill value. A missing chunk
+is the only thing that reads as fill.
 """
 
 from __future__ import annotations
@@ -34,6 +36,42 @@ from xzaro.stores.base import Store, SupportsLocalReads
 
 #: Stored bytes fetched per batch; bounds memory on very large reads.
 BATCH_BYTES = 256 * 2**20
+#: Chunks at least this large that cannot be decoded straight into the output are decoded a few
+#: planes at a time (where the codecs allow it) rather than through a scratch chunk.
+STREAM_BYTES = 4 * 2**20
+#: The bytes decoded at a time when a chunk is taken apart plane by plane: a cache-sized part.
+SLAB_BYTES = 256 * 2**10
+
+
+def _slices_only(local: tuple[Any, ...]) -> bool:
+    return all(type(s) is slice for s in local)
+
+
+def _place_streamed(frames: Any, piece: ChunkPiece, dest: np.ndarray, spec: Any) -> None:
+    """Decode a chunk a few planes (along its first dimension) at a time into a small reused
+    buffer and copy the selected part of each into ``dest``; ``piece.local`` holds slices."""
+    shape = spec.shape
+    plane = math.prod(shape[1:]) * spec.dtype.itemsize
+    step = max(1, min(shape[0], SLAB_BYTES // max(1, plane)))
+    buffer = thread_buffer((step, *shape[1:]), spec.dtype, "slab")
+    first, rest = piece.local[0], piece.local[1:]
+    start, stop, stride = first.indices(shape[0])
+    count = len(range(start, stop, stride))
+    try:
+        for z in range(0, shape[0], step):
+            n = min(step, shape[0] - z)
+            part = buffer[:n]
+            frames.read_into(part)
+            # the selected planes in [z, z + n): output rows lo..hi of dest
+            lo = max(0, -(-(z - start) // stride))
+            hi = min(count, -(-(z + n - start) // stride))
+            if lo < hi:
+                a = start + lo * stride - z
+                dest[lo:hi] = part[(slice(a, a + (hi - lo - 1) * stride + 1, stride), *rest)]
+    except BaseException:
+        frames.close()
+        raise
+    frames.finish()
 
 
 class _OrthogonalIndexer:
@@ -82,6 +120,7 @@ class ZaroArray:
         self.path = path.strip("/")
         self._prefix = f"{self.path}/" if self.path else ""
         self._read_ahead: ReadAhead | None = None
+        self._object_read_ahead: ReadAhead | None = None
         # asked once: a runtime protocol check costs tens of microseconds per read
         self._local_reads = store if isinstance(store, SupportsLocalReads) else None
         self._init_codecs()
@@ -116,6 +155,13 @@ class ZaroArray:
         (many Dask tasks of one chunk each on a remote store; see :mod:`xzaro.read_ahead`)."""
         if self._read_ahead is None:
             self._read_ahead = ReadAhead(self)
+        if (
+            self._object_read_ahead is None
+            and self._sharding is not None
+            and self._local_reads is None
+            and self.meta.storage_grid.is_regular
+        ):  # Dask tasks of one shard each: their neighbouring shards
+            self._object_read_ahead = ReadAhead(self, objects=True)
 
     @property
     def reads_ahead(self) -> bool:
@@ -302,6 +348,11 @@ class ZaroArray:
             if piece.full and dest.shape == spec.shape and dest.flags.c_contiguous:
                 pipeline.decode(data, dest)
                 return
+            if pipeline.streams and spec.nbytes >= STREAM_BYTES and _slices_only(piece.local):
+                frames = pipeline.frame_reader(data)
+                if frames is not None:
+                    _place_streamed(frames, piece, dest, spec)
+                    return
             if pipeline.decodes_in_place:
                 chunk = pipeline.decode(data, thread_buffer(spec.shape, spec.dtype))
             else:
@@ -341,9 +392,11 @@ class ZaroArray:
         by_shard: dict[tuple[int, ...], list[ChunkPiece]] = defaultdict(list)
         for piece in self.meta.chunk_grid.pieces(box):
             by_shard[shard_of(piece.chunk_index)].append(piece)
+        if self._local_reads is not None:
+            note_missing(self._read_local_shards(by_shard, out))
+            return
         shards = list(by_shard)
         # whole shards in one request each; partial ones: their index, then the ranges
-        local_reads = self._local_reads
         whole, partial = [], []
         for s in shards:
             if self._shard_reader.fetches_whole(s, len(by_shard[s])):
@@ -356,42 +409,58 @@ class ZaroArray:
         jobs = self._partial_shard_jobs(partial, by_shard) if partial else []
         missing = sum(job[0] is None for job in jobs)
         place = self._place_inner(out)
-        workers = default_workers()
-        if local_reads is not None and len(whole) >= workers:
-            # Enough shards to keep every thread busy: one task per shard, read into a pooled
-            # buffer (no fresh memory), decoding its chunks as it goes.
-            get = local_reads.get_pooled
-
-            def run(task: tuple[bool, Any]) -> int:
-                is_shard, what = task
-                if not is_shard:  # an inner chunk of a partial shard, already fetched
-                    place(what)
-                    return int(what[0] is None)
-                key = self._key(what)
-                shard_jobs = self._shard_jobs(what, key, get(key), by_shard[what])
-                for job in shard_jobs:
-                    place(job)
-                return sum(job[0] is None for job in shard_jobs)
-
-            tasks = [(True, s) for s in whole] + [(False, j) for j in jobs]
-            missing = sum(concurrent_map(run, tasks))
-        else:
-            step = max(1, BATCH_BYTES // max(1, self._sharding_bytes_estimate()))
-            for lo in range(0, max(1, len(whole)), step):
-                batch = whole[lo : lo + step]
-                keys = [self._key(s) for s in batch]
-                datas: Sequence[memoryview | bytes | None]
-                if local_reads is not None:
-                    datas = [local_reads.get_pooled(k) for k in keys]
-                else:
-                    datas = self.store.get_many(keys)
-                for shard, key, data in zip(batch, keys, datas):
-                    shard_jobs = self._shard_jobs(shard, key, data, by_shard[shard])
-                    missing += sum(job[0] is None for job in shard_jobs)
-                    jobs.extend(shard_jobs)
-                concurrent_map(place, jobs)
-                jobs = []
+        step = max(1, BATCH_BYTES // max(1, self._sharding_bytes_estimate()))
+        for lo in range(0, max(1, len(whole)), step):
+            batch = whole[lo : lo + step]
+            keys = [self._key(s) for s in batch]
+            datas: Sequence[Any] = []
+            if batch and self._object_read_ahead is not None:
+                entries = [(self.store.url, k, None) for k in keys]
+                datas = self._object_read_ahead.encoded(batch, entries)
+            elif batch:
+                datas = self.store.get_many(keys)
+            for shard, key, data in zip(batch, keys, datas):
+                shard_jobs = self._shard_jobs(shard, key, data, by_shard[shard])
+                missing += sum(job[0] is None for job in shard_jobs)
+                jobs.extend(shard_jobs)
+            concurrent_map(place, jobs)
+            jobs = []
         note_missing(missing)
+
+    def _local_shard_jobs(
+        self, shard: tuple[int, ...], pieces: list[ChunkPiece]
+    ) -> list[tuple[Any, ChunkPiece, str]]:
+        """Each piece of a shard in local files with its inner chunk's bytes (None: fill): the
+        whole shard in one read where the pieces need all of it, else its index and then only
+        their inner chunks, with the shard open once."""
+        assert self._local_reads is not None
+        key = self._key(shard)
+        if self._shard_reader.fetches_whole(shard, len(pieces)):
+            return self._shard_jobs(shard, key, self._local_reads.get_pooled(key), pieces)
+        inner = self._shard_reader.inner_of_local(shard, [p.chunk_index for p in pieces])
+        return [(d, p, key) for d, p in zip(inner, pieces)]
+
+    def _read_local_shards(
+        self, by_shard: dict[tuple[int, ...], list[ChunkPiece]], out: np.ndarray
+    ) -> int:
+        """Read the pieces of every shard from local files (reads release the GIL, so each
+        worker reads its own); the number of inner chunks missing."""
+        place = self._place_inner(out)
+        shards = list(by_shard)
+        if len(shards) > 1 and len(shards) >= default_workers():
+            # Enough shards to keep every thread busy: one task per shard, which reads it and
+            # decodes its chunks as it goes (a whole shard in a pooled buffer: no fresh memory).
+            def run(shard: tuple[int, ...]) -> int:
+                jobs = self._local_shard_jobs(shard, by_shard[shard])
+                for job in jobs:
+                    place(job)
+                return sum(job[0] is None for job in jobs)
+
+            return sum(concurrent_map(run, shards))
+        # Fewer shards than threads: read them here, decode their inner chunks in parallel.
+        jobs = [job for shard in shards for job in self._local_shard_jobs(shard, by_shard[shard])]
+        concurrent_map(place, jobs)
+        return sum(job[0] is None for job in jobs)
 
     def _read_small(self, box: Box, out: np.ndarray) -> bool:
         """Read a box of fewer chunks than a read-ahead group through the read-ahead; False
@@ -422,6 +491,14 @@ class ZaroArray:
             return (self.store.url, self._key(chunk), None)
         shard = self._shards.shard_of(chunk)
         return (self.store.url, self._key(shard), self._shards.position(chunk, shard))
+
+    def object_entry(self, index: tuple[int, ...]) -> prefetched.EntryKey:
+        """Where the stored object (a shard of a sharded array) at ``index`` lives."""
+        return (self.store.url, self._key(index), None)
+
+    def fetch_objects(self, indices: Sequence[tuple[int, ...]]) -> list[Any]:
+        """The stored objects at ``indices`` of the storage grid, whole, in one batch."""
+        return list(self.store.get_many([self._key(i) for i in indices]))
 
     def fetch_encoded(self, chunks: Sequence[tuple[int, ...]]) -> list[Any]:
         """The stored bytes of each of ``chunks`` (inner chunks of a sharded array), ``None``

@@ -12,6 +12,11 @@ row of chunks together), up to :data:`GROUP_BYTES` decoded bytes. A group of an 
 is one round of requests (the requests in flight, see :mod:`xzaro.stores.network`); a group of
 a sharded array never crosses a shard, so a whole shard comes in one request.
 
+Dask tasks of one shard each (the default read unit of a sharded array) are read ahead the same
+way, a level up (``objects=True``): a task that reads whole shards fetches a group of
+neighbouring shards, up to :data:`OBJECT_GROUP_BYTES` and one round of requests, so 16 shards
+read by two Dask threads cost one round of requests rather than eight.
+
 Chunks that do not exist are not kept: one may be written before a read asks for it, and a
 missing chunk must read as fill only if it is missing when read.
 
@@ -41,6 +46,8 @@ from xzaro.stores.network import network_options
 
 #: Most decoded bytes in one group.
 GROUP_BYTES = 8 * 2**20
+#: Most decoded bytes in one group of whole stored objects (shards).
+OBJECT_GROUP_BYTES = 64 * 2**20
 #: A small read this many seconds after the previous one turns read-ahead on.
 WINDOW = 1.0
 #: Longest wait for a group another thread is fetching (its own timeouts bound it first).
@@ -64,6 +71,14 @@ class ChunkSource(Protocol):
 
     def fetch_encoded(self, chunks: Sequence[Chunk]) -> list[Any]:
         """The stored bytes of each of ``chunks`` (``None``: never written), in one batch."""
+        ...
+
+    def object_entry(self, index: Chunk) -> prefetched.EntryKey:
+        """Where the stored object at ``index`` of the storage grid lives (``part`` None)."""
+        ...
+
+    def fetch_objects(self, indices: Sequence[Chunk]) -> list[Any]:
+        """The stored objects at ``indices`` of the storage grid, whole, in one batch."""
         ...
 
 
@@ -118,17 +133,22 @@ def _tile(limit: int, bounds: Sequence[int]) -> tuple[int, ...]:
 
 
 class ReadAhead:
-    """The read-ahead of one array (see the module docstring)."""
+    """The read-ahead of one array (see the module docstring): of its chunks (inner chunks of
+    a sharded array), or with ``objects`` of its whole stored objects (the regular grid of its
+    shards)."""
 
-    def __init__(self, array: ChunkSource) -> None:
+    def __init__(self, array: ChunkSource, objects: bool = False) -> None:
         self._array = array
         meta = array.meta
-        self._grid_shape = meta.chunk_grid.grid_shape
-        self._chunk_shape = meta.chunk_shape
-        chunk_bytes = max(1, math.prod(meta.chunk_shape) * max(1, meta.dtype.itemsize))
-        self._max_limit = max(1, GROUP_BYTES // chunk_bytes)
-        self._sharded = meta.sharding is not None
-        if not self._sharded:  # one request per chunk: a group is one round of requests
+        grid = meta.storage_grid if objects else meta.chunk_grid
+        self._grid_shape = grid.grid_shape
+        self._chunk_shape = grid.chunk_shape
+        self._sharded = meta.sharding is not None and not objects
+        self._entry_of = array.object_entry if objects else array.entry_of
+        self._fetch = array.fetch_objects if objects else array.fetch_encoded
+        chunk_bytes = max(1, math.prod(self._chunk_shape) * max(1, meta.dtype.itemsize))
+        self._max_limit = max(1, (OBJECT_GROUP_BYTES if objects else GROUP_BYTES) // chunk_bytes)
+        if not self._sharded:  # one request per object: a group is one round of requests
             self._max_limit = min(self._max_limit, network_options().requests_in_flight)
         if self._sharded:
             sizes = zip(self._grid_shape, meta.storage_grid.chunk_shape, meta.chunk_shape)
@@ -197,8 +217,9 @@ class ReadAhead:
     # ------------------------------------------------------------------ reads
     def encoded(self, chunks: Sequence[Chunk], entries: Sequence[prefetched.EntryKey]) -> list[Any]:
         """The stored bytes of each of ``chunks`` (``None``: never written), as
-        :meth:`ZaroArray.fetch_encoded` gives them, taking what an earlier read fetched ahead
-        and fetching the groups of the others; ``entries`` are the chunks' ``entry_of``."""
+        :meth:`ZaroArray.fetch_encoded` (or ``fetch_objects``) gives them, taking what an
+        earlier read fetched ahead and fetching the groups of the others; ``entries`` are the
+        chunks' ``entry_of`` (or ``object_entry``)."""
         if os.getpid() != self._pid:  # a forked child: the fetching threads stayed behind
             self._pid, self._lock, self._pending = os.getpid(), threading.Lock(), {}
         now = time.monotonic()
@@ -253,7 +274,7 @@ class ReadAhead:
         return out
 
     def _fill(self, out: list[Any], where: list[int], chunks: list[Chunk]) -> None:
-        for i, data in zip(where, self._array.fetch_encoded(chunks)):
+        for i, data in zip(where, self._fetch(chunks)):
             out[i] = data
 
     def _fetch_groups(
@@ -264,12 +285,12 @@ class ReadAhead:
     ) -> None:
         wanted = {c: i for i, c in enumerate(chunks) if out[i] is prefetched.ABSENT}
         fetch = [c for members in groups for c in members]
-        datas = self._array.fetch_encoded(fetch)
+        datas = self._fetch(fetch)
         keep = []
         for chunk, data in zip(fetch, datas):
             i = wanted.get(chunk)
             if i is not None:
                 out[i] = data
             elif data is not None:  # a missing chunk may be written before it is asked for
-                keep.append((self._array.entry_of(chunk), data))
+                keep.append((self._entry_of(chunk), data))
         prefetched.put(keep, self._owner)

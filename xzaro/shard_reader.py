@@ -56,6 +56,8 @@ class ShardReader:
         self._indexes: OrderedDict[str, tuple[tuple[int, bytes], ShardIndex]] = OrderedDict()
         self._indexes_bytes = 0
         self._lock = threading.Lock()
+        # (offset, length) of the index in a shard of each shape: asked on every read
+        self._index_requests: dict[tuple[int, ...], tuple[int, int]] = {}
 
     def _named(self, e: ZaroError, key: str) -> ZaroError:
         return type(e)(e.message, url=self.store.url, key=key, field=e.field)
@@ -117,7 +119,7 @@ class ShardReader:
         """The bytes of the inner chunks ``chunks_of[shard]`` of each of ``shards`` (None:
         fill): the shard indexes in one batch, then only the needed byte ranges in another."""
         if self._local is not None:
-            found = concurrent_map(lambda s: self._inner_of_local(s, chunks_of[s]), shards)
+            found = concurrent_map(lambda s: self.inner_of_local(s, chunks_of[s]), shards)
             return dict(zip(shards, found))
         keys = [self._key_of(s) for s in shards]
         index_request = self._sharding.index_request
@@ -159,7 +161,7 @@ class ShardReader:
             out[shard][i] = data
         return out
 
-    def _inner_of_local(self, shard: Index, chunks: Sequence[Index]) -> list[Any]:
+    def inner_of_local(self, shard: Index, chunks: Sequence[Index]) -> list[Any]:
         """The bytes of ``chunks`` (inner chunks of ``shard``) read from its local file, opened
         once for the index and the chunks (None: fill)."""
         assert self._local is not None
@@ -189,7 +191,10 @@ class ShardReader:
         """The index of the open shard file, decoded and checked against the file's size; an
         index whose stored bytes are those of the last read is not decoded again."""
         shape = self._shards.shard_shape(shard)
-        offset, length = self._sharding.index_request(shape)
+        request = self._index_requests.get(shape)
+        if request is None:
+            request = self._index_requests[shape] = self._sharding.index_request(shape)
+        offset, length = request
         if opened.size < length:
             raise DecodeError(
                 f"shard of {opened.size} bytes is shorter than its {length}-byte index",

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from xzaro.codecs import zstd_contexts
 from xzaro.codecs.base import (
     ARRAY_ARRAY,
     ARRAY_BYTES,
@@ -15,6 +16,7 @@ from xzaro.codecs.base import (
     Codec,
 )
 from xzaro.codecs.bytes import BytesCodec
+from xzaro.codecs.zstd import ZstdCodec
 from xzaro.errors import DecodeError, MetadataError
 
 
@@ -78,6 +80,14 @@ class CodecPipeline:
             and self.array_bytes.is_identity_for(self.spec.dtype)
             and not self.spec.dtype.hasobject
         )
+        #: Whether a stored chunk can be decoded part by part (:meth:`frame_reader`): its
+        #: decoded bytes are the chunk's elements in C order, out of zstd frames.
+        self.streams = (
+            self.decodes_in_place
+            and len(self.bytes_bytes) == 1
+            and isinstance(self.bytes_bytes[0], ZstdCodec)
+            and zstd_contexts.available()
+        )
 
     def decode(self, data: Any, out: np.ndarray | None = None) -> np.ndarray:
         """Decode one stored chunk.
@@ -104,6 +114,14 @@ class CodecPipeline:
             out[...] = arr
             return out
         return arr
+
+    def frame_reader(self, data: Any) -> zstd_contexts.FrameReader | None:
+        """A reader of the decoded chunk's bytes in C order, part by part, where
+        :attr:`streams` (else ``None``): a large chunk is then taken apart a few planes at a
+        time, in cache, instead of through a scratch buffer of its full size."""
+        if not self.streams or self.spec.nbytes is None:
+            return None
+        return zstd_contexts.reader(data, self.spec.nbytes)
 
     def encode(self, arr: np.ndarray, out: np.ndarray | None = None) -> bytes | memoryview:
         """Encode one chunk of the pipeline's shape and dtype.

@@ -2,6 +2,10 @@
 
 V3 ``{"name": "zstd", "configuration": {"level": 0, "checksum": false}}``, V2
 ``{"id": "zstd", "level": 0}`` (numcodecs ``Zstd``; ``"checksum": true`` only when set).
+
+With the ``zstandard`` package installed, frames are decoded by a decompression context each
+thread keeps (see :mod:`xzaro.codecs.zstd_contexts`); numcodecs, which creates one per frame,
+decodes them otherwise, and encodes.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from xzaro.codecs import zstd_contexts
 from xzaro.codecs.base import BytesBytesCodec
 from xzaro.codecs.bounded import limit_for, too_large
 from xzaro.errors import DecodeError
@@ -43,6 +48,8 @@ class ZstdCodec(BytesBytesCodec):
                 dest = out if out is not None and out.nbytes == expected_size else None
                 if dest is None:
                     dest = np.empty(expected_size, dtype=np.uint8)
+                if zstd_contexts.decompress_into(data, dest):
+                    return dest
                 result = zstd.decompress(memoryview(data), dest)
                 if memoryview(result).nbytes != expected_size:
                     raise DecodeError(

@@ -1,0 +1,136 @@
+"""Zstandard decoding with a context kept per thread, through the optional ``zstandard`` package.
+
+numcodecs creates a fresh decompression context for every frame; here every thread keeps one,
+reused frame after frame. A frame decodes whole into a caller's buffer
+(:func:`decompress_into`), or part by part (:func:`reader`), so a large chunk can be taken
+apart in cache-sized pieces instead of through a scratch buffer of its full size. Both return
+``False``/``None`` when ``zstandard`` is not installed; callers then fall back to numcodecs.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from xzaro.errors import DecodeError
+
+try:
+    import zstandard
+except ImportError:  # pragma: no cover - exercised where zstandard is not installed
+    zstandard = None
+
+_threads = threading.local()
+
+
+def available() -> bool:
+    """Whether the ``zstandard`` package is there to keep contexts with."""
+    return zstandard is not None
+
+
+def decompressor() -> Any:
+    """This thread's ``zstandard.ZstdDecompressor`` (``None`` without ``zstandard``)."""
+    if zstandard is None:
+        return None
+    found = getattr(_threads, "decompressor", None)
+    if found is None:
+        found = _threads.decompressor = zstandard.ZstdDecompressor()
+    return found
+
+
+class FrameReader:
+    """The decoded bytes of one or more zstd frames, read in order into caller buffers, and
+    checked to be exactly ``size`` bytes (:meth:`finish`)."""
+
+    def __init__(self, data: Any, size: int) -> None:
+        found = decompressor()
+        assert found is not None  # made by reader() only when zstandard is there
+        # A context serves one stream at a time: a reader opened while another of this
+        # thread's is still open gets a context of its own.
+        self._owns_thread_context = not getattr(_threads, "busy", False)
+        if self._owns_thread_context:
+            _threads.busy = True
+        else:
+            found = zstandard.ZstdDecompressor()
+        self.size = size
+        self.done = 0
+        self._reader = found.stream_reader(data, read_across_frames=True)
+
+    def read_into(self, target: Any) -> None:
+        """Fill ``target`` (a writable C-contiguous buffer) with the next decoded bytes.
+
+        Raises
+        ------
+        DecodeError
+            The stream is corrupt or ends before ``target`` is full.
+        """
+        view = memoryview(target).cast("B")
+        want = view.nbytes
+        if self.done + want > self.size:
+            raise ValueError(f"reading {want} bytes past {self.done} of a {self.size}-byte frame")
+        got = 0
+        try:
+            while got < want:
+                n = self._reader.readinto(view[got:])
+                if n == 0:
+                    break
+                got += n
+        except zstandard.ZstdError as e:
+            raise DecodeError(f"zstd frame is corrupt: {e}") from e
+        self.done += got
+        if got != want:
+            raise DecodeError(f"zstd frame holds {self.done} bytes, expected {self.size}")
+
+    def close(self) -> None:
+        """Let go of the stream without checking what is left (after an error)."""
+        self._reader.close()
+        if self._owns_thread_context:
+            self._owns_thread_context = False
+            _threads.busy = False
+
+    def finish(self) -> None:
+        """Decode what is left, which must be nothing: every byte was read and the stream ends
+        there (decoding stops one byte past the expected size).
+
+        Raises
+        ------
+        DecodeError
+            The stream is corrupt, holds more than ``size`` bytes, or was not read to its end.
+        """
+        try:
+            extra = self._reader.read(1)
+        except zstandard.ZstdError as e:
+            raise DecodeError(f"zstd frame is corrupt: {e}") from e
+        finally:
+            self.close()
+        if extra:
+            raise DecodeError(f"zstd frame holds more than the expected {self.size} bytes")
+        if self.done != self.size:
+            raise DecodeError(f"zstd frame holds {self.done} bytes, expected {self.size}")
+
+
+def reader(data: Any, size: int) -> FrameReader | None:
+    """A :class:`FrameReader` over ``data`` that must decode to ``size`` bytes (``None``
+    without ``zstandard``)."""
+    return None if zstandard is None else FrameReader(data, size)
+
+
+def decompress_into(data: Any, out: Any) -> bool:
+    """Decode the zstd frames of ``data`` into ``out`` (a writable C-contiguous buffer), which
+    they must fill exactly; ``False`` (nothing done) without ``zstandard``.
+
+    Raises
+    ------
+    DecodeError
+        The stream is corrupt, or decodes to fewer or more bytes than ``out`` holds.
+    """
+    size = memoryview(out).nbytes
+    frames = reader(data, size)
+    if frames is None:
+        return False
+    try:
+        frames.read_into(out)
+    except BaseException:
+        frames.close()
+        raise
+    frames.finish()
+    return True
