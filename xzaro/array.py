@@ -31,47 +31,13 @@ from xzaro.meta import ZaroMeta
 from xzaro.read_ahead import ReadAhead
 from xzaro.read_log import note_missing, summarized_read
 from xzaro.shard_reader import ShardReader
+from xzaro.slabs import STREAM_BYTES, place_streamed, slices_only
 from xzaro.stores import prefetched
 from xzaro.stores.base import Store, SupportsLocalReads
+from xzaro.whole_shards import WholeShards
 
 #: Stored bytes fetched per batch; bounds memory on very large reads.
 BATCH_BYTES = 256 * 2**20
-#: Chunks at least this large that cannot be decoded straight into the output are decoded a few
-#: planes at a time (where the codecs allow it) rather than through a scratch chunk.
-STREAM_BYTES = 4 * 2**20
-#: The bytes decoded at a time when a chunk is taken apart plane by plane: a cache-sized part.
-SLAB_BYTES = 256 * 2**10
-
-
-def _slices_only(local: tuple[Any, ...]) -> bool:
-    return all(type(s) is slice for s in local)
-
-
-def _place_streamed(frames: Any, piece: ChunkPiece, dest: np.ndarray, spec: Any) -> None:
-    """Decode a chunk a few planes (along its first dimension) at a time into a small reused
-    buffer and copy the selected part of each into ``dest``; ``piece.local`` holds slices."""
-    shape = spec.shape
-    plane = math.prod(shape[1:]) * spec.dtype.itemsize
-    step = max(1, min(shape[0], SLAB_BYTES // max(1, plane)))
-    buffer = thread_buffer((step, *shape[1:]), spec.dtype, "slab")
-    first, rest = piece.local[0], piece.local[1:]
-    start, stop, stride = first.indices(shape[0])
-    count = len(range(start, stop, stride))
-    try:
-        for z in range(0, shape[0], step):
-            n = min(step, shape[0] - z)
-            part = buffer[:n]
-            frames.read_into(part)
-            # the selected planes in [z, z + n): output rows lo..hi of dest
-            lo = max(0, -(-(z - start) // stride))
-            hi = min(count, -(-(z + n - start) // stride))
-            if lo < hi:
-                a = start + lo * stride - z
-                dest[lo:hi] = part[(slice(a, a + (hi - lo - 1) * stride + 1, stride), *rest)]
-    except BaseException:
-        frames.close()
-        raise
-    frames.finish()
 
 
 class _OrthogonalIndexer:
@@ -137,6 +103,7 @@ class ZaroArray:
         if sharding is not None:
             self._inner = sharding.inner_pipeline(meta.dtype, meta.fill_value_or_default)
             self._shards = ShardGrid(meta.storage_grid, meta.chunk_shape)
+            self._whole = WholeShards(meta, sharding, self._inner)
             self._shard_reader = ShardReader(self.store, sharding, self._shards, self._key)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -348,10 +315,10 @@ class ZaroArray:
             if piece.full and dest.shape == spec.shape and dest.flags.c_contiguous:
                 pipeline.decode(data, dest)
                 return
-            if pipeline.streams and spec.nbytes >= STREAM_BYTES and _slices_only(piece.local):
+            if pipeline.streams and spec.nbytes >= STREAM_BYTES and slices_only(piece.local):
                 frames = pipeline.frame_reader(data)
                 if frames is not None:
-                    _place_streamed(frames, piece, dest, spec)
+                    place_streamed(frames, piece, dest, spec)
                     return
             if pipeline.decodes_in_place:
                 chunk = pipeline.decode(data, thread_buffer(spec.shape, spec.dtype))
@@ -420,6 +387,10 @@ class ZaroArray:
             elif batch:
                 datas = self.store.get_many(keys)
             for shard, key, data in zip(batch, keys, datas):
+                placed = self._place_whole_shard(shard, key, data, by_shard[shard], out)
+                if placed is not None:
+                    missing += placed
+                    continue
                 shard_jobs = self._shard_jobs(shard, key, data, by_shard[shard])
                 missing += sum(job[0] is None for job in shard_jobs)
                 jobs.extend(shard_jobs)
@@ -447,10 +418,25 @@ class ZaroArray:
         worker reads its own); the number of inner chunks missing."""
         place = self._place_inner(out)
         shards = list(by_shard)
+
+        def whole(shard: tuple[int, ...]) -> int | None:
+            """The shard decoded in one pass where it can be (see _place_whole_shard)."""
+            pieces = by_shard[shard]
+            if self._whole.count is None or len(pieces) != self._whole.count:
+                return None
+            assert self._local_reads is not None
+            key = self._key(shard)
+            return self._place_whole_shard(
+                shard, key, self._local_reads.get_pooled(key), pieces, out
+            )
+
         if len(shards) > 1 and len(shards) >= default_workers():
             # Enough shards to keep every thread busy: one task per shard, which reads it and
             # decodes its chunks as it goes (a whole shard in a pooled buffer: no fresh memory).
             def run(shard: tuple[int, ...]) -> int:
+                placed = whole(shard)
+                if placed is not None:
+                    return placed
                 jobs = self._local_shard_jobs(shard, by_shard[shard])
                 for job in jobs:
                     place(job)
@@ -458,9 +444,16 @@ class ZaroArray:
 
             return sum(concurrent_map(run, shards))
         # Fewer shards than threads: read them here, decode their inner chunks in parallel.
-        jobs = [job for shard in shards for job in self._local_shard_jobs(shard, by_shard[shard])]
+        missing = 0
+        jobs = []
+        for shard in shards:
+            placed = whole(shard)
+            if placed is None:
+                jobs.extend(self._local_shard_jobs(shard, by_shard[shard]))
+            else:
+                missing += placed
         concurrent_map(place, jobs)
-        return sum(job[0] is None for job in jobs)
+        return missing + sum(job[0] is None for job in jobs)
 
     def _read_small(self, box: Box, out: np.ndarray) -> bool:
         """Read a box of fewer chunks than a read-ahead group through the read-ahead; False
@@ -519,6 +512,15 @@ class ZaroArray:
             self._place(job[0], job[1], out, self._inner, job[2])
 
         return place
+
+    def _place_whole_shard(
+        self, shard: tuple[int, ...], key: str, data: Any, pieces: list[ChunkPiece], out: np.ndarray
+    ) -> int | None:
+        """:meth:`WholeShards.place` of ``shard`` (None: it does not apply)."""
+        try:
+            return self._whole.place(data, self._shards.shard_shape(shard), pieces, out)
+        except DecodeError as e:
+            raise self._decode_error(e, key) from e
 
     def _shard_jobs(
         self, shard: tuple[int, ...], key: str, data: Any, pieces: list[ChunkPiece]

@@ -14,6 +14,7 @@ import zarr
 
 import xzaro
 import xzaro.array as array_module
+import xzaro.slabs as slabs
 from xzaro.codecs import zstd_contexts
 from xzaro.errors import DecodeError
 from xzaro.shard_reader import ShardReader
@@ -74,11 +75,12 @@ def test_large_chunks_decode_plane_by_plane(
         return original(shape, dtype, purpose)
 
     monkeypatch.setattr(array_module, "thread_buffer", recording)
+    monkeypatch.setattr(slabs, "thread_buffer", recording)
     got = xzaro.open_array(str(path))[selection]
     np.testing.assert_array_equal(got, values[selection])
     if not any(isinstance(s, list) for s in selection):  # array selections use the scratch
         assert CHUNK not in asked
-        assert all(np.prod(s) * 4 <= array_module.SLAB_BYTES for s in asked)
+        assert all(np.prod(s) * 4 <= slabs.SLAB_BYTES for s in asked)
 
 
 def _corrupt(path: Path, change) -> None:

@@ -17,7 +17,7 @@ from xzaro.errors import DecodeError
 try:
     import zstandard
 except ImportError:  # pragma: no cover - exercised where zstandard is not installed
-    zstandard = None
+    zstandard = None  # type: ignore[assignment]
 
 _threads = threading.local()
 
