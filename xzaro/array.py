@@ -518,7 +518,8 @@ class ZaroArray:
     ) -> int | None:
         """:meth:`WholeShards.place` of ``shard`` (None: it does not apply)."""
         try:
-            return self._whole.place(data, self._shards.shard_shape(shard), pieces, out)
+            shard_shape = self._shards.shard_shape(shard)
+            return self._whole.place(data, shard_shape, pieces, out, url=self.store.url, key=key)
         except DecodeError as e:
             raise self._decode_error(e, key) from e
 

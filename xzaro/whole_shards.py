@@ -59,7 +59,14 @@ class WholeShards:
             self.count = math.prod(self._per_shard)
 
     def place(
-        self, data: Any, shard_shape: Sequence[int], pieces: Sequence[ChunkPiece], out: np.ndarray
+        self,
+        data: Any,
+        shard_shape: Sequence[int],
+        pieces: Sequence[ChunkPiece],
+        out: np.ndarray,
+        *,
+        url: str | None = None,
+        key: str | None = None,
     ) -> int | None:
         """Decode the stored shard ``data`` into ``out`` where ``pieces`` are all its inner
         chunks, whole and of full size; the number of inner chunks missing, or ``None``
@@ -68,7 +75,8 @@ class WholeShards:
         Raises
         ------
         DecodeError
-            The shard's index or an inner chunk is corrupt (the caller names URL and key).
+            The shard's index or an inner chunk is corrupt (the caller names URL and key;
+            ``url`` and ``key`` name the shard in the log).
         """
         count, chunk_shape, per = self.count, self._chunk_shape, self._per_shard
         if count is None or data is None or len(pieces) != count:
@@ -79,7 +87,7 @@ class WholeShards:
         dest = out[tuple(slice(a, a + n * c) for a, n, c in zip(starts, per, chunk_shape))]
         if dest.shape != tuple(n * c for n, c in zip(per, chunk_shape)):
             return None
-        index = self._sharding.locate_index(data, tuple(shard_shape))
+        index = self._sharding.locate_index(data, tuple(shard_shape), url=url, key=key)
         dtype = self._meta.dtype
         scratch = thread_buffer((count, *chunk_shape), dtype, "shard")
         pipeline, view, missing = self._inner, memoryview(data), 0
