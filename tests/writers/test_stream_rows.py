@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from xzaro.writers.coarsen import coarsen_tiles
-from xzaro.writers.streaming.rows import coarsen_row
+from xzaro.writers.streaming.rows import (
+    INLINE_ROW_BYTES,
+    MAX_PENDING_ROWS,
+    coarsen_row,
+    rows_in_flight,
+)
 from xzaro.writers.tiles import copy_into_tiles, from_tiles, tile_grid
 
 CASES = [
@@ -44,3 +49,33 @@ def test_mean_of_a_row_matches_the_tile_kernel(dtype, shape, chunk, half_chunk, 
     got = np.zeros_like(expected)
     coarsen_row(src, shape, axes, got, half, "mean")
     np.testing.assert_array_equal(from_tiles(got, half), from_tiles(expected, half))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16", "uint32", "int32"])
+def test_integer_mean_of_a_row_over_the_whole_range(dtype) -> None:
+    """The integer kernel of a row's mean (rows added first) rounds every tie and every
+    extreme value as the tile kernel does, for signed and unsigned types."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(11)
+    shape, chunk = (2, 64, 96), (1, 16, 32)
+    natural = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+    natural[0, :8, :8] = info.max
+    natural[0, 8:16, :8] = info.min
+    ties = [[0, 1, 1, 2], [1, 0, 1, 2], [2, 1, 3, 3], [2, 0, 3, 3]]  # sums 2, 6, 5, 12
+    natural[1, :4, :4] = np.array(ties, dtype=dtype)
+    src = _tiles(natural, chunk)
+    axes = (1, 2)
+    half = (2, 32, 48)
+    expected = np.zeros((*tile_grid(half, chunk), *chunk), natural.dtype)
+    coarsen_tiles(src, shape, axes, expected, half)
+    got = np.zeros_like(expected)
+    coarsen_row(src, shape, axes, got, half, "mean")
+    np.testing.assert_array_equal(from_tiles(got, half), from_tiles(expected, half))
+
+
+def test_small_local_rows_are_written_two_at_a_time() -> None:
+    """Small rows to local disk: two in flight, each on one thread; large rows and remote
+    stores: one row at a time, spread over the shared pool."""
+    assert rows_in_flight(2 * 2**20, local=True) == MAX_PENDING_ROWS
+    assert rows_in_flight(2 * 2**20, local=False) == 1
+    assert rows_in_flight(INLINE_ROW_BYTES + 1, local=True) == 1

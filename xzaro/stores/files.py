@@ -4,7 +4,8 @@ Reads open only regular files (a FIFO would block the reader forever, a device w
 and never memory-map them: a mapped file that another program truncates kills the reader with
 ``SIGBUS``, so reads are positional reads into memory of the reader's own. Writes go to a
 temporary file beside the final path, which is renamed into place once complete
-(:class:`TempFile`), so a reader never sees half an object.
+(:class:`TempFile`), so a reader never sees half an object; :func:`create_file` writes new
+files in place, for writers that tell readers of a file only once it is complete.
 """
 
 from __future__ import annotations
@@ -225,6 +226,35 @@ def write_file(path: str, value: memoryview | Parts) -> None:
         temp.discard()
         raise
     temp.commit()
+
+
+def create_file(path: str, value: memoryview | Parts) -> None:
+    """Write ``value`` to a new file at ``path``, in place: no temporary file and no rename,
+    so about a tenth less work per file than :func:`write_file`, but a reader opening ``path``
+    meanwhile may see part of it. Only for files no reader is told of before this returns
+    (a stream's objects, which its metadata covers only once they are written). A file
+    already at ``path`` is replaced as :func:`write_file` replaces it; after a failure no
+    file is left at ``path``.
+    """
+    directory = os.path.dirname(path)
+    try:
+        try:
+            fd = os.open(path, _CREATE_FLAGS, 0o666)
+        except FileNotFoundError:
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(path, _CREATE_FLAGS, 0o666)
+    except FileExistsError:
+        write_file(path, value)
+        return
+    try:
+        _write_all(fd, value)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    os.close(fd)
 
 
 def _write_all(fd: int, value: memoryview | Parts) -> None:

@@ -2,7 +2,10 @@
 
 Its parts: :mod:`~xzaro.writers.streaming.properties` (what to stream, checked),
 :mod:`~xzaro.writers.streaming.geometry` (each level's array and the OME-NGFF metadata),
-:mod:`~xzaro.writers.streaming.rows` (row buffers and their background writing) and
+:mod:`~xzaro.writers.streaming.rows` (row buffers and their background writing),
+:mod:`~xzaro.writers.streaming.objects` (how a row's objects are stored),
+:mod:`~xzaro.writers.streaming.documents` and :mod:`~xzaro.writers.streaming.publish` (the
+metadata documents, and when they follow the stored rows) and
 :mod:`~xzaro.writers.streaming.device` (``ZarrV2``/``ZarrV3``). Users import it as
 :mod:`xzaro.streaming`.
 

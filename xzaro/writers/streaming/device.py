@@ -8,9 +8,11 @@ its :class:`~xzaro.writers.writer.ChunkWriter` / :class:`~xzaro.writers.writer.S
 :meth:`StorageInterface.append` returns as soon as the frame is copied. An uncompressed
 single-level stream to local disk needs no row: each frame goes straight to its place in the
 row's files (:class:`~xzaro.writers.direct.FrameFileWriter`). Stored objects are written
-once and never rewritten; metadata is written at :meth:`~StorageInterface.start`, rewritten after
-every written row (so a reader can open the store during the acquisition) and at
-:meth:`~StorageInterface.stop` with the true extent.
+once and never rewritten; metadata is written at :meth:`~StorageInterface.start`, rewritten as
+rows are stored (so a reader can open the store during the acquisition: every stored row is
+in it at most :data:`~xzaro.writers.streaming.publish.METADATA_INTERVAL` seconds later, see
+:class:`~xzaro.writers.streaming.publish.RowPublisher`) and at :meth:`~StorageInterface.stop`
+with the true extent. Only the documents that change are stored again.
 
 Dimensions are given from fastest (x, then y) to slowest (the append dimension, size 0); the
 stored arrays have them in reverse order, e.g. ``x, y, z, c, t`` is stored as ``(t, c, z, y, x)``
@@ -25,6 +27,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+import crc32c  # noqa: F401  (imported by the first V3 shard otherwise: tens of ms, mid-stream)
 import numpy as np
 
 from xzaro.buffers import zeroed_buffer
@@ -33,7 +36,8 @@ from xzaro.meta import GroupMeta
 from xzaro.stores import Store, SupportsLocalFiles, SupportsTransactions, open_store
 from xzaro.writers.direct import FrameFileWriter
 from xzaro.writers.ome import ome_attributes
-from xzaro.writers.store_array import delete_below, write_metadata
+from xzaro.writers.store_array import delete_below
+from xzaro.writers.streaming.documents import StreamDocuments
 from xzaro.writers.streaming.geometry import StreamGeometry
 from xzaro.writers.streaming.properties import (
     StorageCapabilities,
@@ -41,6 +45,7 @@ from xzaro.writers.streaming.properties import (
     local_path,
     validate_properties,
 )
+from xzaro.writers.streaming.publish import RowPublisher
 from xzaro.writers.streaming.rows import (
     RowWriter,
     StreamLevel,
@@ -118,8 +123,12 @@ class Zarr(StorageInterface):
         self._levels: list[StreamLevel] = []
         self._frames = 0  # frames taken since the last start
         self._attributes: dict[str, Any] = {}  # the caller's, on the image node
+        # Held while metadata is written, and around what it is made from (``_running``,
+        # ``_attributes``); the buffer pools have a lock of their own, so that writing a
+        # document never holds up the frames.
         self._lock = threading.Lock()
-        self._released = threading.Condition(self._lock)
+        self._released = threading.Condition()
+        self._documents: StreamDocuments | None = None
         if properties is not None:
             self.set(properties)
 
@@ -221,8 +230,10 @@ class Zarr(StorageInterface):
                 )
             delete_below(store, "")  # documents first: none describes a deleted chunk
         self._store = store
+        self._documents = StreamDocuments(store)
         self._levels = self._new_levels(store)
         self._write_all_metadata(0)
+        self._publisher = RowPublisher(self._lock, self._publish_rows)
         self._frames = 0  # frames taken
         shape = self._levels[0].row_shape
         self._per_t = math.prod(shape[1:-2])  # frames per append-dimension step
@@ -276,18 +287,25 @@ class Zarr(StorageInterface):
         return self._buffer[index]
 
     def _write_all_metadata(self, extent: int) -> None:
-        assert self._store is not None
+        """Store every level's metadata with the append extent ``extent``, then the image
+        group's; documents that did not change are not stored again."""
+        documents = self._documents
+        assert documents is not None
         geometry = self._geometry()
         for i, level in enumerate(self._levels):
             level.meta = replace(level.meta, shape=(extent, *level.meta.shape[1:]))
             meta = level.meta
             if not geometry.properties.ngff and self._attributes:
                 meta = replace(meta, attributes={**meta.attributes, **self._attributes})
-            write_metadata(self._store, geometry.level_path(i), meta)
+            documents.write_array(geometry.level_path(i), meta)
         if geometry.properties.ngff:
-            multiscales = geometry.multiscales(len(self._levels))
-            attrs = {**self._attributes, **ome_attributes(multiscales, self.zarr_format)}
-            write_metadata(self._store, "", GroupMeta(self.zarr_format, attrs))
+
+            def group() -> GroupMeta:
+                multiscales = geometry.multiscales(len(self._levels))
+                attrs = {**self._attributes, **ome_attributes(multiscales, self.zarr_format)}
+                return GroupMeta(self.zarr_format, attrs)
+
+            documents.write_group("", group)
 
     def update_attributes(self, attributes: dict[str, Any]) -> None:
         """Merge ``attributes`` into the image node's attributes (the OME-NGFF group, or the
@@ -304,6 +322,8 @@ class Zarr(StorageInterface):
             raise StreamingError(f"attributes {sorted(reserved)} are the OME-NGFF metadata's")
         with self._lock:
             self._attributes.update(attributes)
+            if self._documents is not None:
+                self._documents.forget()
             if self._running:
                 self._write_all_metadata(self._levels[0].meta.shape[0])
 
@@ -314,6 +334,11 @@ class Zarr(StorageInterface):
         (it holds chunks of known extent only); shrinking it here would refuse rows in flight.
         """
         if self._running and not isinstance(self._store, SupportsTransactions):
+            self._publisher.rows_stored(rows)
+
+    def _publish_rows(self, rows: int) -> None:
+        """Write the metadata covering the first ``rows`` stored rows (under the lock)."""
+        if self._running:
             self._write_all_metadata(self._extent(rows))
 
     def _extent(self, rows: int) -> int:
@@ -374,8 +399,7 @@ class Zarr(StorageInterface):
             self._direct.finish(self._row_index)
             self._row_index += 1
             with self._lock:
-                if self._running:
-                    self._write_all_metadata(self._extent(self._row_index))
+                self._rows_written(self._row_index)
             return
         if isinstance(self._store, SupportsTransactions):
             with self._lock:
@@ -385,7 +409,7 @@ class Zarr(StorageInterface):
         self._buffer = self._levels[0].rows.take()  # type: ignore[union-attr]
 
     def _raise_background_error(self) -> None:
-        error = self._rows.error
+        error = self._rows.error or self._publisher.error
         if error is None:
             return
         if isinstance(error, ZaroError):
@@ -414,12 +438,15 @@ class Zarr(StorageInterface):
             self._rows.shutdown()
             self._raise_background_error()
             with self._lock:
+                self._publisher.close()
                 self._running = False
                 self._write_all_metadata(-(-self._frames // self._per_t))
             if isinstance(self._store, SupportsTransactions):
                 self._store.commit(f"xzaro stream: {self._frames} frames")
         finally:
-            self._running = False
+            with self._lock:
+                self._publisher.close()
+                self._running = False
             self._rows.shutdown()
             if self._direct is not None:
                 self._direct.abort()  # after an error: no half-written object stays

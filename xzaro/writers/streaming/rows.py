@@ -2,10 +2,15 @@
 
 A row holds one stored object's extent along the append dimension (a chunk, or a V3 shard)
 of every level, chunk by chunk. :class:`RowWriter` coarsens a full row into every level, then
-encodes and stores it object by object on the shared pool (an object's compressed bytes are
-stored as soon as they are made, so only the objects in flight need encoded buffers), at most
+encodes and stores it object by object (an object's compressed bytes are stored as soon as they
+are made, so only the objects in flight need encoded buffers), at most
 :data:`MAX_PENDING_ROWS` rows at a time, and reports when the rows written so far form a
 longer contiguous prefix, so that the metadata can say so.
+
+A large row is spread over the shared pool, one row at a time. A small one (at most
+:data:`INLINE_ROW_BYTES`) to local disk is written on its own thread from start to end, two
+rows at a time: handing its few small pieces of work between threads would cost more than
+doing them. (A remote store keeps the pool: its objects' requests overlap there.)
 """
 
 from __future__ import annotations
@@ -24,14 +29,23 @@ from xzaro.buffers import thread_buffer, zeroed_buffer
 from xzaro.codecs import BLOSC_MAX_OVERHEAD
 from xzaro.concurrency import concurrent_map, default_workers
 from xzaro.meta import ZaroMeta
-from xzaro.stores import Store
+from xzaro.stores import Store, SupportsLocalFiles
 from xzaro.writers.coarsen import coarsen_array, coarsen_tiles, even_mean
 from xzaro.writers.streaming.geometry import StreamGeometry
+from xzaro.writers.streaming.objects import new_object_writer
+from xzaro.writers.streaming.properties import local_path
 from xzaro.writers.tiles import copy_into_tiles, from_tiles, tile_grid
 from xzaro.writers.writer import Writer, writer_for
 
 #: Rows (per level) that may wait in the background queue before ``append`` blocks.
 MAX_PENDING_ROWS = 2
+#: Rows of level 0 up to this size are each written by one thread, :data:`MAX_PENDING_ROWS`
+#: at once; larger ones on the whole shared pool, one at once.
+INLINE_ROW_BYTES = 16 * 2**20
+#: The names of the threads writing small rows: :func:`~xzaro.concurrency.concurrent_map`
+#: runs inline on threads named like the shared pool's, so everything a row needs (its mean,
+#: encoding, stores) stays on the row's thread.
+_INLINE_THREADS = "xzaro-stream-row"
 #: Bytes of scratch per :func:`~xzaro.writers.coarsen.even_mean` call of a row's mean.
 _MEAN_SCRATCH_BYTES = 64 * 1024
 #: Append extent the writers are built with: rows are aligned, so only the end matters.
@@ -119,7 +133,12 @@ def new_levels(
     """Every level's metadata, writer (when ``store`` is given), row geometry and buffers
     (pools sharing the condition ``released``)."""
     compressed = geometry.properties.compression is not None
-    levels = []
+    local = (
+        isinstance(store, SupportsLocalFiles)
+        if store is not None
+        else local_path(geometry.properties.uri) is not None
+    )
+    levels: list[StreamLevel] = []
     for i, (shape, axes) in enumerate(geometry.pyramid()):
         meta = geometry.level_meta(i, shape, 0, dtype)
         writer_meta = replace(meta, shape=(_WRITER_EXTENT, *meta.shape[1:]))
@@ -128,17 +147,24 @@ def new_levels(
         row_shape = (geometry.row_extent, *shape[1:])
         level = StreamLevel(meta, writer, axes, row_shape)  # type: ignore[arg-type]
         level.method = geometry.properties.downsampling_method
-        # Row buffers: one per queued row, plus the row being filled at level 0. One row is
-        # queued: writing it takes less time than filling the next (measured, raw and
-        # compressed), so more buffers would only cost memory. Padding beyond the array's
-        # edges is never written and stays zero (the fill value).
-        queued = 1
+        if i == 0:
+            queued = rows_in_flight(math.prod(level.tiles_shape) * dtype.itemsize, local)
+        # Row buffers: one per row in flight, plus the row being filled at level 0. Padding
+        # beyond the array's edges is never written and stays zero (the fill value).
         level.rows = BufferPool(level.tiles_shape, dtype, queued + (i == 0), released)
         if compressed:  # one per object in flight: at most one per pool thread
             limit = min(default_workers(), queued * level.objects())
             level.encoded = BufferPool(level.encoded_shape, np.uint8, limit, released)
         levels.append(level)
     return levels
+
+
+def rows_in_flight(row_bytes: int, local: bool) -> int:
+    """Rows written at once for rows of ``row_bytes`` at level 0 (to local disk when
+    ``local``): :data:`MAX_PENDING_ROWS` small local rows, each on its own thread, or one row
+    spread over the shared pool (writing it takes less time than filling the next, measured
+    raw and compressed, so more buffers would only cost memory)."""
+    return MAX_PENDING_ROWS if local and row_bytes <= INLINE_ROW_BYTES else 1
 
 
 def frame_tiles_shape(level: StreamLevel) -> tuple[int, ...]:
@@ -197,11 +223,16 @@ def _mean_of_planes(
     wide = 4 if src.dtype.itemsize <= 2 else 8  # the accumulator's item size
     step = max(2, 2 * (_MEAN_SCRATCH_BYTES // (cx * wide)))
 
+    acc = _integer_accumulator(src.dtype)
+
     def reduce(index: tuple[int, ...]) -> bool:
         flat = src[index].reshape(-1, cx)
         half = thread_buffer((flat.shape[0] // 2, cx // 2), src.dtype, "stream mean")
         for r in range(0, flat.shape[0], step):
-            if even_mean(flat[r : r + step], (0, 1), half[r // 2 : (r + step) // 2]) is None:
+            block, out = flat[r : r + step], half[r // 2 : (r + step) // 2]
+            if acc is not None:
+                _integer_mean(block, out, acc)
+            elif even_mean(block, (0, 1), out) is None:
                 return False
         *lead, gy, gx = index
         at = (*lead, gy // 2, gx // 2)
@@ -212,6 +243,34 @@ def _mean_of_planes(
         return True
 
     return all(concurrent_map(reduce, list(np.ndindex(*src.shape[:ndim]))))
+
+
+def _integer_accumulator(dtype: np.dtype) -> np.dtype | None:
+    """The exact sum type of four integers of ``dtype`` (as
+    :func:`~xzaro.writers.coarsen.even_mean` sums them), or ``None`` for other types."""
+    if dtype.kind not in "iu" or dtype.itemsize > 4:
+        return None
+    return np.dtype(f"{'u' if dtype.kind == 'u' else 'i'}{4 if dtype.itemsize <= 2 else 8}")
+
+
+def _integer_mean(block: np.ndarray, out: np.ndarray, acc: np.dtype) -> None:
+    """The 2x2 mean of the integer plane ``block`` (even sizes) into ``out``, rounded half to
+    even exactly as :func:`~xzaro.writers.coarsen.even_mean` rounds. Pairs of rows are added
+    first, reading whole rows, then neighbours of the sums, which need no cast: a quarter of
+    the time of adding neighbours first."""
+    rows, cols = block.shape
+    pairs = thread_buffer((rows // 2, cols), acc, "stream mean rows")
+    np.add(block[0::2], block[1::2], out=pairs, dtype=acc)
+    total = thread_buffer((rows // 2, cols // 2), acc, "stream mean sums")
+    np.add(pairs[:, 0::2], pairs[:, 1::2], out=total)
+    odd = thread_buffer(total.shape, acc, "stream mean odd")
+    # round(total / 4), ties to even: (total + 1 + odd(total >> 2)) >> 2
+    np.right_shift(total, 2, out=odd)
+    np.bitwise_and(odd, 1, out=odd)
+    total += 1
+    total += odd
+    total >>= 2
+    np.copyto(out, total, casting="unsafe")
 
 
 def _give_back(taken: list[tuple[BufferPool, np.ndarray]]) -> None:
@@ -229,7 +288,7 @@ class RowWriter:
     row_extent
         A row's extent along the append dimension.
     lock
-        Held while ``rows_written`` runs (the device's lock, which its buffer pools share).
+        Held while ``rows_written`` runs (the device's metadata lock).
     rows_written
         Called with the number of rows written from the first on, without a gap, whenever a
         written row makes it grow: the metadata may then promise those rows to readers.
@@ -244,10 +303,15 @@ class RowWriter:
         rows_written: Callable[[int], None],
     ) -> None:
         self._store, self._levels, self._row_extent = store, levels, row_extent
+        self._store_new = new_object_writer(store)
         self._lock, self._rows_written = lock, rows_written
         # Rows are written concurrently (one shard row is often a single stored object,
         # encoded on one thread); metadata only ever covers the contiguous prefix of rows.
-        self._executor = ThreadPoolExecutor(MAX_PENDING_ROWS, thread_name_prefix="zarr-stream")
+        assert levels[0].rows is not None
+        local = isinstance(store, SupportsLocalFiles)
+        inline = rows_in_flight(levels[0].rows.nbytes, local) > 1
+        name = _INLINE_THREADS if inline else "zarr-stream"
+        self._executor = ThreadPoolExecutor(MAX_PENDING_ROWS, thread_name_prefix=name)
         self._done_rows: set[int] = set()
         self._contiguous = 0
         self._slots = threading.BoundedSemaphore(MAX_PENDING_ROWS)
@@ -317,7 +381,7 @@ class RowWriter:
             out = None
             if buffer is not None:  # an edge object has fewer chunks
                 out = buffer[tuple(slice(0, n) for n in tiles.shape[: len(origin)])]
-            self._store.set_many(level.writer.encode_tiles(tiles, origin, out))
+            self._store_new(level.writer.encode_tiles(tiles, origin, out))
         finally:
             if pool is not None and buffer is not None:
                 pool.give(buffer)
