@@ -35,6 +35,11 @@ def _values(shape: tuple[int, ...]) -> np.ndarray:
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     path = tmp_path_factory.mktemp("zstd") / "big.zarr"
+    return path, _write_big(path)
+
+
+def _write_big(path: Path) -> np.ndarray:
+    """The test array written by zarr-python in 4 MiB zstd chunks; its values."""
     values = _values(SHAPE)
     z = zarr.create_array(
         store=str(path),
@@ -45,7 +50,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
         fill_value=0,
     )
     z[...] = values
-    return path, values
+    return values
 
 
 SELECTIONS = [
@@ -100,16 +105,7 @@ def _corrupt(path: Path, change) -> None:
 )
 def test_streamed_chunk_of_the_wrong_size_raises(tmp_path: Path, change) -> None:
     """A large chunk decoded plane by plane is still checked to hold exactly its bytes."""
-    values = _values(SHAPE)
-    z = zarr.create_array(
-        store=str(tmp_path / "a.zarr"),
-        shape=SHAPE,
-        chunks=CHUNK,
-        dtype=values.dtype,
-        compressors=zarr.codecs.ZstdCodec(level=1),
-        fill_value=0,
-    )
-    z[...] = values
+    values = _write_big(tmp_path / "a.zarr")
     _corrupt(tmp_path / "a.zarr", change)
     a = xzaro.open_array(str(tmp_path / "a.zarr"))
     with pytest.raises(DecodeError):
