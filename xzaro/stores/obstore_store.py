@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import contextvars
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -80,8 +81,9 @@ THREAD_PREFIX = "obstore-requests"
 
 def _settled(pool: ThreadPoolExecutor, jobs: Sequence[Callable[[], T]]) -> list[T]:
     """The results of ``jobs`` run on ``pool``, in order; on a failure, the first error once
-    no job still runs (jobs not yet started are cancelled)."""
-    futures = [pool.submit(job) for job in jobs]
+    no job still runs (jobs not yet started are cancelled). Each job runs in a copy of the
+    caller's context, so a verbose call's retries are logged from the pool's threads too."""
+    futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
     try:
         return [future.result() for future in futures]
     except BaseException:
