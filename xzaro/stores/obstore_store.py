@@ -70,7 +70,10 @@ from xzaro.stores.s3_region import bucket_region, is_region_redirect
 T = TypeVar("T")
 
 #: How long a forked child waits for obstore's runtime to answer before it counts it as dead.
-FORK_PROBE_TIMEOUT = 5.0
+#: A live runtime answers the probe (an in-memory put and head) in milliseconds; a child that
+#: gives up too early only reads through fsspec, which is correct too, and every child forked by
+#: a process pool pays this once now that obstore is the default client.
+FORK_PROBE_TIMEOUT = 1.0
 
 # --- request threads, one pool per process ---------------------------------------------------
 
