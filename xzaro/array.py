@@ -387,9 +387,9 @@ class ZaroArray:
             elif batch:
                 datas = self.store.get_many(keys)
             for shard, key, data in zip(batch, keys, datas):
-                placed = self._place_whole_shard(shard, key, data, by_shard[shard], out)
-                if placed is not None:
-                    missing += placed
+                dest = self._whole.destination(by_shard[shard], out)
+                if dest is not None:
+                    missing += self._place_whole_shard(shard, key, data, dest)
                     continue
                 shard_jobs = self._shard_jobs(shard, key, data, by_shard[shard])
                 missing += sum(job[0] is None for job in shard_jobs)
@@ -421,14 +421,12 @@ class ZaroArray:
 
         def whole(shard: tuple[int, ...]) -> int | None:
             """The shard decoded in one pass where it can be (see _place_whole_shard)."""
-            pieces = by_shard[shard]
-            if self._whole.count is None or len(pieces) != self._whole.count:
+            dest = self._whole.destination(by_shard[shard], out)
+            if dest is None:
                 return None
             assert self._local_reads is not None
             key = self._key(shard)
-            return self._place_whole_shard(
-                shard, key, self._local_reads.get_pooled(key), pieces, out
-            )
+            return self._place_whole_shard(shard, key, self._local_reads.get_pooled(key), dest)
 
         if len(shards) > 1 and len(shards) >= default_workers():
             # Enough shards to keep every thread busy: one task per shard, which reads it and
@@ -514,12 +512,12 @@ class ZaroArray:
         return place
 
     def _place_whole_shard(
-        self, shard: tuple[int, ...], key: str, data: Any, pieces: list[ChunkPiece], out: np.ndarray
-    ) -> int | None:
-        """:meth:`WholeShards.place` of ``shard`` (None: it does not apply)."""
+        self, shard: tuple[int, ...], key: str, data: Any, dest: np.ndarray
+    ) -> int:
+        """:meth:`WholeShards.place` of ``shard`` into ``dest``, errors named."""
         try:
             shard_shape = self._shards.shard_shape(shard)
-            return self._whole.place(data, shard_shape, pieces, out, url=self.store.url, key=key)
+            return self._whole.place(data, shard_shape, dest, url=self.store.url, key=key)
         except DecodeError as e:
             raise self._decode_error(e, key) from e
 

@@ -87,6 +87,11 @@ def _cores() -> int:
     return os.cpu_count() or 2  # asked once: about 20 us a call, and every read asks
 
 
+#: The name prefix of the shared pool's threads. :func:`concurrent_map` runs inline on any
+#: thread whose name starts with it, so a caller's own threads named so keep their work.
+POOL_THREADS = "xzaro"
+
+
 def thread_pool() -> ThreadPoolExecutor:
     """Return this process's shared pool, creating it on first use."""
     global _pool
@@ -94,7 +99,7 @@ def thread_pool() -> ThreadPoolExecutor:
     if pool is None:
         with _lock:
             if _pool is None:
-                _pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="xzaro")
+                _pool = ThreadPoolExecutor(default_workers(), thread_name_prefix=POOL_THREADS)
             pool = _pool
     return pool
 
@@ -106,7 +111,7 @@ def concurrent_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     thread, so nested use can never deadlock the pool.
     """
     seq: Sequence[T] = items if isinstance(items, Sequence) else list(items)
-    if len(seq) <= 1 or threading.current_thread().name.startswith("xzaro"):
+    if len(seq) <= 1 or threading.current_thread().name.startswith(POOL_THREADS):
         return [fn(x) for x in seq]
     # Many small tasks go in batches: a pool hand-off costs more than reading a tiny chunk.
     batches = 4 * default_workers()

@@ -58,19 +58,28 @@ class WholeShards:
         if small and math.prod(shard_shape) * itemsize <= WHOLE_SHARD_BYTES:
             self.count = math.prod(self._per_shard)
 
+    def destination(self, pieces: Sequence[ChunkPiece], out: np.ndarray) -> np.ndarray | None:
+        """The part of ``out`` a shard fills when ``pieces`` are all its inner chunks, whole
+        and of full size (then :meth:`place` applies), else ``None`` (a shard at the array's
+        edge, a selection with steps, inner chunks too large)."""
+        count, chunk_shape, per = self.count, self._chunk_shape, self._per_shard
+        if count is None or len(pieces) != count or not all(p.full and p.out for p in pieces):
+            return None
+        starts = [min(p.out[d].start for p in pieces) for d in range(len(chunk_shape))]
+        dest = out[tuple(slice(a, a + n * c) for a, n, c in zip(starts, per, chunk_shape))]
+        return dest if dest.shape == tuple(n * c for n, c in zip(per, chunk_shape)) else None
+
     def place(
         self,
         data: Any,
         shard_shape: Sequence[int],
-        pieces: Sequence[ChunkPiece],
-        out: np.ndarray,
+        dest: np.ndarray,
         *,
         url: str | None = None,
         key: str | None = None,
-    ) -> int | None:
-        """Decode the stored shard ``data`` into ``out`` where ``pieces`` are all its inner
-        chunks, whole and of full size; the number of inner chunks missing, or ``None``
-        (nothing done) otherwise (a shard at the array's edge, a selection with steps).
+    ) -> int:
+        """Decode the stored shard ``data`` (``None``: not stored) into ``dest``, its
+        :meth:`destination`; the number of inner chunks missing.
 
         Raises
         ------
@@ -79,14 +88,10 @@ class WholeShards:
             ``url`` and ``key`` name the shard in the log).
         """
         count, chunk_shape, per = self.count, self._chunk_shape, self._per_shard
-        if count is None or data is None or len(pieces) != count:
-            return None
-        if not all(p.full and p.out for p in pieces):
-            return None
-        starts = [min(p.out[d].start for p in pieces) for d in range(len(chunk_shape))]
-        dest = out[tuple(slice(a, a + n * c) for a, n, c in zip(starts, per, chunk_shape))]
-        if dest.shape != tuple(n * c for n, c in zip(per, chunk_shape)):
-            return None
+        assert count is not None
+        if data is None:
+            fill_into(dest, self._meta.fill_value_or_default)
+            return count
         index = self._sharding.locate_index(data, tuple(shard_shape), url=url, key=key)
         dtype = self._meta.dtype
         scratch = thread_buffer((count, *chunk_shape), dtype, "shard")

@@ -89,9 +89,11 @@ class StreamDocuments:
         if template is None:
             template = self._templates[path] = _array_template(path, meta)
         extent = str(meta.shape[0]).encode()
+        whole: dict[str, bytes] | None = None  # rendered once, for the documents that need it
         for key, pieces in template:
             if pieces is None:
-                self._write(key, rendered(path, meta)[key])
+                whole = whole or rendered(path, meta)
+                self._write(key, whole[key])
             else:
                 self._write(key, extent.join(pieces))
 

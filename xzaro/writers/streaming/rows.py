@@ -27,7 +27,7 @@ import numpy as np
 
 from xzaro.buffers import thread_buffer, zeroed_buffer
 from xzaro.codecs import BLOSC_MAX_OVERHEAD
-from xzaro.concurrency import concurrent_map, default_workers
+from xzaro.concurrency import POOL_THREADS, concurrent_map, default_workers
 from xzaro.meta import ZaroMeta
 from xzaro.stores import Store, SupportsLocalFiles
 from xzaro.writers.coarsen import coarsen_array, coarsen_tiles, even_mean
@@ -45,7 +45,7 @@ INLINE_ROW_BYTES = 16 * 2**20
 #: The names of the threads writing small rows: :func:`~xzaro.concurrency.concurrent_map`
 #: runs inline on threads named like the shared pool's, so everything a row needs (its mean,
 #: encoding, stores) stays on the row's thread.
-_INLINE_THREADS = "xzaro-stream-row"
+_INLINE_THREADS = f"{POOL_THREADS}-stream-row"
 #: Bytes of scratch per :func:`~xzaro.writers.coarsen.even_mean` call of a row's mean.
 _MEAN_SCRATCH_BYTES = 64 * 1024
 #: Append extent the writers are built with: rows are aligned, so only the end matters.
