@@ -624,11 +624,15 @@ def test_to_zarr_round_trip(stores: xc.Built, fmt: int, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", [2, 3])
 def test_byte_read_unit_gives_few_whole_chunk_blocks(stores: xc.Built, fmt: int) -> None:
-    """chunks={} gives the stored chunks (as engine="zarr"), chunks="auto" and a read unit
-    of some MiB few blocks of whole stored chunks, each one batched fetch."""
+    """1,024 chunks of 1 KiB: chunks={}, chunks="auto" and a read unit of some MiB give few
+    blocks of whole stored chunks, each one batched fetch; read_unit="shard" gives one block per
+    stored chunk (as engine="zarr")."""
     path = stores.path(f"big_v{fmt}")
     expected = oracle(path)
-    assert open_zaro(path, chunks={})["big"].data.npartitions == 1024
+    assert open_zaro(path, chunks={}, read_unit="shard")["big"].data.npartitions == 1024
+    grouped = open_zaro(path, chunks={})["big"]
+    assert grouped.data.npartitions == 1
+    assert_same(grouped.to_dataset(), expected[["big"]])
     auto = open_zaro(path, chunks="auto")["big"]
     assert auto.data.npartitions <= 1024 // 16
     assert_blocks_align(auto.chunks, xc.BIG_CHUNKS)

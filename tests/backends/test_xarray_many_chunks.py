@@ -69,9 +69,9 @@ def many_chunks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     return _write(tmp_path_factory.mktemp("many_chunks") / "era5.zarr", request.param)
 
 
-def _open_and_describe(path: str) -> dict[str, Any]:
+def _open_and_describe(path: str, read_unit: str | None = "shard") -> dict[str, Any]:
     t0 = time.perf_counter()
-    ds = xr.open_dataset(path, engine="zaro", chunks={}, consolidated=True)
+    ds = xr.open_dataset(path, engine="zaro", chunks={}, consolidated=True, read_unit=read_unit)
     seconds = time.perf_counter() - t0
     time_chunks = {name: var.data.chunks[0] for name, var in ds.data_vars.items()}
     first = time_chunks["pl"]
@@ -105,6 +105,33 @@ def test_open_with_chunks_stays_lazy_and_small(many_chunks: Path) -> None:
         "x": 32,
     }
     assert got["seconds"] < 30  # about 2 s here, against 2.5 s and 100 MB more unshared
+
+
+def _open_grouped(path: str) -> dict[str, Any]:
+    ds = xr.open_dataset(path, engine="zaro", chunks={}, consolidated=True)
+    pl = ds["pl"]
+    return {
+        "chunks": {name: var.data.chunks for name, var in ds.data_vars.items()},
+        "preferred": dict(pl.encoding["preferred_chunks"]),
+        "stored": tuple(pl.encoding["chunks"]),
+        "spot": pl.isel(time=slice(N_TIME - 2, N_TIME), level=3).values,
+    }
+
+
+def test_many_small_chunks_are_grouped_by_default(many_chunks: Path) -> None:
+    """Chunks of 4 KiB and 256 B, millions of them: ``chunks={}`` gives blocks of whole stored
+    chunks up to Dask's ``array.chunk-size``, grown along the slowest dimensions."""
+    outcome = run_capped(_open_grouped, str(many_chunks), mem_bytes=GiB // 2, timeout=120)
+    assert outcome.kind == "ok", outcome.message
+    got = outcome.value
+    per_block = 2**27 // (4 * 32 * 32)  # 128 MiB of (1, 1, 32, 32) float32 chunks along time
+    assert got["preferred"] == {"time": per_block, "level": 1, "y": 32, "x": 32}
+    assert got["stored"] == FOUR_D_CHUNKS
+    time_blocks = got["chunks"]["pl"][0]
+    assert set(time_blocks[:-1]) == {per_block} and sum(time_blocks) == N_TIME
+    assert got["chunks"]["pl"][1:] == ((1,) * 10, (32, 32), (32, 32))
+    assert all(got["chunks"][f"sl_{i:02d}"] == ((N_TIME,), (64,)) for i in range(N_VARS))
+    assert np.isnan(got["spot"]).all() and got["spot"].shape == (2, 64, 64)
 
 
 def test_short_dimensions_keep_the_stored_chunk() -> None:

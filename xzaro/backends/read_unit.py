@@ -5,7 +5,11 @@ what Dask's ``from_array`` takes for a sharded array. ``chunks={}`` then gives t
 ``engine="zarr"`` gives for unsharded arrays; for sharded ones, one block per shard rather than
 per inner chunk: every block is one request and a handful of Dask tasks, and the blocks are the
 ones a write back to the same shards needs. A shard larger than Dask's ``array.chunk-size`` is
-split into blocks of whole inner chunks that tile it, up to that size. ``read_unit="chunk"``
+split into blocks of whole inner chunks that tile it, up to that size. An array of more than
+:data:`MANY_OBJECTS` stored objects of under :data:`SMALL_OBJECT_BYTES` each (4,096 chunks of
+16x16, 100,000 of 1x64) has its objects grouped, along the slowest dimensions, into blocks of up
+to ``array.chunk-size``, as Dask's ``chunks="auto"`` groups them: one task per small object
+would cost more in Dask's scheduling than the read itself. ``read_unit="chunk"``
 gives the inner chunks. xarray's "The specified chunks separate the stored chunks" warning fires
 for chunks that split a read unit. ``chunks="auto"`` lets Dask grow blocks to whole multiples of
 the read unit (up to ``array.chunk-size``). An explicit ``read_unit`` asks for larger blocks
@@ -43,6 +47,14 @@ ReadUnit = str | int | Mapping[str, int] | None
 BlockShape = tuple[int | tuple[int, ...], ...]
 
 _KEYWORDS = ("chunk", "shard")
+
+#: An array of more stored objects than this, each under :data:`SMALL_OBJECT_BYTES`, has them
+#: grouped into Dask blocks by default: a Dask task costs a fraction of a millisecond of
+#: scheduling and indexing, more than decoding a small object, so 1,000 such tasks cost more
+#: than the read (4,096 tasks of 1 KiB chunks: about 1 s of CPU before any byte is read).
+MANY_OBJECTS = 1000
+#: See :data:`MANY_OBJECTS`.
+SMALL_OBJECT_BYTES = 2**20
 
 #: Along a dimension of more blocks than this, ``preferred_chunks`` is the shared tuple of every
 #: block size instead of the block size (at most this many, it is the number ``engine="zarr"``
@@ -190,9 +202,21 @@ def _dask_chunk_size() -> int:
         return 128 * 2**20
 
 
+def _small_and_many(meta: ZaroMeta) -> bool:
+    """Whether the array holds more than :data:`MANY_OBJECTS` stored objects of under
+    :data:`SMALL_OBJECT_BYTES` each (counting the largest object of a rectilinear grid)."""
+    grid = meta.storage_grid
+    objects = math.prod(grid.grid_shape)
+    nbytes = math.prod(grid.chunk_shape) * max(1, meta.dtype.itemsize)
+    return objects > MANY_OBJECTS and nbytes < SMALL_OBJECT_BYTES
+
+
 def _default_shape(meta: ZaroMeta) -> BlockShape:
-    """The stored object; a shard over Dask's ``array.chunk-size`` as whole inner chunks that
-    tile it, grown from the fastest dimension up to that size."""
+    """The stored object; many small ones grouped up to Dask's ``array.chunk-size``; a shard
+    over that size as whole inner chunks that tile it, grown from the fastest dimension up to
+    that size."""
+    if _small_and_many(meta):
+        return _grown_shape(meta, _dask_chunk_size())
     grid = meta.storage_grid
     shard = meta.shard_shape
     if shard is None or not grid.is_regular:
@@ -226,8 +250,10 @@ def read_unit_shape(
     meta
         The array's metadata.
     read_unit
-        ``None`` (default: one stored object, a chunk or a shard; a shard larger than Dask's
-        ``array.chunk-size`` as blocks of whole inner chunks up to that size), ``"chunk"``
+        ``None`` (default: one stored object, a chunk or a shard; more than
+        :data:`MANY_OBJECTS` objects of under :data:`SMALL_OBJECT_BYTES` grouped up to Dask's
+        ``array.chunk-size``; a shard larger than that as blocks of whole inner chunks up to
+        that size), ``"chunk"``
         (one chunk, the inner chunk for sharded arrays, as ``engine="zarr"`` reports it),
         ``"shard"`` (one stored object, whatever its size), a target
         size in bytes (an int, or a string such as ``"200MiB"`` read by
