@@ -53,7 +53,7 @@ READERS = (
     "zaro",
     "zaro obstore",
     "zaro fsspec",
-    "zaro ru=64MiB",
+    "zaro ru=shard",
     "zarr",
     "zarr obstore",
     "zarr-array obstore",
@@ -420,8 +420,8 @@ def make_reader(reader: str, ep: Endpoint, name: str, zarr_format: int) -> Read:
     if reader == "zaro fsspec":
         fsspec_options = {**options, "client": "fsspec"}
         return lambda: _xarray_values(url, "zaro", storage_options=fsspec_options)
-    if reader == "zaro ru=64MiB":
-        return lambda: _xarray_values(url, "zaro", storage_options=options, read_unit="64MiB")
+    if reader == "zaro ru=shard":
+        return lambda: _xarray_values(url, "zaro", storage_options=options, read_unit="shard")
     if reader == "zaro obstore":
         from xzaro.stores.obstore_store import ObstoreStore
 
