@@ -58,7 +58,7 @@ from xzaro.stores.retry import Missing, Request, attempt_async, attempt_sync, cl
 
 T = TypeVar("T")
 
-DEFAULT_MAX_CONCURRENCY = 64
+DEFAULT_MAX_CONCURRENCY = 128
 
 
 @dataclass

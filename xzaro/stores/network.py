@@ -64,7 +64,7 @@ class NetworkOptions:
     max_backoff: float = 8.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    requests_in_flight: int = 64
+    requests_in_flight: int = 128
 
     def __post_init__(self) -> None:
         for name in ("retries", "requests_in_flight"):
