@@ -41,8 +41,6 @@ class ZstdCodec(BytesBytesCodec):
         return {"id": "zstd", "level": self.level, **({"checksum": True} if self.checksum else {})}
 
     def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
-        from numcodecs import zstd
-
         try:
             if expected_size is not None:
                 dest = out if out is not None and out.nbytes == expected_size else None
@@ -50,6 +48,8 @@ class ZstdCodec(BytesBytesCodec):
                     dest = np.empty(expected_size, dtype=np.uint8)
                 if zstd_contexts.decompress_into(data, dest):
                     return dest
+                from numcodecs import zstd  # imported here: the line above decodes most frames
+
                 result = zstd.decompress(memoryview(data), dest)
                 if memoryview(result).nbytes != expected_size:
                     raise DecodeError(

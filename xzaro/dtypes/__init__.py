@@ -15,7 +15,7 @@ from xzaro.dtypes.extensions import (
     extension_name,
     swaps_exactly,
 )
-from xzaro.dtypes.fill_chunk import fill_array, fill_into, is_fill
+from xzaro.dtypes.fill_chunk import fill_array, fill_into, filler, is_fill
 from xzaro.dtypes.fill_value import default_fill_value, fill_value_to_json, parse_fill_value
 from xzaro.dtypes.table import (
     MAX_STRUCT_DEPTH,
@@ -45,6 +45,7 @@ __all__ = [
     "fill_array",
     "fill_into",
     "fill_value_to_json",
+    "filler",
     "is_fill",
     "parse_fill_value",
     "parse_v2_dtype",

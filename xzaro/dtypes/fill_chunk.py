@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,22 +25,32 @@ def fill_array(shape: tuple[int, ...], dtype: np.dtype, fill_value: Any) -> np.n
 
 def fill_into(out: np.ndarray, fill_value: Any) -> None:
     """Fill ``out`` with ``fill_value`` in place, bit-exactly."""
-    dtype = out.dtype
+    filler(out.dtype, fill_value)(out)
+
+
+def filler(dtype: np.dtype, fill_value: Any) -> Callable[[np.ndarray], None]:
+    """A function filling an array of ``dtype`` with ``fill_value`` in place, bit-exactly:
+    :func:`fill_into` with the per-dtype decisions taken once, for reads that fill many
+    chunks."""
     if dtype == OBJECT:
-        out.fill("" if fill_value is None else fill_value)
-        return
+        value = "" if fill_value is None else fill_value
+        return lambda out: out.fill(value)
     if fill_value is None:
         fill_value = default_fill_value(dtype)
     extension = extension_name(dtype) is not None
-    if (dtype.kind in "fc" or extension) and out.size:
+    if dtype.kind in "fc" or extension:
         # Copying bits through an unsigned view keeps NaN payloads that arithmetic might change.
         scalar = np.array(fill_value, dtype=dtype)
-        if (dtype.kind == "f" or extension) and dtype.itemsize in UINT_OF_SIZE:
-            out.view(UINT_OF_SIZE[dtype.itemsize]).fill(scalar.view(UINT_OF_SIZE[dtype.itemsize]))
-            return
-        out[...] = scalar
-        return
-    out.fill(fill_value)
+        uint = UINT_OF_SIZE.get(dtype.itemsize)
+        if (dtype.kind == "f" or extension) and uint is not None:
+            bits = scalar.view(uint)[()]
+            return lambda out: out.view(uint).fill(bits)
+
+        def assign(out: np.ndarray) -> None:
+            out[...] = scalar
+
+        return assign
+    return lambda out: out.fill(fill_value)
 
 
 def is_fill(chunk: np.ndarray, fill: np.ndarray) -> bool:

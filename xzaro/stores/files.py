@@ -100,12 +100,12 @@ def read_at(fd: int, size: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def read_into(fd: int, view: memoryview) -> int:
-    """Fill ``view`` from the start of the file; the bytes read (fewer if the file was cut
+def read_into(fd: int, view: memoryview, offset: int = 0) -> int:
+    """Fill ``view`` from ``offset`` in the file; the bytes read (fewer if the file was cut
     short meanwhile)."""
     done = 0
     while done < len(view):
-        n = os.preadv(fd, [view[done:]], done)
+        n = os.preadv(fd, [view[done:]], offset + done)
         if n == 0:
             break
         done += n
@@ -140,9 +140,13 @@ def read_transient(path: str) -> memoryview | None:
         return None
     try:
         st = os.fstat(fd)
-        check_regular(st.st_mode, path)
+        if not stat.S_ISREG(st.st_mode):
+            check_regular(st.st_mode, path)
         view = thread_bytes(st.st_size)
-        return view[: read_into(fd, view)]
+        done = os.readv(fd, [view])  # the whole file at once, as a rule
+        if done < len(view):
+            done += read_into(fd, view[done:], done)
+        return view[:done]
     finally:
         os.close(fd)
 
