@@ -49,3 +49,16 @@ def test_zstd_checksum_mismatch_raises() -> None:
     good[-1] ^= 0xFF  # the content checksum is the frame's last 4 bytes
     with pytest.raises(DecodeError):
         pipe.decode(bytes(good))
+
+
+@pytest.mark.parametrize(("level", "checksum"), [(0, False), (5, True), (-3, False), (30, True)])
+def test_frames_numcodecs_reads(level: int, checksum: bool) -> None:
+    """Frames are made by zstandard's per-thread compressors (a level above 22, which zstandard
+    refuses, by numcodecs as before): numcodecs decodes every one, the header declares the size,
+    and the checksum flag is set exactly when asked for."""
+    data = values("<f8", (40, 25), "zstd-encode")
+    frame = ZstdCodec(level, checksum).encode_bytes(data.tobytes())
+    assert numcodecs.Zstd().decode(frame) == data.tobytes()
+    descriptor = frame[4]
+    assert bool(descriptor & 0x04) is checksum  # Content_Checksum_flag
+    assert descriptor >> 6 or descriptor & 0x20  # a Frame_Content_Size field is present

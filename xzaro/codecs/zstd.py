@@ -3,9 +3,9 @@
 V3 ``{"name": "zstd", "configuration": {"level": 0, "checksum": false}}``, V2
 ``{"id": "zstd", "level": 0}`` (numcodecs ``Zstd``; ``"checksum": true`` only when set).
 
-With the ``zstandard`` package installed, frames are decoded by a decompression context each
+With the ``zstandard`` package installed, frames are encoded and decoded by contexts each
 thread keeps (see :mod:`xzaro.codecs.zstd_contexts`); numcodecs, which creates one per frame,
-decodes them otherwise, and encodes.
+does it otherwise.
 """
 
 from __future__ import annotations
@@ -62,6 +62,9 @@ class ZstdCodec(BytesBytesCodec):
             raise DecodeError(f"zstd frame is corrupt or has the wrong size: {e}") from e
 
     def encode_bytes(self, data: Any) -> bytes:
+        made = zstd_contexts.compress(memoryview(data), self.level, self.checksum)
+        if made is not None:
+            return made
         from numcodecs import zstd
 
         return bytes(zstd.compress(memoryview(data), self.level, self.checksum))
