@@ -124,8 +124,19 @@ def test_each_thread_keeps_one_decompression_context() -> None:
     assert theirs[0] is not None and theirs[0] is not mine
 
 
+@pytest.fixture(params=["libzstd", "stream"])
+def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Frames decoded by libzstd in one call (zstandard's cffi module), or by the thread's
+    ``ZstdDecompressor`` stream where that module cannot be imported."""
+    if request.param == "libzstd" and zstd_contexts.libzstd is None:
+        pytest.skip("zstandard's cffi module needs the cffi package")
+    if request.param == "stream":
+        monkeypatch.setattr(zstd_contexts, "libzstd", None)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("extra", [b"", b"\x00"])
-def test_decompress_into_checks_the_size(extra: bytes) -> None:
+def test_decompress_into_checks_the_size(extra: bytes, decoder: str) -> None:
     import zstandard
 
     raw = np.arange(1000, dtype="<u4").tobytes()
@@ -204,3 +215,23 @@ def test_readers_open_at_once_in_one_thread_do_not_share_a_context() -> None:
     c = zstd_contexts.reader(zstandard.ZstdCompressor(level=1).compress(first), len(first))
     assert c is not None and c._owns_thread_context  # the thread's context is free again
     c.close()
+
+
+def test_decompress_into_takes_two_frames_and_refuses_a_bomb(decoder: str) -> None:
+    """Concatenated frames decode as one chunk; a header declaring 2**40 bytes for a small
+    buffer is refused before anything is allocated or written past the buffer."""
+    import zstandard
+
+    raw = np.arange(1000, dtype="<u4").tobytes()
+    compressor = zstandard.ZstdCompressor(level=1)
+    frames = compressor.compress(raw[:1500]) + compressor.compress(raw[1500:])
+    out = np.zeros(len(raw) + 16, dtype=np.uint8)
+    assert zstd_contexts.decompress_into(frames, out[: len(raw)])
+    assert out[: len(raw)].tobytes() == raw and not out[len(raw) :].any()
+    # single-segment frame header: magic, descriptor (8-byte content size), the size, then a
+    # raw block header that promises nothing it has
+    bomb = b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + (2**40).to_bytes(8, "little") + b"\x01\x00\x00"
+    with pytest.raises(DecodeError):
+        zstd_contexts.decompress_into(bomb, out[:64])
+    with pytest.raises(DecodeError):
+        zstd_contexts.decompress_into(memoryview(bytearray(bomb)), out[:64])

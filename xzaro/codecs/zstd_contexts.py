@@ -3,10 +3,12 @@
 numcodecs creates a fresh context for every frame; here every thread keeps one per direction
 (and per level and checksum setting, for compression), reused frame after frame; zstandard's
 bundled libzstd also compresses about 1.5 times as fast as numcodecs' (512 KiB of uint16: 0.6
-ms against 0.9 ms). A frame decodes whole into a caller's buffer
-(:func:`decompress_into`), or part by part (:func:`reader`), so a large chunk can be taken
-apart in cache-sized pieces instead of through a scratch buffer of its full size. Both return
-``False``/``None`` when ``zstandard`` is not installed; callers then fall back to numcodecs.
+ms against 0.9 ms). A frame decodes whole into a caller's buffer (:func:`decompress_into`:
+one ``ZSTD_decompressDCtx`` call through zstandard's cffi module, 2.3 us for a 256-byte chunk
+against 3.6 us through a stream reader), or part by part (:func:`reader`), so a large chunk can
+be taken apart in cache-sized pieces instead of through a scratch buffer of its full size. Both
+return ``False``/``None`` when ``zstandard`` is not installed; callers then fall back to
+numcodecs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ try:
     import zstandard
 except ImportError:  # pragma: no cover - exercised where zstandard is not installed
     zstandard = None  # type: ignore[assignment]
+try:
+    # zstandard's cffi module: libzstd's own functions, called with the GIL released
+    from zstandard import _cffi as libzstd  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - exercised where cffi is not installed
+    libzstd = None
 
 _threads = threading.local()
 
@@ -136,6 +143,33 @@ def reader(data: Any, size: int) -> FrameReader | None:
     return None if zstandard is None else FrameReader(data, size)
 
 
+def _dctx() -> Any:
+    """This thread's libzstd decompression context (freed with the thread's locals)."""
+    found = getattr(_threads, "dctx", None)
+    if found is None:
+        lib = libzstd.lib
+        found = _threads.dctx = libzstd.ffi.gc(lib.ZSTD_createDCtx(), lib.ZSTD_freeDCtx)
+    return found
+
+
+def _decompress_in_one_call(data: Any, out: Any) -> None:
+    """Decode every frame of ``data`` into ``out`` with one ``ZSTD_decompressDCtx``, which
+    writes nowhere past ``out`` (a frame declaring more is refused before it is decoded)."""
+    ffi, lib = libzstd.ffi, libzstd.lib
+    target = ffi.from_buffer(out, require_writable=True)
+    source = data if type(data) is bytes else ffi.from_buffer(data)
+    dctx = getattr(_threads, "dctx", None) or _dctx()
+    size = lib.ZSTD_decompressDCtx(dctx, target, len(target), source, len(source))
+    if size == len(target):
+        return
+    if lib.ZSTD_isError(size):
+        reason = ffi.string(lib.ZSTD_getErrorName(size)).decode()
+        if "too small" in reason:
+            raise DecodeError(f"zstd frame holds more than the expected {len(target)} bytes")
+        raise DecodeError(f"zstd frame is corrupt: {reason}")
+    raise DecodeError(f"zstd frame holds {size} bytes, expected {len(target)}")
+
+
 def decompress_into(data: Any, out: Any) -> bool:
     """Decode the zstd frames of ``data`` into ``out`` (a writable C-contiguous buffer), which
     they must fill exactly; ``False`` (nothing done) without ``zstandard``.
@@ -145,6 +179,9 @@ def decompress_into(data: Any, out: Any) -> bool:
     DecodeError
         The stream is corrupt, or decodes to fewer or more bytes than ``out`` holds.
     """
+    if libzstd is not None:
+        _decompress_in_one_call(data, out)
+        return True
     size = memoryview(out).nbytes
     frames = reader(data, size)
     if frames is None:
