@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
+import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +41,19 @@ def _address_space() -> int:
         return int(f.read().split()[0]) * resource.getpagesize()
 
 
+def _fresh_dask_threads() -> None:
+    """Drop the thread pools a forked child inherits from Dask's threaded scheduler without their
+    threads (a pool the test process had used would take the child's tasks and never run them):
+    the child's first compute makes its own."""
+    threaded = sys.modules.get("dask.threaded")
+    if threaded is not None:
+        threaded.default_pool = None
+        threaded.pools.clear()
+        threaded.pools_lock = threading.Lock()
+
+
 def _child(conn: Any, mem_bytes: int, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    _fresh_dask_threads()
     # The forked child starts with the test process's address space; the cap is on top of it.
     limit = _address_space() + mem_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
