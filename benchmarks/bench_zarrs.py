@@ -453,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n   xarray, chunks={}:")
             print(speed_table(xr_rows, xr_cols[:2], xr_cols[0]))
             print(memory_table(xr_rows, xr_cols))
+            print(cpu_table(xr_rows, xr_cols))
         report["arrays"][lay.key] = {
             "layout": lay.describe(),
             "stored_bytes": stored,
