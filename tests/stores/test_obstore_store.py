@@ -468,9 +468,9 @@ def _read_in_child(store: ObstoreStore) -> Any:
 @pytest.mark.timeout(120)
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_forked_child_never_hangs(s3: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from xzaro.stores import obstore_store
+    from xzaro.stores import obstore_runtime
 
-    monkeypatch.setattr(obstore_store, "FORK_PROBE_TIMEOUT", 2.0)
+    monkeypatch.setattr(obstore_runtime, "FORK_PROBE_TIMEOUT", 2.0)
     store = ObstoreStore(s3["url"], s3["options"])
     store.set("zarr.json", b"{}")  # obstore's runtime now runs in this process
     bucket = s3["url"][len("s3://") :].split("/", 1)[0]
