@@ -33,7 +33,7 @@ from xzaro.read_log import note_missing, summarized_read
 from xzaro.shard_reader import ShardReader
 from xzaro.slabs import STREAM_BYTES, place_streamed, slices_only
 from xzaro.stores import prefetched
-from xzaro.stores.base import Store, SupportsLocalReads
+from xzaro.stores.base import Store, SupportsBufferReads, SupportsLocalReads
 from xzaro.whole_shards import WholeShards
 
 #: Stored bytes fetched per batch; bounds memory on very large reads.
@@ -93,6 +93,9 @@ class ZaroArray:
         self._object_read_ahead: ReadAhead | None = None
         # asked once: a runtime protocol check costs tens of microseconds per read
         self._local_reads = store if isinstance(store, SupportsLocalReads) else None
+        self._get_objects = (  # chunks in the client's own buffers where it has them
+            store.get_many_buffers if isinstance(store, SupportsBufferReads) else store.get_many
+        )
         self._init_codecs()
 
     def _init_codecs(self) -> None:
@@ -357,7 +360,7 @@ class ZaroArray:
             step = max(1, BATCH_BYTES // max(1, pipeline.spec.nbytes or 1))
             for lo in range(0, len(pieces), step):
                 batch = range(lo, min(lo + step, len(pieces)))
-                datas = self.store.get_many([keys[i] for i in batch])
+                datas = self._get_objects([keys[i] for i in batch])
                 missing += sum(d is None for d in datas)
                 jobs = [(datas[j - lo], pieces[j], keys[j]) for j in batch]
                 concurrent_map(self._place_stored(out), jobs)
@@ -394,7 +397,7 @@ class ZaroArray:
                 entries = [(self.store.url, k, None) for k in keys]
                 datas = self._object_read_ahead.encoded(batch, entries)
             elif batch:
-                datas = self.store.get_many(keys)
+                datas = self._get_objects(keys)
             for shard, key, data in zip(batch, keys, datas):
                 dest = self._whole.destination(by_shard[shard], out)
                 if dest is not None:
@@ -498,14 +501,14 @@ class ZaroArray:
 
     def fetch_objects(self, indices: Sequence[tuple[int, ...]]) -> list[Any]:
         """The stored objects at ``indices`` of the storage grid, whole, in one batch."""
-        return list(self.store.get_many([self._key(i) for i in indices]))
+        return list(self._get_objects([self._key(i) for i in indices]))
 
     def fetch_encoded(self, chunks: Sequence[tuple[int, ...]]) -> list[Any]:
         """The stored bytes of each of ``chunks`` (inner chunks of a sharded array), ``None``
         where never written, fetched in one batch: for a sharded array, whole shards where
         half or more of a shard is asked for, else the shard indexes and then the ranges."""
         if self._sharding is None:
-            return list(self.store.get_many([self._key(c) for c in chunks]))
+            return list(self._get_objects([self._key(c) for c in chunks]))
         return self._shard_reader.fetch(chunks)
 
     def _place_stored(self, out: np.ndarray) -> Any:

@@ -196,6 +196,52 @@ def test_arrays_written_by_fsspec_read_through_obstore(
     xr.testing.assert_identical(read.load(), ds)
 
 
+@pytest.mark.parametrize(
+    ("zarr_format", "codecs"),
+    [(2, None), (2, "zstd"), (3, None), (3, "blosc"), (3, "sharded")],
+)
+def test_chunks_reach_the_decoders_in_obstores_own_buffers(
+    s3: dict[str, Any], zarr_format: int, codecs: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunk reads take each body in obstore's ``Bytes``, not a copy in ``bytes``; the values
+    are zarr-python's, and missing chunks read as the fill value."""
+    import numcodecs
+    import zarr
+
+    import xzaro
+
+    values = np.arange(30 * 20, dtype="<f8").reshape(30, 20)
+    fs_store = zarr.storage.FsspecStore.from_url(s3["url"], storage_options=s3["options"])
+    kwargs: dict[str, Any] = {"chunks": (8, 8), "fill_value": -1.0, "zarr_format": zarr_format}
+    kwargs["compressors"] = {
+        None: None,
+        "zstd": numcodecs.Zstd(level=1),
+        "blosc": zarr.codecs.BloscCodec(cname="lz4", clevel=5),
+        "sharded": "auto",
+    }[codecs]
+    if codecs == "sharded":
+        kwargs["shards"] = (16, 16)
+    z = zarr.create_array(fs_store, name="v", shape=values.shape, dtype="<f8", **kwargs)
+    z[:24] = values[:24]  # the last row of chunks is never written
+    expected = np.asarray(z[...])
+    store = ObstoreStore(s3["url"], s3["options"])
+    handed: list[type] = []
+    real = ObstoreStore.get_many_buffers
+
+    def spying(self: ObstoreStore, keys: Any) -> list[Any]:
+        got = real(self, keys)
+        handed.extend(type(d) for d in got if d is not None)
+        return got
+
+    monkeypatch.setattr(ObstoreStore, "get_many_buffers", spying)
+    got = xzaro.open_array(store, path="v")[...]
+    assert np.array_equal(got, expected) and (got[24:] == -1).all()
+    assert handed and set(handed) == {obstore.Bytes}
+    direct = store.get_many_buffers(["v/zarr.json" if zarr_format == 3 else "v/.zarray", "nope"])
+    assert bytes(direct[0]) == store.get("v/zarr.json" if zarr_format == 3 else "v/.zarray")
+    assert direct[1] is None
+
+
 def test_arrays_written_through_obstore_read_by_fsspec(s3: dict[str, Any]) -> None:
     ds = _dataset()
     ds.chunk({"t": 2}).zaro.to_store(ObstoreStore(s3["url"], s3["options"]), zarr_format=3)

@@ -195,6 +195,17 @@ class SupportsLocalReads(Protocol):
 
 
 @runtime_checkable
+class SupportsBufferReads(Protocol):
+    """A store whose client holds each answer's body in a buffer of its own (obstore's
+    ``Bytes``): chunk reads take that buffer as it is instead of a copy in ``bytes``."""
+
+    def get_many_buffers(self, keys: Sequence[str]) -> builtins.list[Any]:
+        """:meth:`Store.get_many` answered with read-only objects of the buffer protocol (or
+        ``None`` for a missing key), for decoders only: they are not ``bytes``."""
+        ...
+
+
+@runtime_checkable
 class SupportsLocalFiles(Protocol):
     """A store whose objects are files of this machine under one directory."""
 

@@ -306,23 +306,40 @@ class ObstoreStore:
         self.obstore()  # a configuration obstore refuses fails here, once
         return self._run([self._reader(*request) for request in requests])
 
-    def _reader(self, key: str, offset: int, length: int | None) -> Callable[[], bytes | None]:
+    def get_many_buffers(self, keys: Sequence[str]) -> builtins.list[Any]:
+        """:meth:`get_many` with each body in obstore's own buffer (``Bytes``, read-only), not
+        copied into ``bytes``: for decoders, which take any buffer."""
+        keys = list(keys)
+        fallback = self._delegate()
+        if fallback is not None:
+            return fallback.get_many(keys)
+        if not keys:
+            return []
+        self.obstore()
+        return self._run([self._reader(key, 0, None, copy=False) for key in keys])
+
+    def _reader(
+        self, key: str, offset: int, length: int | None, copy: bool = True
+    ) -> Callable[[], Any]:
         start, end = limits(offset, length)
         path = self._path(key)
 
-        def call(store: Any) -> bytes:
-            return self._read_once(store, path, start, end)
+        def call(store: Any) -> Any:
+            return self._read_once(store, path, start, end, copy)
 
-        def read() -> bytes | None:
+        def read() -> Any:
             data = self._attempt("GET", key, "read", call)
             return None if isinstance(data, Missing) else data
 
         return read
 
     @staticmethod
-    def _read_once(store: Any, path: str, start: int | None, end: int | None) -> bytes:
-        """One attempt to read ``path`` (a range when ``start`` is not ``None``); obstore's
-        exceptions pass through for the retry runner to judge."""
+    def _read_once(
+        store: Any, path: str, start: int | None, end: int | None, copy: bool = True
+    ) -> Any:
+        """One attempt to read ``path`` (a range when ``start`` is not ``None``), in ``bytes``
+        or, without ``copy``, in obstore's buffer; obstore's exceptions pass through for the
+        retry runner to judge."""
         import obstore
 
         if start is not None and start == end:
@@ -334,7 +351,7 @@ class ObstoreStore:
             options["options"] = {"range": whole if end is None else (start, end)}
         try:
             result = obstore.get(store, path, **options)
-            data = bytes(result.bytes())
+            data: Any = bytes(result.bytes()) if copy else result.bytes()
         except Exception as exc:
             if start is None or classify(exc).kind != "permanent":
                 raise
