@@ -15,7 +15,7 @@ import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -123,12 +123,17 @@ def concurrent_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
 
 
 def _settled(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``fn`` over ``items`` on the pool; on a failure, the first error once no task still runs.
+    """``fn`` over ``items`` on the pool (see :func:`settled`)."""
+    return settled([thread_pool().submit(fn, x) for x in items])
 
-    Tasks not yet started are cancelled and running ones are waited for, so a caller that cleans
-    up after the error (or a process that exits on it) never races a write still in flight.
+
+def settled(futures: Sequence[Future[R]]) -> list[R]:
+    """The results of ``futures`` in order; on a failure, the first error once none still runs.
+
+    Futures not yet started are cancelled and running ones are waited for, so a caller that
+    cleans up after the error (or a process that exits on it) never races a write still in
+    flight.
     """
-    futures = [thread_pool().submit(fn, x) for x in items]
     try:
         return [f.result() for f in futures]
     except BaseException:

@@ -15,10 +15,10 @@ import contextvars
 import sys
 import threading
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from xzaro.concurrency import after_fork
+from xzaro.concurrency import after_fork, settled
 
 T = TypeVar("T")
 
@@ -36,14 +36,7 @@ def _settled(pool: ThreadPoolExecutor, jobs: Sequence[Callable[[], T]]) -> list[
     """The results of ``jobs`` run on ``pool``, in order; on a failure, the first error once
     no job still runs (jobs not yet started are cancelled). Each job runs in a copy of the
     caller's context, so a verbose call's retries are logged from the pool's threads too."""
-    futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
-    try:
-        return [future.result() for future in futures]
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        wait(futures)
-        raise
+    return settled([pool.submit(contextvars.copy_context().run, job) for job in jobs])
 
 
 _state_lock = threading.Lock()
