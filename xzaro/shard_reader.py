@@ -21,7 +21,7 @@ from xzaro.chunk_grid import ShardGrid
 from xzaro.codecs.shard_index import ShardIndex
 from xzaro.concurrency import concurrent_map
 from xzaro.errors import DecodeError, ZaroError
-from xzaro.stores.base import OpenObject, Store, SupportsLocalReads
+from xzaro.stores.base import OpenObject, Store, SupportsLocalReads, object_reads
 from xzaro.stores.coalesce import coalesce
 
 Index = tuple[int, ...]
@@ -52,6 +52,7 @@ class ShardReader:
         self._shards = shards
         self._key_of = key_of
         self._local = store if isinstance(store, SupportsLocalReads) else None
+        self._get_objects = object_reads(store)
         self._round_trips = self._local is None
         self._indexes: OrderedDict[str, tuple[tuple[int, bytes], ShardIndex]] = OrderedDict()
         self._indexes_bytes = 0
@@ -78,7 +79,7 @@ class ShardReader:
         out: list[Any] = [None] * len(chunks)
         if whole:
             keys = [self._key_of(s) for s in whole]
-            for shard, key, data in zip(whole, keys, self.store.get_many(keys)):
+            for shard, key, data in zip(whole, keys, self._get_objects(keys)):
                 where = by_shard[shard]
                 inner = self.inner_of_whole(shard, key, data, [chunks[i] for i in where])
                 for i, d in zip(where, inner):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from xzaro.buffers import thread_buffer
-from xzaro.dtypes import fill_into
+from xzaro.dtypes import filler
 from xzaro.errors import DecodeError
 from xzaro.indexing import ChunkPiece
 from xzaro.meta import ZaroMeta
@@ -46,6 +46,7 @@ class WholeShards:
         self._sharding = sharding
         self._inner = inner
         self._chunk_shape = tuple(meta.chunk_shape)
+        self._fill = filler(meta.dtype, meta.fill_value_or_default)
         #: How many inner chunks a shard holds, where shards are decoded this way (else None).
         self.count: int | None = None
         self._per_shard: tuple[int, ...] = ()
@@ -90,7 +91,7 @@ class WholeShards:
         count, chunk_shape, per = self.count, self._chunk_shape, self._per_shard
         assert count is not None
         if data is None:
-            fill_into(dest, self._meta.fill_value_or_default)
+            self._fill(dest)
             return count
         index = self._sharding.locate_index(data, tuple(shard_shape), url=url, key=key)
         dtype = self._meta.dtype
@@ -99,7 +100,7 @@ class WholeShards:
         for i in range(count):
             where = index.get_chunk_slice(i)
             if where is None:
-                fill_into(scratch[i], self._meta.fill_value_or_default)
+                self._fill(scratch[i])
                 missing += 1
                 continue
             inner = view[where]
