@@ -97,8 +97,9 @@ class WholeShards:
         dtype = self._meta.dtype
         scratch = thread_buffer((count, *chunk_shape), dtype, "shard")
         pipeline, view, missing = self._inner, memoryview(data), 0
-        for i in range(count):
-            where = index.get_chunk_slice(i)
+        flat = pipeline.decodes_in_place
+        rows = scratch.reshape(count, math.prod(chunk_shape)).view(np.uint8) if flat else None
+        for i, where in enumerate(index.chunk_slices()):
             if where is None:
                 self._fill(scratch[i])
                 missing += 1
@@ -109,7 +110,10 @@ class WholeShards:
                     f"chunk holds {inner.nbytes} bytes, expected {pipeline.encoded_size} for "
                     f"its shape {chunk_shape} and dtype {dtype}"
                 )
-            pipeline.decode(inner, scratch[i])
+            if rows is not None:
+                pipeline.decode_flat(inner, rows[i])
+            else:
+                pipeline.decode(inner, scratch[i])
         # the output seen as (grid, chunk) pairs per dimension, the scratch as (grid..., chunk...)
         ndim = len(chunk_shape)
         paired = dest.reshape([x for n, c in zip(per, chunk_shape) for x in (n, c)])

@@ -96,6 +96,40 @@ def test_a_store_of_round_trips_takes_the_same_pass(
     assert len([p for p in placed if p is not None]) == 5
 
 
+@pytest.mark.parametrize(
+    ("serializer", "compressors"),
+    [
+        ("auto", None),
+        ("auto", [zarr.codecs.GzipCodec(level=1)]),
+        ("auto", [zarr.codecs.BloscCodec(cname="lz4", shuffle="bitshuffle")]),
+        ("auto", [zarr.codecs.BloscCodec(cname="zstd", shuffle="shuffle")]),
+        ("auto", [zarr.codecs.ZstdCodec(), zarr.codecs.Crc32cCodec()]),
+        (zarr.codecs.BytesCodec(endian="big"), [zarr.codecs.ZstdCodec()]),
+    ],
+    ids=["uncompressed", "gzip", "blosc-lz4", "blosc-zstd", "zstd-crc32c", "big-endian"],
+)
+def test_every_inner_codec_chain_takes_the_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serializer: object, compressors: object
+) -> None:
+    """Inner chunks decoded straight into the shard's scratch rows (chains whose decoded bytes
+    are the elements) and through the general decode (big-endian) give zarr-python's values."""
+    path = str(tmp_path / "a.zarr")
+    array = zarr.create_array(
+        path,
+        shape=SHAPE,
+        chunks=CHUNKS,
+        shards=SHARDS,
+        dtype="float32",
+        fill_value=0,
+        serializer=serializer,
+        compressors=compressors,
+    )
+    array[...] = _values()
+    placed = _counting(monkeypatch)
+    np.testing.assert_array_equal(xzaro.open_array(path)[0:64, 0:96], array[0:64, 0:96])
+    assert sorted(p for p in placed if p is not None) == [0, 1, 6, 6]
+
+
 def test_a_corrupt_inner_chunk_is_named(tmp_path: Path) -> None:
     path = tmp_path / "a.zarr"
     _write(str(path))

@@ -12,7 +12,9 @@ from helpers import assert_same, values
 from numcodecs import blosc
 
 from xzaro.codecs import BLOSC_MAX_OVERHEAD, BloscCodec, BytesCodec, ChunkSpec, codec_from_v2
+from xzaro.codecs import blosc as blosc_module
 from xzaro.codecs.blosc import BLOSC_CNAMES, BLOSC_SHUFFLES, BLOSC_WRITTEN_CNAMES
+from xzaro.errors import DecodeError
 from xzaro.writers import BloscCompressionParams
 
 
@@ -130,3 +132,46 @@ def test_pipeline_encodes_into_the_callers_buffer() -> None:
     assert isinstance(view, memoryview) and view.obj is out
     assert bytes(view) == bytes(pipe.encode(data))
     assert_same(pipe.decode(bytes(view)), data)
+
+
+@pytest.mark.parametrize("cname", ["lz4", "zstd", "blosclz", "zlib", "lz4hc"])
+@pytest.mark.parametrize("shuffle", [0, 1, 2])
+@pytest.mark.parametrize("size", [0, 1, 255, 1024, 70_001, 1 << 20])
+def test_frames_decode_as_numcodecs_decodes_them(cname: str, shuffle: int, size: int) -> None:
+    """numcodecs' c-blosc, called directly, gives numcodecs' bytes: into the caller's buffer
+    when it fits, into a new one when the caller's is read-only, not contiguous or missing."""
+    assert blosc_module._blosc_decompress_ctx() is not None  # the direct call is under test
+    rng = np.random.default_rng(size)
+    data = (rng.normal(0, 40, size // 4 + 1) + 1000).astype("<f4").view("u1")[:size].copy()
+    frame = blosc.compress(data, cname.encode(), 5, shuffle, 0)
+    codec = BloscCodec(cname, 5, BLOSC_SHUFFLES[shuffle], 4)
+    expected = bytes(blosc.decompress(frame)) if size else b""  # numcodecs refuses 0 bytes
+    out = np.zeros(size, np.uint8)
+    assert codec.decode_bytes(frame, size, out) is out
+    assert bytes(out) == expected
+    readonly = np.zeros(size, np.uint8)
+    readonly.flags.writeable = False
+    strided = np.zeros(2 * size, np.uint8)[::2]
+    unusable = [None, readonly, np.zeros(size + 1, np.uint8)]
+    for given in unusable + ([strided] if size > 1 else []):
+        decoded = codec.decode_bytes(memoryview(frame + b"pad"), size, given)
+        assert decoded is not given and bytes(decoded) == expected
+    assert not readonly.any() and not strided.any()
+
+
+def test_corrupt_frames_are_decode_errors() -> None:
+    """A frame c-blosc refuses raises DecodeError, naming the missing compressor when that is
+    the reason; nothing is written past the caller's buffer."""
+    data = np.random.default_rng(1).integers(0, 1000, 4096).astype("<i4")
+    frame = bytearray(blosc.compress(data, b"zstd", 5, 1, 0))
+    codec = BloscCodec("zstd", 5, "shuffle", 4)
+    broken = bytearray(frame)
+    broken[24:28] = bytes(4)  # the magic number of the block's zstd frame
+    guard = np.full(data.nbytes + 64, 7, np.uint8)
+    with pytest.raises(DecodeError, match="blosc frame is corrupt"):
+        codec.decode_bytes(bytes(broken), data.nbytes, guard[: data.nbytes])
+    assert (guard[data.nbytes :] == 7).all()
+    snappy = bytearray(frame)
+    snappy[2] = (snappy[2] & 0x1F) | (2 << 5)  # the compressor code of snappy
+    with pytest.raises(DecodeError, match="compressed with snappy"):
+        codec.decode_bytes(bytes(snappy), data.nbytes)

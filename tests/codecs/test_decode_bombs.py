@@ -145,3 +145,49 @@ def test_v3_numcodecs_spelling_decodes_as_zarr_python_writes_it(tmp_path: Any) -
         z = zarr.create_array(path, shape=(1000,), chunks=(100,), dtype="f8", compressors=codec)
         z[:] = values
         np.testing.assert_array_equal(xzaro.open_array(path)[...], values)
+
+
+def _decode_mutated_blosc_frames(seed: int, count: int) -> list[str]:
+    """Decode ``count`` mutated Blosc frames of a 4,096-float chunk: each must give the
+    chunk's bytes or a DecodeError (never a crash, a write past the chunk, another error)."""
+    from numcodecs import blosc
+
+    from xzaro.codecs import BloscCodec
+
+    rng = np.random.default_rng(seed)
+    data = (rng.normal(0, 40, 4096) + 1000).astype("<f4")
+    outcomes = []
+    for i in range(count):
+        cname = ("zstd", "lz4", "blosclz", "zlib")[i % 4]
+        frame = bytearray(blosc.compress(data, cname.encode(), 5, i % 3, 4096 * (1 + i % 2)))
+        for _ in range(int(rng.integers(1, 6))):
+            at = int(rng.integers(0, len(frame)))
+            if rng.random() < 0.3:  # a header or block-start field made huge or negative
+                at = int(rng.integers(4, 28)) & ~3
+                frame[at : at + 4] = int(rng.choice([0, 2**31 - 1, 2**32 - 1, 1 << 20])).to_bytes(
+                    4, "little"
+                )
+            else:
+                frame[at] = int(rng.integers(0, 256))
+        if rng.random() < 0.2:
+            frame = frame[: int(rng.integers(0, len(frame)))]
+        guard = np.full(data.nbytes + 4096, 0xA5, np.uint8)
+        try:
+            got = BloscCodec(cname, 5, "shuffle", 4).decode_bytes(
+                bytes(frame), data.nbytes, guard[: data.nbytes]
+            )
+            outcomes.append("decoded" if np.asarray(got).nbytes == data.nbytes else "short")
+        except DecodeError:
+            outcomes.append("DecodeError")
+        if (guard[data.nbytes :] != 0xA5).any():
+            outcomes.append("wrote past the chunk")
+    return outcomes
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mutated_blosc_frames_decode_or_raise(seed: int) -> None:
+    """numcodecs' c-blosc, called directly with the frame's own sizes, on damaged frames."""
+    outcome = run_capped(_decode_mutated_blosc_frames, seed, 400, **CAP)
+    assert outcome.kind == "ok", outcome
+    assert set(outcome.value) <= {"decoded", "DecodeError"}, outcome.value
+    assert "DecodeError" in outcome.value

@@ -115,6 +115,26 @@ class CodecPipeline:
             return out
         return arr
 
+    def decode_flat(self, data: Any, raw: np.ndarray) -> None:
+        """Decode one stored chunk into ``raw``, its bytes as a flat C-contiguous uint8 array,
+        where :attr:`decodes_in_place`: :meth:`decode` without its reshaping, for callers
+        decoding thousands of small chunks into rows of one buffer.
+
+        Raises
+        ------
+        DecodeError
+            The chunk is corrupt or decodes to another number of bytes.
+        """
+        buf = data
+        for i in range(len(self.bytes_bytes) - 1, -1, -1):
+            buf = self.bytes_bytes[i].decode_bytes(buf, self.bytes_in_sizes[i], None if i else raw)
+        if buf is raw:
+            return
+        got = np.frombuffer(buf, dtype=np.uint8)
+        if got.nbytes != raw.nbytes:
+            raise DecodeError(f"chunk decodes to {got.nbytes} bytes, expected {raw.nbytes}")
+        raw[...] = got
+
     def frame_reader(self, data: Any) -> zstd_contexts.FrameReader | None:
         """A reader of the decoded chunk's bytes in C order, part by part, where
         :attr:`streams` (else ``None``): a large chunk is then taken apart a few planes at a

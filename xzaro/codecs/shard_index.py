@@ -88,6 +88,13 @@ class ShardIndex:
             return None
         return slice(offset, offset + nbytes)
 
+    def chunk_slices(self) -> list[slice | None]:
+        """:meth:`get_chunk_slice` of every inner chunk, in index order."""
+        return [
+            None if nbytes == _EMPTY else slice(offset, offset + nbytes)
+            for offset, nbytes in self.entries.tolist()
+        ]
+
     def set_chunk_slice(self, i: int, where: slice | None) -> None:
         """Record that inner chunk ``i`` lies at ``where`` (``None``: it is not stored)."""
         if where is None:
