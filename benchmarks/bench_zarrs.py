@@ -32,9 +32,11 @@ Readers: ``xzaro`` (``xzaro.open_array(path)[box]``; writes with ``write_array``
 ``tensorstore`` (``zarr3`` driver), ``zarrista``, ``zarr`` (zarr-python's default pipeline), and
 for the xarray table ``xr-zaro`` (``xr.open_dataset(root, engine="zaro", chunks={})``) and
 ``xr-zarr`` (Dask over zarr-python, ``engine="zarr", chunks={}``). ``floor``: the unavoidable work
-on the same threads, in two parts timed separately: *decode* (zstd-decompress each needed
-(inner) chunk, already in memory, into a reused per-thread buffer) and *touch* (``np.empty`` of
-the case's outputs, each written once); floor = decode + touch.
+on the same threads, in three parts timed separately: *decode* (zstd-decompress each needed
+(inner) chunk, already in memory, into a reused per-thread buffer), *touch* (``np.empty`` of
+the case's outputs, each written once) and *place* (copy each chunk's part from that cache-hot
+buffer into the touched output, where it cannot be decoded straight into its place); floor =
+decode + touch + place.
 
 Every run happens in its own child process (peak RSS = its ``ru_maxrss``, right after the timed
 run) while holding an exclusive ``flock`` on ``/tmp/xzaro-bench.lock``; rounds are interleaved
@@ -83,6 +85,8 @@ XARRAY_READERS = ("xr-zaro", "xr-zarr")
 READERS = ("floor", *ARRAY_READERS, *XARRAY_READERS)
 PEER_READERS = ("zarr", "zarrs")  # the readers --peer-python runs
 CHILD = HERE / "_zarrs_child.py"
+#: The floor's parts, timed apart (see ``_zarrs_child.run_floor``); the floor is their sum.
+FLOOR_PARTS = ("decode", "touch", "place")
 LOCK_WAIT = [0.0]  # seconds spent waiting for the lock (other benchmarks timing)
 
 
@@ -138,12 +142,13 @@ class Cell:
         return min(self.runs, key=lambda r: r["seconds"])
 
     def best(self, key: str) -> float | None:
-        """A number of the best run (``seconds``, ``peak_rss``, ``decode``, ``touch``)."""
+        """A number of the best run (``seconds``, ``peak_rss``, ``decode``, ``touch``,
+        ``place``)."""
         run = self.best_run()
         if run is None:
             return None
-        if key in ("decode", "touch"):  # each part's own best
-            return min(r[key] for r in self.runs)
+        if key in FLOOR_PARTS:  # each part's own best
+            return min(r.get(key, 0.0) for r in self.runs)
         return run[key]
 
 
@@ -307,13 +312,18 @@ def memory_table(rows: dict[str, dict[str, Cell]], columns: tuple[str, ...]) -> 
 
 def floor_table(rows: dict[str, dict[str, Cell]], columns: tuple[str, ...]) -> str:
     """The floor's parts (seconds) and each reader's best time over the floor."""
-    headers = ["case", "decode s", "touch s", "floor s", *(f"{c}/floor" for c in columns)]
+    headers = [
+        "case",
+        *(f"{part} s" for part in FLOOR_PARTS),
+        "floor s",
+        *(f"{c}/floor" for c in columns),
+    ]
     body = []
     for label, row in rows.items():
         fl = row.get("floor")
-        decode, touch = (fl.best("decode"), fl.best("touch")) if fl else (None, None)
-        floor = decode + touch if decode is not None and touch is not None else None
-        cells = [f"{v:.3f}" if v is not None else NA for v in (decode, touch, floor)]
+        parts = [fl.best(part) if fl else None for part in FLOOR_PARTS]
+        floor = None if None in parts else sum(p for p in parts if p is not None)
+        cells = [f"{v:.3f}" if v is not None else NA for v in (*parts, floor)]
         for c in columns:
             t = row[c].timing.best if c in row else None
             cells.append(f"{t / floor:.2f}x" if t is not None and floor else NA)
