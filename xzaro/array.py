@@ -21,6 +21,7 @@ import numpy as np
 
 from xzaro.buffers import thread_buffer
 from xzaro.chunk_grid import ShardGrid
+from xzaro.chunk_presence import absent_chunks
 from xzaro.codecs import CodecPipeline, pipeline_for
 from xzaro.concurrency import concurrent_map, default_workers
 from xzaro.dtypes import filler
@@ -340,11 +341,13 @@ class ZaroArray:
         missing = 0
         if self._local_reads is not None:
             get = self._local_reads.get_transient
+            absent = absent_chunks(self.store, self.meta, box, self._prefix)
 
             def read_one(piece: ChunkPiece) -> bool:
-                key = self._key(piece.chunk_index)
-                data = get(key)
-                self._place(data, piece, out, self._pipeline_of(piece.chunk_index), key)
+                index = piece.chunk_index
+                key = self._key(index)
+                data = None if absent is not None and absent(index) else get(key)
+                self._place(data, piece, out, self._pipeline_of(index), key)
                 return data is None
 
             if (pipeline.spec.nbytes or 0) <= SERIAL_CHUNK_BYTES:

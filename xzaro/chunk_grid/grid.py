@@ -155,13 +155,20 @@ class ChunkGrid:
         return tuple(reversed(index))
 
     # ------------------------------------------------------------------ many chunks
-    def pieces(self, box: Box) -> Iterator[ChunkPiece]:
-        """Every chunk the box touches, with its local and output selections."""
+    def _pieces_per_dimension(self, box: Box) -> list[list[Any]]:
         points = box.points or (None,) * self.ndim
-        per_dim = [
+        return [
             d.point_pieces(p) if p is not None else d.slice_pieces(a, b, s)
             for d, a, b, s, p in zip(self.dimensions, box.start, box.stop, box.step, points)
         ]
+
+    def chunk_counts(self, box: Box) -> list[int]:
+        """How many chunks the box touches along each dimension."""
+        return [len(pieces) for pieces in self._pieces_per_dimension(box)]
+
+    def pieces(self, box: Box) -> Iterator[ChunkPiece]:
+        """Every chunk the box touches, with its local and output selections."""
+        per_dim = self._pieces_per_dimension(box)
         if not per_dim:
             yield ChunkPiece((), (), (), True)
             return
