@@ -21,12 +21,12 @@ import numpy as np
 
 from xzaro.buffers import thread_buffer
 from xzaro.chunk_grid import ShardGrid
-from xzaro.chunk_presence import absent_chunks
 from xzaro.codecs import CodecPipeline, pipeline_for
 from xzaro.concurrency import concurrent_map, default_workers
 from xzaro.dtypes import filler
 from xzaro.errors import DecodeError, OutOfMemoryError, ZaroError
 from xzaro.indexing import Box, ChunkPiece, plan_selection, region_box
+from xzaro.local_chunks import LocalChunks
 from xzaro.log import VerboseFlag
 from xzaro.meta import ZaroMeta
 from xzaro.read_ahead import ReadAhead
@@ -39,10 +39,6 @@ from xzaro.whole_shards import WholeShards
 
 #: Stored bytes fetched per batch; bounds memory on very large reads.
 BATCH_BYTES = 256 * 2**20
-#: Local chunks that decode to at most this many bytes are read one after the other on the
-#: caller's thread: two threads trading the GIL every few microseconds lose to one (100,000
-#: chunks of 256 B: about 1.1 s on two threads, 0.9 s on one).
-SERIAL_CHUNK_BYTES = 16 * 2**10
 
 
 class _OrthogonalIndexer:
@@ -99,12 +95,25 @@ class ZaroArray:
 
     def _init_codecs(self) -> None:
         meta = self.meta
+        #: ``_key(index)``: the store key of the stored object at grid ``index``
+        self._key = meta.chunk_key_encoding.keys_below(self._prefix)
         self._pipeline = pipeline_for(meta)
         self._fill = filler(meta.dtype, meta.fill_value_or_default)
         # one pipeline per stored shape where the grid's stored objects differ in shape
         self._pipelines: dict[tuple[int, ...], CodecPipeline] | None = None
         if not meta.storage_grid.is_regular:
             self._pipelines = {}
+        self._local_chunks: LocalChunks | None = None
+        if self._local_reads is not None:
+            self._local_chunks = LocalChunks(
+                self.store,
+                meta,
+                self._prefix,
+                self._key,
+                self._pipeline_of,
+                self._place,
+                self._decode_error,
+            )
         sharding = meta.sharding
         self._sharding: Any = sharding
         if sharding is not None:
@@ -283,9 +292,6 @@ class ZaroArray:
             ) from None
         return out
 
-    def _key(self, index: tuple[int, ...]) -> str:
-        return self._prefix + self.meta.chunk_key(index)
-
     def _pipeline_of(self, index: tuple[int, ...]) -> CodecPipeline:
         """The pipeline decoding the stored object at grid ``index`` (on a rectilinear grid the
         objects differ in shape; one pipeline per shape)."""
@@ -336,27 +342,12 @@ class ZaroArray:
         dest[...] = piece.take(chunk)
 
     def _read_chunks(self, box: Box, out: np.ndarray) -> None:
-        pieces: Any = self.meta.storage_grid.pieces(box)
         pipeline = self._pipeline  # the largest stored object's, for the batch size
         missing = 0
-        if self._local_reads is not None:
-            get = self._local_reads.get_transient
-            absent = absent_chunks(self.store, self.meta, box, self._prefix)
-
-            def read_one(piece: ChunkPiece) -> bool:
-                index = piece.chunk_index
-                key = self._key(index)
-                data = None if absent is not None and absent(index) else get(key)
-                self._place(data, piece, out, self._pipeline_of(index), key)
-                return data is None
-
-            if (pipeline.spec.nbytes or 0) <= SERIAL_CHUNK_BYTES:
-                # one piece at a time: 100,000 held at once cost the garbage collector dearly
-                missing = sum(map(read_one, pieces))
-            else:  # local reads release the GIL: each worker reads and decodes its own chunk
-                missing = sum(concurrent_map(read_one, list(pieces)))
+        if self._local_chunks is not None:
+            missing = self._local_chunks.read(box, out, pipeline)
         else:
-            pieces = list(pieces)
+            pieces = list(self.meta.storage_grid.pieces(box))
             keys = [self._key(p.chunk_index) for p in pieces]
             step = max(1, BATCH_BYTES // max(1, pipeline.spec.nbytes or 1))
             for lo in range(0, len(pieces), step):

@@ -6,6 +6,7 @@ a store that must tell chunk keys from other keys (a reference store) below the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,23 @@ class ChunkKeyEncoding:
         if self.name == "default":
             return self.separator.join(["c", *map(str, index)])
         return self.separator.join(map(str, index)) if index else "0"
+
+    def keys_below(self, prefix: str = "") -> Callable[[tuple[int, ...]], str]:
+        """``key(index)``: ``prefix`` + :meth:`chunk_key` (``index``), made once for the reads
+        that name thousands of chunks."""
+        join = self.separator.join
+        if self.name == "default":
+            head = f"{prefix}c{self.separator}"
+
+            def default_key(index: tuple[int, ...]) -> str:
+                return head + join(map(str, index)) if index else f"{prefix}c"
+
+            return default_key
+
+        def v2_key(index: tuple[int, ...]) -> str:
+            return prefix + (join(map(str, index)) if index else "0")
+
+        return v2_key
 
     def chunk_index(self, key: str, grid_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The chunk grid index a key (relative to the array) names: :meth:`chunk_key` undone.

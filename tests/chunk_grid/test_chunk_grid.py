@@ -244,6 +244,8 @@ def test_chunk_keys_encode_and_decode(
     grid_shape = tuple(i + 1 for i in index)
     assert encoding.chunk_key(index) == key
     assert encoding.chunk_index(key, grid_shape) == index
+    assert encoding.keys_below()(index) == key
+    assert encoding.keys_below("g/a/")(index) == "g/a/" + key
 
 
 @pytest.mark.parametrize(

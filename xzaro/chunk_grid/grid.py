@@ -18,6 +18,10 @@ from xzaro.chunk_grid.parse import RECTILINEAR, REGULAR, parse_chunk_grid
 from xzaro.errors import brief
 from xzaro.indexing import Box, ChunkPiece
 
+#: :meth:`ChunkGrid.whole_offsets`' term for a dimension whose piece is not a whole chunk: low
+#: enough to keep the piece's sum negative whatever the other dimensions add.
+_CUT = -(1 << 62)
+
 
 class ChunkGrid:
     """The chunk grid of an array: one :class:`DimensionGrid` per dimension.
@@ -181,6 +185,21 @@ class ChunkGrid:
         make = ChunkPiece._make
         for index, local, out, full in zip(*products):
             yield make((index, local, out, False not in full))
+
+    def whole_offsets(self, box: Box, strides: Sequence[int]) -> Iterator[int]:
+        """For each piece of :meth:`pieces`, in its order, where the piece is a whole chunk
+        (selected in full, with no edge cut off by the array's end), the offset of its first
+        element in an output of the box's shape with these byte ``strides``; elsewhere a
+        negative number. A regular grid's only."""
+        columns = []
+        for pieces, size, stride in zip(self._pieces_per_dimension(box), self.chunk_shape, strides):
+            columns.append(
+                [
+                    out.start * stride if full and out.stop - out.start == size else _CUT
+                    for _, _, out, full in pieces
+                ]
+            )
+        return map(sum, itertools.product(*columns))
 
     def chunks_in(self, region: Sequence[slice]) -> Iterator[tuple[int, ...]]:
         """The chunks holding any element of ``region`` (step-1 slices), in C order."""

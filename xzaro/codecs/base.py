@@ -9,6 +9,7 @@ entry maps to it and back; :mod:`xzaro.codecs.registry` lists them all.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -151,6 +152,14 @@ class BytesBytesCodec(Codec):
         ``out`` is a buffer of exactly that size the codec may decode into (and return).
         """
         raise NotImplementedError
+
+    def decoder_at(self, raw: np.ndarray, size: int) -> Callable[[Any, int], None] | None:
+        """A decoder of frames of ``size`` decoded bytes into ``raw`` (a flat, writable uint8
+        array): ``decode(data, at)`` decodes ``data`` into ``raw[at : at + size]`` with no
+        view of ``raw`` per frame (the loop over thousands of tiny chunks), raising
+        :class:`~xzaro.errors.DecodeError` for a frame of another size; ``None`` where the
+        codec has none (then :meth:`decode_bytes`). For the calling thread only."""
+        return None
 
     def encode_bytes(self, data: Any) -> bytes:
         """Encode ``data``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -112,17 +113,7 @@ class BloscCodec(BytesBytesCodec):
         return f"blosc({self.cname})"
 
     def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
-        view = memoryview(data)
-        if view.nbytes < _BLOSC_HEADER.size:
-            raise DecodeError(f"blosc frame of {view.nbytes} bytes is shorter than its header")
-        _, _, _, _, nbytes, _, cbytes = _BLOSC_HEADER.unpack_from(view)
-        if not _BLOSC_HEADER.size <= cbytes <= view.nbytes:
-            raise DecodeError(f"blosc frame says {cbytes} bytes, but {view.nbytes} are stored")
-        view = view[:cbytes]  # some writers (z5) leave padding after the frame
-        if expected_size is not None and nbytes != expected_size:
-            raise DecodeError(f"blosc frame holds {nbytes} bytes, expected {expected_size}")
-        if nbytes > limit_for(expected_size):
-            raise too_large("blosc", limit_for(expected_size), expected_size)
+        view, nbytes = _checked_frame(data, expected_size)
         called = _blosc_decompress_ctx()
         if called is None:
             from numcodecs import blosc
@@ -143,6 +134,25 @@ class BloscCodec(BytesBytesCodec):
         if made != nbytes:
             raise _decode_error(view, f"c-blosc returned {made}")
         return out
+
+    def decoder_at(self, raw: np.ndarray, size: int) -> Callable[[Any, int], None] | None:
+        called = _blosc_decompress_ctx()
+        if called is None:
+            return None
+        ffi, library = called
+        base = ffi.from_buffer(raw, require_writable=True)
+        last = len(base) - size  # the furthest a frame may start
+        decompress = library.blosc_decompress_ctx
+
+        def decode(data: Any, at: int) -> None:
+            if not 0 <= at <= last:
+                raise IndexError(f"no {size} bytes at {at} of {len(base)}")
+            view, _ = _checked_frame(data, size)
+            made = decompress(ffi.from_buffer(view), base + at, size, 1)
+            if made != size:
+                raise _decode_error(view, f"c-blosc returned {made}")
+
+        return decode
 
     def encode_bytes(self, data: Any) -> bytes:
         from numcodecs import blosc
@@ -201,6 +211,29 @@ def blosc_compressors() -> frozenset[str]:
     from numcodecs import blosc
 
     return frozenset(blosc.list_compressors())
+
+
+def _checked_frame(data: Any, expected_size: int | None) -> tuple[memoryview, int]:
+    """The Blosc frame at the start of ``data`` and the bytes it decodes to, after checking
+    its header against what is stored and expected, before c-blosc reads it.
+
+    Raises
+    ------
+    DecodeError
+        The header is cut short, claims more bytes than are stored, or decodes to another
+        size than ``expected_size`` (or more than the decode limit when that is unknown).
+    """
+    view = memoryview(data)
+    if view.nbytes < _BLOSC_HEADER.size:
+        raise DecodeError(f"blosc frame of {view.nbytes} bytes is shorter than its header")
+    _, _, _, _, nbytes, _, cbytes = _BLOSC_HEADER.unpack_from(view)
+    if not _BLOSC_HEADER.size <= cbytes <= view.nbytes:
+        raise DecodeError(f"blosc frame says {cbytes} bytes, but {view.nbytes} are stored")
+    if expected_size is not None and nbytes != expected_size:
+        raise DecodeError(f"blosc frame holds {nbytes} bytes, expected {expected_size}")
+    if nbytes > limit_for(expected_size):
+        raise too_large("blosc", limit_for(expected_size), expected_size)
+    return view[:cbytes], nbytes  # some writers (z5) leave padding after the frame
 
 
 def _decode_error(frame: memoryview, reason: str) -> DecodeError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -134,6 +134,37 @@ class CodecPipeline:
         if got.nbytes != raw.nbytes:
             raise DecodeError(f"chunk decodes to {got.nbytes} bytes, expected {raw.nbytes}")
         raw[...] = got
+
+    def flat_decoder(self, raw: np.ndarray) -> Callable[[Any, int], None]:
+        """``decode(data, at)``: one stored chunk decoded into ``raw[at : at + nbytes]`` (its
+        bytes; ``raw`` a flat, writable, C-contiguous uint8 array), where :attr:`decodes_in_place`:
+        :meth:`decode_flat` for the loop over thousands of tiny chunks, without a view of
+        ``raw`` per chunk where the compressor has a decoder by offset. For the calling thread
+        only.
+
+        Raises
+        ------
+        DecodeError
+            (from ``decode``) The chunk is corrupt or decodes to another number of bytes.
+        """
+        size = self.spec.nbytes or 0
+        if len(self.bytes_bytes) == 1 and self.bytes_in_sizes[0] == size:
+            # codecs other than BytesBytesCodec's (numcodecs' own, wrapped) have none
+            decoder_at = getattr(self.bytes_bytes[0], "decoder_at", None)
+            by_offset: Callable[[Any, int], None] | None = (
+                decoder_at(raw, size) if decoder_at is not None else None
+            )
+            if by_offset is not None:
+                return by_offset
+        decode_flat = self.decode_flat
+        last = raw.nbytes - size  # the furthest a chunk may start
+
+        def decode(data: Any, at: int) -> None:
+            if not 0 <= at <= last:
+                raise IndexError(f"no {size} bytes at {at} of {raw.nbytes}")
+            decode_flat(data, raw[at : at + size])
+
+        return decode
 
     def frame_reader(self, data: Any) -> zstd_contexts.FrameReader | None:
         """A reader of the decoded chunk's bytes in C order, part by part, where

@@ -10,6 +10,7 @@ does it otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,9 @@ class ZstdCodec(BytesBytesCodec):
 
     def to_v2(self) -> dict[str, Any]:
         return {"id": "zstd", "level": self.level, **({"checksum": True} if self.checksum else {})}
+
+    def decoder_at(self, raw: np.ndarray, size: int) -> Callable[[Any, int], None] | None:
+        return zstd_contexts.decoder_at(raw, size)
 
     def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
         try:

@@ -14,6 +14,7 @@ numcodecs.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from xzaro.errors import DecodeError
@@ -160,14 +161,44 @@ def _decompress_in_one_call(data: Any, out: Any) -> None:
     source = data if type(data) is bytes else ffi.from_buffer(data)
     dctx = getattr(_threads, "dctx", None) or _dctx()
     size = lib.ZSTD_decompressDCtx(dctx, target, len(target), source, len(source))
-    if size == len(target):
-        return
-    if lib.ZSTD_isError(size):
-        reason = ffi.string(lib.ZSTD_getErrorName(size)).decode()
+    if size != len(target):
+        raise _size_error(size, len(target))
+
+
+def _size_error(result: int, expected: int) -> DecodeError:
+    """The error of a ``ZSTD_decompressDCtx`` that returned ``result`` instead of filling
+    ``expected`` bytes."""
+    ffi, lib = libzstd.ffi, libzstd.lib
+    if lib.ZSTD_isError(result):
+        reason = ffi.string(lib.ZSTD_getErrorName(result)).decode()
         if "too small" in reason:
-            raise DecodeError(f"zstd frame holds more than the expected {len(target)} bytes")
-        raise DecodeError(f"zstd frame is corrupt: {reason}")
-    raise DecodeError(f"zstd frame holds {size} bytes, expected {len(target)}")
+            return DecodeError(f"zstd frame holds more than the expected {expected} bytes")
+        return DecodeError(f"zstd frame is corrupt: {reason}")
+    return DecodeError(f"zstd frame holds {result} bytes, expected {expected}")
+
+
+def decoder_at(raw: Any, size: int) -> Callable[[Any, int], None] | None:
+    """``decode(data, at)``: the zstd frames of ``data`` decoded into ``raw[at : at + size]``
+    (``raw`` a flat writable uint8 array), which they must fill exactly, with one
+    ``ZSTD_decompressDCtx`` on the calling thread's context and no view of ``raw`` per frame;
+    ``None`` without ``zstandard``'s cffi module."""
+    if libzstd is None:
+        return None
+    ffi, lib = libzstd.ffi, libzstd.lib
+    base = ffi.from_buffer(raw, require_writable=True)
+    last = len(base) - size  # the furthest a frame may start
+    dctx = _dctx()
+    decompress = lib.ZSTD_decompressDCtx
+
+    def decode(data: Any, at: int) -> None:
+        if not 0 <= at <= last:
+            raise IndexError(f"no {size} bytes at {at} of {len(base)}")
+        source = data if type(data) is bytes else ffi.from_buffer(data)
+        made = decompress(dctx, base + at, size, source, len(source))
+        if made != size:
+            raise _size_error(made, size)
+
+    return decode
 
 
 def decompress_into(data: Any, out: Any) -> bool:
