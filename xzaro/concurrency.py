@@ -87,6 +87,16 @@ def _cores() -> int:
     return os.cpu_count() or 2  # asked once: about 20 us a call, and every read asks
 
 
+#: Held by a thread decoding a run of tiny chunks (a whole shard of 1 KiB inner chunks): each
+#: decode lets go of Python's GIL for a few microseconds, and two threads doing that at once hand
+#: the GIL back and forth at every call, slower than one thread alone (16 shards of 256 inner
+#: chunks of 1 KiB: 62 ms on two threads, 43 ms on one). Other threads wait here instead, and
+#: what they do meanwhile that needs no such run (network requests, large chunks) goes on.
+TINY_DECODES = threading.RLock()
+#: Inner chunks that decode to at most this many bytes are decoded under :data:`TINY_DECODES`.
+TINY_DECODE_BYTES = 16 * 2**10
+
+
 #: The name prefix of the shared pool's threads. :func:`concurrent_map` runs inline on any
 #: thread whose name starts with it, so a caller's own threads named so keep their work.
 POOL_THREADS = "xzaro"

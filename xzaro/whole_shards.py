@@ -10,6 +10,7 @@ and 256 decoder calls instead of 256 placements.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from xzaro.buffers import thread_buffer
+from xzaro.concurrency import TINY_DECODE_BYTES, TINY_DECODES
 from xzaro.dtypes import filler
 from xzaro.errors import DecodeError
 from xzaro.indexing import ChunkPiece
@@ -99,21 +101,23 @@ class WholeShards:
         pipeline, view, missing = self._inner, memoryview(data), 0
         flat = pipeline.decodes_in_place
         rows = scratch.reshape(count, math.prod(chunk_shape)).view(np.uint8) if flat else None
-        for i, where in enumerate(index.chunk_slices()):
-            if where is None:
-                self._fill(scratch[i])
-                missing += 1
-                continue
-            inner = view[where]
-            if pipeline.encoded_size is not None and inner.nbytes != pipeline.encoded_size:
-                raise DecodeError(
-                    f"chunk holds {inner.nbytes} bytes, expected {pipeline.encoded_size} for "
-                    f"its shape {chunk_shape} and dtype {dtype}"
-                )
-            if rows is not None:
-                pipeline.decode_flat(inner, rows[i])
-            else:
-                pipeline.decode(inner, scratch[i])
+        tiny = (pipeline.spec.nbytes or 0) <= TINY_DECODE_BYTES
+        with TINY_DECODES if tiny else contextlib.nullcontext():
+            for i, where in enumerate(index.chunk_slices()):
+                if where is None:
+                    self._fill(scratch[i])
+                    missing += 1
+                    continue
+                inner = view[where]
+                if pipeline.encoded_size is not None and inner.nbytes != pipeline.encoded_size:
+                    raise DecodeError(
+                        f"chunk holds {inner.nbytes} bytes, expected {pipeline.encoded_size} "
+                        f"for its shape {chunk_shape} and dtype {dtype}"
+                    )
+                if rows is not None:
+                    pipeline.decode_flat(inner, rows[i])
+                else:
+                    pipeline.decode(inner, scratch[i])
         # the output seen as (grid, chunk) pairs per dimension, the scratch as (grid..., chunk...)
         ndim = len(chunk_shape)
         paired = dest.reshape([x for n, c in zip(per, chunk_shape) for x in (n, c)])

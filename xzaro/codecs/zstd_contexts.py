@@ -32,6 +32,11 @@ except ImportError:  # pragma: no cover - exercised where cffi is not installed
 _threads = threading.local()
 
 
+def cffi_module() -> Any:
+    """zstandard's cffi module (its ``ffi`` and libzstd's functions as ``lib``), or ``None``."""
+    return libzstd
+
+
 def available() -> bool:
     """Whether the ``zstandard`` package is there to keep contexts with."""
     return zstandard is not None
@@ -144,8 +149,9 @@ def reader(data: Any, size: int) -> FrameReader | None:
     return None if zstandard is None else FrameReader(data, size)
 
 
-def _dctx() -> Any:
-    """This thread's libzstd decompression context (freed with the thread's locals)."""
+def thread_dctx() -> Any:
+    """This thread's libzstd decompression context (freed with the thread's locals); only with
+    ``zstandard``'s cffi module (:data:`libzstd`)."""
     found = getattr(_threads, "dctx", None)
     if found is None:
         lib = libzstd.lib
@@ -159,7 +165,7 @@ def _decompress_in_one_call(data: Any, out: Any) -> None:
     ffi, lib = libzstd.ffi, libzstd.lib
     target = ffi.from_buffer(out, require_writable=True)
     source = data if type(data) is bytes else ffi.from_buffer(data)
-    dctx = getattr(_threads, "dctx", None) or _dctx()
+    dctx = getattr(_threads, "dctx", None) or thread_dctx()
     size = lib.ZSTD_decompressDCtx(dctx, target, len(target), source, len(source))
     if size != len(target):
         raise _size_error(size, len(target))
@@ -187,7 +193,7 @@ def decoder_at(raw: Any, size: int) -> Callable[[Any, int], None] | None:
     ffi, lib = libzstd.ffi, libzstd.lib
     base = ffi.from_buffer(raw, require_writable=True)
     last = len(base) - size  # the furthest a frame may start
-    dctx = _dctx()
+    dctx = thread_dctx()
     decompress = lib.ZSTD_decompressDCtx
 
     def decode(data: Any, at: int) -> None:
