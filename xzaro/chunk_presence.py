@@ -8,13 +8,16 @@ directory of one level of the key answers for every index of that level at once:
 the directories it needs where each answers for many of its chunks and it needs at least a
 quarter of the entries such a directory can hold (a listing costs about as much as ten lookups,
 so it never costs much more than the lookups it saves), and looks up only the chunks the
-listings do not rule out. A listing only ever rules chunks out; whatever it shows is opened
-and read as usual, so a chunk deleted since reads as fill as it did, and one written since the
-listing reads as fill as if the read had come first.
+listings do not rule out. Before any listing a read looks up a few chunks spread over it, and
+lists only if enough of them are missing: a read of stored chunks alone lists nothing. A
+listing only ever rules chunks out; whatever it shows is opened and read as usual, so a chunk
+deleted since reads as fill as it did, and one written since the listing reads as fill as if
+the read had come first.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +31,9 @@ LISTED_READ_CHUNKS = 1000
 LISTED_SHARE = 4
 #: ... and at least this many of the read's chunks lie below it.
 LISTED_DIRECTORY_CHUNKS = 100
+#: Chunks looked up before a read lists any directory: at least 1/LISTED_SHARE of them must
+#: be missing (a read of stored chunks only would list for nothing).
+SAMPLED_CHUNKS = 8
 
 _UNLISTED = object()
 
@@ -75,23 +81,42 @@ class AbsentChunks:
         return frozenset(int(n) for n in names if n.isascii() and n.isdigit() and n == str(int(n)))
 
 
+def _sampled_missing(
+    store: Any, meta: ZaroMeta, prefix: str, touched: list[list[int]], total: int
+) -> int:
+    """How many of :data:`SAMPLED_CHUNKS` chunks spread over the read are not stored."""
+    missing = 0
+    for s in range(SAMPLED_CHUNKS):
+        flat = (2 * s + 1) * total // (2 * SAMPLED_CHUNKS)
+        index = []
+        for ks in reversed(touched):
+            flat, at = divmod(flat, len(ks))
+            index.append(ks[at])
+        try:
+            missing += store.get_transient(prefix + meta.chunk_key(tuple(reversed(index)))) is None
+        except ZaroError:
+            return 0  # the read names the error when it comes to the chunk
+    return missing
+
+
 def absent_chunks(store: Any, meta: ZaroMeta, box: Box, prefix: str = "") -> AbsentChunks | None:
     """The :class:`AbsentChunks` of reading ``box`` of the array ``meta`` describes from the
     local ``store`` (its chunk keys below ``prefix``, the array's path and ``/``), or ``None``
     where listings would not pay: fewer than :data:`LISTED_READ_CHUNKS` chunks, keys that are
-    not ``/``-separated indices, or a read that needs too few of each directory's entries or
-    has too few chunks below each directory."""
+    not ``/``-separated indices, a read that needs too few of each directory's entries or has
+    too few chunks below each directory, or one whose sampled chunks are mostly stored."""
     grid = meta.storage_grid
-    counts = grid.chunk_counts(box)
-    total = 1
-    for n in counts:
-        total *= n
+    touched = grid.touched(box)
+    counts = [len(t) for t in touched]
+    total = math.prod(counts)
     if not counts or total < LISTED_READ_CHUNKS:
         return None
     probe = tuple(range(1, len(counts) + 1))
     parts = (prefix + meta.chunk_key(probe)).split("/")
     if parts[-len(counts) :] != [str(i) for i in probe]:
         return None
+    if _sampled_missing(store, meta, prefix, touched, total) * LISTED_SHARE < SAMPLED_CHUNKS:
+        return None  # mostly stored: listings would cost more than the lookups they save
     base = "/".join(parts[: -len(counts)])
     listed = []
     directories = 1  # at the level of dimension d: one per index of the levels above

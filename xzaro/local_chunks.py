@@ -20,7 +20,7 @@ import numpy as np
 
 from xzaro.chunk_presence import absent_chunks
 from xzaro.codecs import CodecPipeline
-from xzaro.concurrency import concurrent_map
+from xzaro.concurrency import TINY_DECODES, concurrent_map
 from xzaro.errors import DecodeError, ZaroError
 from xzaro.indexing import Box, ChunkPiece
 from xzaro.meta import ZaroMeta
@@ -96,6 +96,20 @@ class LocalChunks:
         if (pipeline.spec.nbytes or 0) > SERIAL_CHUNK_BYTES:
             # local reads release the GIL: each worker reads and decodes its own chunk
             return sum(concurrent_map(read_one, list(pieces)))
+        with TINY_DECODES:  # one thread at a time: see TINY_DECODES
+            return self._read_serially(box, out, pipeline, pieces, absent, read_one)
+
+    def _read_serially(
+        self,
+        box: Box,
+        out: np.ndarray,
+        pipeline: CodecPipeline,
+        pieces: Iterator[ChunkPiece],
+        absent: Callable[[tuple[int, ...]], bool] | None,
+        read_one: Callable[[ChunkPiece], bool],
+    ) -> int:
+        """Read small chunks one after the other on this thread; the number missing."""
+        get, key, place = self._store.get_transient, self._key, self._place
         offsets = self._whole_offsets(box, out, pipeline)
         if offsets is None:
             # one piece at a time: 100,000 held at once cost the garbage collector dearly

@@ -11,7 +11,7 @@ import pytest
 import zarr
 
 import xzaro
-from xzaro.chunk_presence import LISTED_READ_CHUNKS, absent_chunks
+from xzaro.chunk_presence import LISTED_READ_CHUNKS, SAMPLED_CHUNKS, absent_chunks
 from xzaro.errors import StoreError
 from xzaro.indexing import plan_selection
 from xzaro.stores.local import LocalStore
@@ -60,7 +60,8 @@ def test_only_stored_chunks_are_looked_up(
     array = xzaro.open_array(str(tmp_path / "a.zarr"))
     counting = Counting(monkeypatch)
     np.testing.assert_array_equal(array[...], expected)
-    assert counting.lookups == STORED  # the stored chunks, and no others
+    # the chunks sampled before listing, then the stored chunks and no others
+    assert counting.lookups == SAMPLED_CHUNKS + STORED
     # the directory of rows, then each stored row's directory
     assert len(counting.listings) == 1 + 12
 
@@ -81,11 +82,12 @@ def test_directories_are_listed_only_where_it_pays(
     got = xzaro.open_array(str(tmp_path / "a.zarr"))[:, 6:12]
     np.testing.assert_array_equal(got, array[:, 6:12])
     assert counting.listings == ["c"]
-    assert counting.lookups == 50
+    assert counting.lookups == SAMPLED_CHUNKS + 50
     counting.listings.clear()
+    counting.lookups = 0
     np.testing.assert_array_equal(xzaro.open_array(str(tmp_path / "a.zarr"))[...], array[...])
     assert counting.listings == ["c"]
-    assert counting.lookups == 50 + 50 * 10
+    assert counting.lookups == SAMPLED_CHUNKS + 50 * 10
 
 
 def test_small_reads_and_dotted_keys_look_up_every_chunk(tmp_path: Path) -> None:
@@ -113,7 +115,7 @@ def test_names_that_are_not_chunk_indices_rule_nothing_in(
         (path / "c" / stray).mkdir()
     counting = Counting(monkeypatch)
     np.testing.assert_array_equal(xzaro.open_array(str(path))[...], expected)
-    assert counting.lookups == STORED
+    assert counting.lookups == SAMPLED_CHUNKS + STORED
 
 
 def test_a_directory_that_cannot_be_listed_rules_nothing_out(
@@ -129,7 +131,8 @@ def test_a_directory_that_cannot_be_listed_rules_nothing_out(
 
     monkeypatch.setattr(LocalStore, "list_dir", refuse)
     np.testing.assert_array_equal(array[...], expected)
-    assert counting.lookups == SHAPE[0] * 100  # every chunk looked up, as without listings
+    # every chunk looked up, as without listings
+    assert counting.lookups == SAMPLED_CHUNKS + SHAPE[0] * 100
 
 
 def test_a_chunk_removed_or_added_after_the_open_reads_as_the_files_say(tmp_path: Path) -> None:
@@ -142,3 +145,16 @@ def test_a_chunk_removed_or_added_after_the_open_reads_as_the_files_say(tmp_path
     np.testing.assert_array_equal(got[5, 18:24], np.full(6, -1.5, "f4"))
     np.testing.assert_array_equal(got[30, :6], np.full(6, 4.0, "f4"))
     np.testing.assert_array_equal(got, written[...])
+
+
+def test_a_read_of_stored_chunks_lists_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sampled chunks are all there: a listing could rule out nothing worth its cost."""
+    path = tmp_path / "a.zarr"
+    written = _write(path, 3)
+    array = xzaro.open_array(str(path))
+    counting = Counting(monkeypatch)
+    np.testing.assert_array_equal(array[:10], written[:10])
+    assert counting.listings == []
+    assert counting.lookups == SAMPLED_CHUNKS + 10 * 100

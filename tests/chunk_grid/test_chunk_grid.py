@@ -17,6 +17,7 @@ from xzaro.chunk_grid import (
     RegularDimension,
     ShardGrid,
 )
+from xzaro.chunk_grid.dimensions import DimensionGrid
 from xzaro.chunk_keys import ChunkKeyEncoding
 from xzaro.errors import MetadataError
 from xzaro.indexing import Box
@@ -288,3 +289,20 @@ def test_v2_separator() -> None:
     with pytest.raises(MetadataError) as info:
         ChunkKeyEncoding.from_v2("-")
     assert info.value.field == "dimension_separator"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    size=st.integers(1, 9),
+    extent=st.integers(0, 90),
+    bounds=st.tuples(st.integers(0, 90), st.integers(0, 90)),
+    step=st.sampled_from([1, 1, 1, 2, 3, 10]),
+)
+def test_regular_slice_pieces_are_the_general_ones(
+    size: int, extent: int, bounds: tuple[int, int], step: int
+) -> None:
+    """The regular dimension's quick path (step 1, whole inner chunks by comprehension) gives
+    exactly what the general walk gives."""
+    start, stop = sorted(min(b, extent) for b in bounds)
+    dim = RegularDimension(size, extent)
+    assert dim.slice_pieces(start, stop, step) == DimensionGrid.slice_pieces(dim, start, stop, step)

@@ -81,13 +81,19 @@ def _corruptions(pipeline: CodecPipeline) -> list[bytes]:
     return bad
 
 
-@pytest.mark.parametrize("name", list(CHAINS))
-def test_corrupt_frames_raise_and_write_nothing_outside_their_place(name: str) -> None:
+def _decoder(name: str, places: int) -> tuple[CodecPipeline, int, np.ndarray, Any]:
+    """The chain's pipeline, its chunk's size, a buffer of ``places`` chunks of sentinel bytes
+    and the pipeline's decoder by offset into it."""
     pipeline = _pipeline(name)
     size = pipeline.spec.nbytes
     assert size is not None
-    raw = np.full(3 * size, SENTINEL, np.uint8)
-    decode = pipeline.flat_decoder(raw)
+    raw = np.full(places * size, SENTINEL, np.uint8)
+    return pipeline, size, raw, pipeline.flat_decoder(raw)
+
+
+@pytest.mark.parametrize("name", list(CHAINS))
+def test_corrupt_frames_raise_and_write_nothing_outside_their_place(name: str) -> None:
+    pipeline, size, raw, decode = _decoder(name, 3)
     for bad in _corruptions(pipeline):
         with pytest.raises(DecodeError):
             decode(bad, size)
@@ -96,11 +102,7 @@ def test_corrupt_frames_raise_and_write_nothing_outside_their_place(name: str) -
 
 @pytest.mark.parametrize("name", list(CHAINS))
 def test_an_offset_outside_the_buffer_is_refused(name: str) -> None:
-    pipeline = _pipeline(name)
-    size = pipeline.spec.nbytes
-    assert size is not None
-    raw = np.full(2 * size, SENTINEL, np.uint8)
-    decode = pipeline.flat_decoder(raw)
+    pipeline, size, raw, decode = _decoder(name, 2)
     encoded = bytes(pipeline.encode(_chunk(1)))
     for at in (-1, -size, size + 1, 2 * size, 10**12):
         with pytest.raises(IndexError):

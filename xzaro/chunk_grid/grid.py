@@ -34,12 +34,14 @@ class ChunkGrid:
         The ``chunk_grid`` name the grid is written with: ``"regular"`` or ``"rectilinear"``.
     """
 
-    __slots__ = ("_grid_shape", "dimensions", "name")
+    __slots__ = ("_grid_shape", "_last_pieces", "dimensions", "name")
 
     def __init__(self, dimensions: Sequence[DimensionGrid], name: str = REGULAR) -> None:
         self.dimensions = tuple(dimensions)
         self.name = name
         self._grid_shape = tuple(d.nchunks for d in self.dimensions)
+        # the last box's pieces per dimension: one read asks for them up to three times
+        self._last_pieces: tuple[Box | None, list[list[Any]]] = (None, [])
 
     @classmethod
     def regular(cls, shape: Sequence[int], chunk_shape: Sequence[int]) -> ChunkGrid:
@@ -160,15 +162,20 @@ class ChunkGrid:
 
     # ------------------------------------------------------------------ many chunks
     def _pieces_per_dimension(self, box: Box) -> list[list[Any]]:
+        last = self._last_pieces  # one tuple, read once: threads may replace it meanwhile
+        if last[0] is box:
+            return last[1]
         points = box.points or (None,) * self.ndim
-        return [
+        per_dim = [
             d.point_pieces(p) if p is not None else d.slice_pieces(a, b, s)
             for d, a, b, s, p in zip(self.dimensions, box.start, box.stop, box.step, points)
         ]
+        self._last_pieces = (box, per_dim)
+        return per_dim
 
-    def chunk_counts(self, box: Box) -> list[int]:
-        """How many chunks the box touches along each dimension."""
-        return [len(pieces) for pieces in self._pieces_per_dimension(box)]
+    def touched(self, box: Box) -> list[list[int]]:
+        """Per dimension, the chunks the box touches along it."""
+        return [[piece[0] for piece in pieces] for pieces in self._pieces_per_dimension(box)]
 
     def pieces(self, box: Box) -> Iterator[ChunkPiece]:
         """Every chunk the box touches, with its local and output selections."""
