@@ -100,7 +100,9 @@ class WholeShards:
         scratch = thread_buffer((count, *chunk_shape), dtype, "shard")
         pipeline, view, missing = self._inner, memoryview(data), 0
         flat = pipeline.decodes_in_place
-        rows = scratch.reshape(count, math.prod(chunk_shape)).view(np.uint8) if flat else None
+        row_bytes = math.prod(chunk_shape) * dtype.itemsize
+        # each inner chunk decoded by offset into its row of the scratch buffer
+        decode_at = pipeline.flat_decoder(scratch.reshape(-1).view(np.uint8)) if flat else None
         tiny = (pipeline.spec.nbytes or 0) <= TINY_DECODE_BYTES
         with TINY_DECODES if tiny else contextlib.nullcontext():
             for i, where in enumerate(index.chunk_slices()):
@@ -114,8 +116,8 @@ class WholeShards:
                         f"chunk holds {inner.nbytes} bytes, expected {pipeline.encoded_size} "
                         f"for its shape {chunk_shape} and dtype {dtype}"
                     )
-                if rows is not None:
-                    pipeline.decode_flat(inner, rows[i])
+                if decode_at is not None:
+                    decode_at(inner, i * row_bytes)
                 else:
                     pipeline.decode(inner, scratch[i])
         # the output seen as (grid, chunk) pairs per dimension, the scratch as (grid..., chunk...)
