@@ -10,8 +10,10 @@ values of every :class:`ProcessLocal`, and whatever a module registered with :fu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -87,12 +89,17 @@ def _cores() -> int:
     return os.cpu_count() or 2  # asked once: about 20 us a call, and every read asks
 
 
+# whether this Python has a GIL (free-threaded builds can run without one)
+_GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
 #: Held by a thread decoding a run of tiny chunks (a whole shard of 1 KiB inner chunks): each
 #: decode lets go of Python's GIL for a few microseconds, and two threads doing that at once hand
 #: the GIL back and forth at every call, slower than one thread alone (16 shards of 256 inner
 #: chunks of 1 KiB: 62 ms on two threads, 43 ms on one). Other threads wait here instead, and
 #: what they do meanwhile that needs no such run (network requests, large chunks) goes on.
-TINY_DECODES = threading.RLock()
+#: Without a GIL (a free-threaded Python) there is nothing to trade, and the lock is none.
+TINY_DECODES: contextlib.AbstractContextManager[Any] = (
+    threading.RLock() if _GIL else contextlib.nullcontext()
+)
 #: Inner chunks that decode to at most this many bytes are decoded under :data:`TINY_DECODES`.
 TINY_DECODE_BYTES = 16 * 2**10
 

@@ -153,3 +153,51 @@ def test_large_inner_chunks_are_left_to_the_general_path(tmp_path: Path) -> None
     opened = xzaro.open_array(str(path))
     assert opened._whole.count is None  # 256 KiB inner chunks: one pass does not pay
     np.testing.assert_array_equal(opened[...], values)
+
+
+@pytest.mark.parametrize("sharded", [True, False])
+def test_tiny_chunks_are_decoded_by_one_thread_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sharded: bool
+) -> None:
+    """Runs of tiny decodes (whole shards of 1 KiB inner chunks; small local chunks) from
+    several threads at once take turns (``concurrency.TINY_DECODES``), and read right."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xzaro.codecs import CodecPipeline
+
+    data = np.arange(256 * 256, dtype="f4").reshape(256, 256)
+    z = zarr.create_array(
+        str(tmp_path / "a"),
+        shape=data.shape,
+        chunks=(1, 256) if not sharded else (16, 16),
+        shards=(64, 64) if sharded else None,
+        dtype="f4",
+        compressors=zarr.codecs.ZstdCodec(level=1),
+    )
+    z[...] = data
+    active, most, lock = [0], [0], threading.Lock()
+    flat_decoder = CodecPipeline.flat_decoder
+
+    def counted(self: CodecPipeline, raw: np.ndarray):  # type: ignore[no-untyped-def]
+        decode = flat_decoder(self, raw)
+
+        def run(data: object, at: int) -> None:
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+            try:
+                decode(data, at)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+        return run
+
+    monkeypatch.setattr(CodecPipeline, "flat_decoder", counted)
+    arrays = [xzaro.open_array(str(tmp_path / "a")) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda a: a[...], arrays * 3))
+    for got in results:
+        np.testing.assert_array_equal(got, data)
+    assert most[0] == 1
