@@ -93,7 +93,7 @@ def _sampled_missing(
             flat, at = divmod(flat, len(ks))
             index.append(ks[at])
         try:
-            missing += store.get_transient(prefix + meta.chunk_key(tuple(reversed(index)))) is None
+            missing += not store.exists(prefix + meta.chunk_key(tuple(reversed(index))))
         except ZaroError:
             return 0  # the read names the error when it comes to the chunk
     return missing
