@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from xzaro.buffers import thread_buffer
+from xzaro.codecs import batch_decode
 from xzaro.concurrency import TINY_DECODE_BYTES, TINY_DECODES
 from xzaro.dtypes import filler
 from xzaro.errors import DecodeError
@@ -98,12 +99,58 @@ class WholeShards:
         index = self._sharding.locate_index(data, tuple(shard_shape), url=url, key=key)
         dtype = self._meta.dtype
         scratch = thread_buffer((count, *chunk_shape), dtype, "shard")
-        pipeline, view, missing = self._inner, memoryview(data), 0
+        pipeline, view = self._inner, memoryview(data)
         flat = pipeline.decodes_in_place
         row_bytes = math.prod(chunk_shape) * dtype.itemsize
         # each inner chunk decoded by offset into its row of the scratch buffer
         decode_at = pipeline.flat_decoder(scratch.reshape(-1).view(np.uint8)) if flat else None
         tiny = (pipeline.spec.nbytes or 0) <= TINY_DECODE_BYTES
+        batched = None
+        if tiny and flat and len(pipeline.bytes_bytes) == 1 and batch_decode.available():
+            rows = scratch.reshape(count, row_bytes // dtype.itemsize).view(np.uint8)
+            batched = self._decode_batch(index, view, rows, scratch)
+        if batched is not None:
+            missing = batched
+        else:
+            missing = self._decode_each(index, view, scratch, decode_at, row_bytes, tiny)
+        # the output seen as (grid, chunk) pairs per dimension, the scratch as (grid..., chunk...)
+        ndim = len(chunk_shape)
+        paired = dest.reshape([x for n, c in zip(per, chunk_shape) for x in (n, c)])
+        order = [x for d in range(ndim) for x in (d, ndim + d)]
+        paired[...] = scratch.reshape(*per, *chunk_shape).transpose(order)
+        return missing
+
+    def _decode_batch(
+        self, index: Any, view: memoryview, rows: np.ndarray, scratch: np.ndarray
+    ) -> int | None:
+        """Every stored inner chunk decoded into its row of ``rows`` (uint8 rows of
+        ``scratch``) in one call (:mod:`xzaro.codecs.batch_decode`); the number missing, or
+        ``None`` where the frames are not ones decoded so (nothing is then taken as done)."""
+        stored = index.stored()
+        every = bool(stored.all())
+        target = rows if every else np.empty((int(stored.sum()), rows.shape[1]), np.uint8)
+        codec, entries = self._inner.bytes_bytes[0], index.entries[stored]
+        if not batch_decode.decode_frames(codec, view, entries, rows.shape[1], target):
+            return None
+        if every:
+            return 0
+        rows[stored] = target
+        for i in np.flatnonzero(~stored).tolist():
+            self._fill(scratch[i])
+        return len(stored) - len(target)
+
+    def _decode_each(
+        self,
+        index: Any,
+        view: memoryview,
+        scratch: np.ndarray,
+        decode_at: Any,
+        row_bytes: int,
+        tiny: bool,
+    ) -> int:
+        """Every inner chunk decoded on its own into its row of ``scratch``; the number
+        missing."""
+        pipeline, chunk_shape, dtype, missing = self._inner, self._chunk_shape, self._meta.dtype, 0
         with TINY_DECODES if tiny else contextlib.nullcontext():
             for i, where in enumerate(index.chunk_slices()):
                 if where is None:
@@ -120,9 +167,4 @@ class WholeShards:
                     decode_at(inner, i * row_bytes)
                 else:
                     pipeline.decode(inner, scratch[i])
-        # the output seen as (grid, chunk) pairs per dimension, the scratch as (grid..., chunk...)
-        ndim = len(chunk_shape)
-        paired = dest.reshape([x for n, c in zip(per, chunk_shape) for x in (n, c)])
-        order = [x for d in range(ndim) for x in (d, ndim + d)]
-        paired[...] = scratch.reshape(*per, *chunk_shape).transpose(order)
         return missing

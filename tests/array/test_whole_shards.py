@@ -164,8 +164,9 @@ def test_tiny_chunks_are_decoded_by_one_thread_at_a_time(
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from xzaro.codecs import CodecPipeline
+    from xzaro.codecs import CodecPipeline, batch_decode
 
+    monkeypatch.setattr(batch_decode, "_MULTI", False)  # each chunk decoded on its own
     data = np.arange(256 * 256, dtype="f4").reshape(256, 256)
     z = zarr.create_array(
         str(tmp_path / "a"),

@@ -16,7 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numcodecs import blosc as numcodecs_blosc
 
-from xzaro.codecs import BloscCodec
+from xzaro.codecs import BloscCodec, ZstdCodec
+from xzaro.codecs.batch_decode import available as batch_available
+from xzaro.codecs.batch_decode import decode_frames
 from xzaro.codecs.blosc_zstd import OWN_DECODE_BYTES, decode_zstd_frame
 from xzaro.errors import DecodeError
 
@@ -163,3 +165,92 @@ def test_a_corrupt_frame_is_a_decode_error_from_the_codec() -> None:
     frame[40:48] = b"\xff" * 8  # inside the first block's zstd stream
     with pytest.raises(DecodeError, match="blosc"):
         BloscCodec("zstd", 3, "shuffle", typesize=4).decode_bytes(bytes(frame), 2048)
+
+
+# --- many frames in one call (xzaro.codecs.batch_decode) ---------------------------------------
+
+
+def _packed(frames: list[bytes], gap: int = 3) -> tuple[bytes, np.ndarray]:
+    """The frames one after the other with ``gap`` stray bytes between, and their entries."""
+    data, entries = b"", []
+    for frame in frames:
+        data += b"\x00" * gap
+        entries.append((len(data), len(frame)))
+        data += frame
+    return data, np.array(entries, dtype=np.uint64)
+
+
+def _batch(codec: object, frames: list[bytes], size: int) -> np.ndarray | None:
+    data, entries = _packed(frames)
+    out = np.full((len(frames), size), 0xEE, np.uint8)
+    return out if decode_frames(codec, memoryview(data), entries, size, out) else None
+
+
+ZSTD = ZstdCodec(level=3)
+BLOSC = BloscCodec("zstd", 3, "shuffle", typesize=4)
+
+
+@pytest.mark.skipif(not batch_available(), reason="needs zstandard's C backend")
+@pytest.mark.parametrize("typesize", [1, 2, 4, 8])
+@pytest.mark.parametrize("shuffle", [0, 1])
+def test_many_blosc_frames_decode_in_one_call_as_c_blosc_decodes_them(typesize: int, shuffle: int):
+    chunks = [np.frombuffer(_data(1024, seed), np.uint8) for seed in range(40)]
+    frames = [bytes(numcodecs_blosc.compress(c, b"zstd", 3, shuffle, 0, typesize)) for c in chunks]
+    frames = [f for f in frames if not f[2] & 0x02]  # copies are decoded one by one
+    got = _batch(BLOSC, frames, 1024)
+    assert got is not None
+    for row, frame in zip(got, frames):
+        assert row.tobytes() == _c_blosc(frame)
+    # padding after a frame (z5 leaves some) changes nothing
+    padded = _batch(BLOSC, [f + b"\x00" * 5 for f in frames], 1024)
+    assert padded is not None and (padded == got).all()
+
+
+@pytest.mark.skipif(not batch_available(), reason="needs zstandard's C backend")
+def test_many_zstd_frames_decode_in_one_call() -> None:
+    chunks = [_data(2048, seed) for seed in range(30)]
+    frames = [zstandard.ZstdCompressor(level=1).compress(c) for c in chunks]
+    got = _batch(ZSTD, frames, 2048)
+    assert got is not None
+    assert [row.tobytes() for row in got] == chunks
+    assert _batch(ZSTD, frames, 2047) is None  # each frame is held to its size
+    assert _batch(ZSTD, [*frames[:-1], frames[-1][:-3]], 2048) is None  # a cut frame
+
+
+@pytest.mark.skipif(not batch_available(), reason="needs zstandard's C backend")
+def test_frames_of_other_layouts_are_left_to_one_by_one() -> None:
+    data = np.frombuffer(_data(1024), np.uint8)
+    plain = bytes(numcodecs_blosc.compress(data, b"zstd", 3, 1, 0, 4))
+    cases = {
+        "lz4": bytes(numcodecs_blosc.compress(data, b"lz4", 5, 1, 0, 4)),
+        "bitshuffle": bytes(numcodecs_blosc.compress(data, b"zstd", 3, 2, 0, 4)),
+        "other typesize": bytes(numcodecs_blosc.compress(data, b"zstd", 3, 1, 0, 2)),
+        "split": _frame(data.tobytes(), 4, 1024, shuffle=True, split=True),
+        "raw stream": _frame(data.tobytes(), 4, 1024, shuffle=True, split=False, raw_every=1),
+        "two blocks": _frame(data.tobytes(), 4, 512, shuffle=True, split=False),
+        "cut": plain[:-5],
+        "claims more than stored": plain[:12] + struct.pack("<I", len(plain) + 10) + plain[16:],
+        "short": plain[:20],
+    }
+    for name, odd in cases.items():
+        assert _batch(BLOSC, [plain, odd, plain], 1024) is None, name
+    assert _batch(BLOSC, [plain, plain], 1024) is not None
+
+
+@pytest.mark.skipif(not batch_available(), reason="needs zstandard's C backend")
+@settings(max_examples=300, deadline=None)
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=3)
+)
+def test_mutated_frames_in_one_call_decode_as_c_blosc_or_are_declined(
+    edits: list[tuple[int, int]],
+) -> None:
+    chunks = [np.frombuffer(_data(1024, seed), np.uint8) for seed in range(4)]
+    frames = [bytearray(numcodecs_blosc.compress(c, b"zstd", 3, 1, 0, 4)) for c in chunks]
+    for where, value in edits:
+        frame = frames[where % len(frames)]
+        frame[(where // len(frames)) % len(frame)] = value
+    got = _batch(BLOSC, [bytes(f) for f in frames], 1024)
+    if got is not None:
+        for row, frame in zip(got, frames):
+            assert row.tobytes() == _c_blosc(bytes(frame))

@@ -77,6 +77,11 @@ class ShardIndex:
         """Whether inner chunk ``i`` is not stored (it reads as the fill value)."""
         return bool(self.entries[i, 1] == _EMPTY_U64)
 
+    def stored(self) -> np.ndarray:
+        """Whether each inner chunk is stored (a boolean array, in index order)."""
+        stored: np.ndarray = self.entries[:, 1] != _EMPTY_U64
+        return stored
+
     def is_all_empty(self) -> bool:
         """Whether no inner chunk is stored."""
         return bool(np.all(self.entries[:, 1] == _EMPTY_U64))
