@@ -235,6 +235,10 @@ def test_frames_of_other_layouts_are_left_to_one_by_one() -> None:
     for name, odd in cases.items():
         assert _batch(BLOSC, [plain, odd, plain], 1024) is None, name
     assert _batch(BLOSC, [plain, plain], 1024) is not None
+    data_, entries = _packed([plain, plain])
+    out = np.empty((2, 1024), np.uint8)
+    entries[1, 1] += 10  # the last frame said to reach past the data
+    assert not decode_frames(BLOSC, memoryview(data_), entries, 1024, out)
 
 
 @pytest.mark.skipif(not batch_available(), reason="needs zstandard's C backend")

@@ -56,6 +56,9 @@ def decode_frames(codec: Any, data: Any, entries: np.ndarray, size: int, out: np
     ):
         return False
     starts, lengths = entries[:, 0], entries[:, 1]
+    size_of_data = memoryview(data).nbytes
+    if (starts > size_of_data).any() or (lengths > size_of_data - starts).any():
+        return False  # a frame reaching past the data
     if isinstance(codec, ZstdCodec):
         return _decode(data, starts, lengths, size, out)
     if isinstance(codec, BloscCodec):
