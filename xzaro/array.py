@@ -390,14 +390,16 @@ class ZaroArray:
                 datas = self._object_read_ahead.encoded(batch, entries)
             elif batch:
                 datas = self._get_objects(keys)
+            wholes = []  # decoded on the pool, as the inner chunks of the other shards are
             for shard, key, data in zip(batch, keys, datas):
                 dest = self._whole.destination(by_shard[shard], out)
                 if dest is not None:
-                    missing += self._place_whole_shard(shard, key, data, dest)
+                    wholes.append((shard, key, data, dest))
                     continue
                 shard_jobs = self._shard_jobs(shard, key, data, by_shard[shard])
                 missing += sum(job[0] is None for job in shard_jobs)
                 jobs.extend(shard_jobs)
+            missing += sum(concurrent_map(lambda w: self._place_whole_shard(*w), wholes))
             concurrent_map(place, jobs)
             jobs = []
         note_missing(missing)
