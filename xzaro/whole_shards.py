@@ -102,16 +102,14 @@ class WholeShards:
         pipeline, view = self._inner, memoryview(data)
         flat = pipeline.decodes_in_place
         row_bytes = math.prod(chunk_shape) * dtype.itemsize
-        # each inner chunk decoded by offset into its row of the scratch buffer
-        decode_at = pipeline.flat_decoder(scratch.reshape(-1).view(np.uint8)) if flat else None
         tiny = (pipeline.spec.nbytes or 0) <= TINY_DECODE_BYTES
-        batched = None
+        missing = None
         if tiny and flat and len(pipeline.bytes_bytes) == 1 and batch_decode.available():
             rows = scratch.reshape(count, row_bytes // dtype.itemsize).view(np.uint8)
-            batched = self._decode_batch(index, view, rows, scratch)
-        if batched is not None:
-            missing = batched
-        else:
+            missing = self._decode_batch(index, view, rows, scratch)
+        if missing is None:
+            # each inner chunk decoded by offset into its row of the scratch buffer
+            decode_at = pipeline.flat_decoder(scratch.reshape(-1).view(np.uint8)) if flat else None
             missing = self._decode_each(index, view, scratch, decode_at, row_bytes, tiny)
         # the output seen as (grid, chunk) pairs per dimension, the scratch as (grid..., chunk...)
         ndim = len(chunk_shape)
