@@ -20,15 +20,16 @@ import numpy as np
 
 from xzaro.chunk_presence import absent_chunks
 from xzaro.codecs import CodecPipeline
-from xzaro.concurrency import TINY_DECODES, concurrent_map
+from xzaro.concurrency import TINY_DECODE_BYTES, TINY_DECODES, concurrent_map
 from xzaro.errors import DecodeError, ZaroError
 from xzaro.indexing import Box, ChunkPiece
 from xzaro.meta import ZaroMeta
 
 #: Local chunks that decode to at most this many bytes are read one after the other on the
-#: caller's thread: two threads trading the GIL every few microseconds lose to one (100,000
-#: chunks of 256 B: about 1.1 s on two threads, 0.9 s on one).
-SERIAL_CHUNK_BYTES = 16 * 2**10
+#: caller's thread, under :data:`~xzaro.concurrency.TINY_DECODES`: two threads trading the GIL
+#: every few microseconds lose to one (100,000 chunks of 256 B: about 1.1 s on two threads,
+#: 0.9 s on one).
+SERIAL_CHUNK_BYTES = TINY_DECODE_BYTES
 
 #: ``place(data, piece, out, pipeline, key)``: decode one stored chunk (fill if ``data`` is
 #: ``None``) into its place in ``out``.

@@ -229,11 +229,13 @@ def test_frames_of_other_layouts_are_left_to_one_by_one() -> None:
         "raw stream": _frame(data.tobytes(), 4, 1024, shuffle=True, split=False, raw_every=1),
         "two blocks": _frame(data.tobytes(), 4, 512, shuffle=True, split=False),
         "cut": plain[:-5],
+        "typesize 0, split": plain[:2] + bytes([plain[2] & ~0x10, 0]) + plain[4:],
         "claims more than stored": plain[:12] + struct.pack("<I", len(plain) + 10) + plain[16:],
         "short": plain[:20],
     }
     for name, odd in cases.items():
         assert _batch(BLOSC, [plain, odd, plain], 1024) is None, name
+        assert _batch(BLOSC, [odd, plain], 1024) is None, name  # its header read first
     assert _batch(BLOSC, [plain, plain], 1024) is not None
     data_, entries = _packed([plain, plain])
     out = np.empty((2, 1024), np.uint8)

@@ -29,11 +29,18 @@ except ImportError:  # pragma: no cover - exercised where zstandard is not insta
     _MULTI = False
 
 from xzaro.codecs.blosc import BloscCodec
+from xzaro.codecs.blosc_zstd import (
+    BITSHUFFLE,
+    MEMCPYED,
+    SHUFFLE,
+    ZSTD_FORMAT,
+    ZSTD_VERSIONS,
+    splits,
+)
 from xzaro.codecs.zstd import ZstdCodec
 
 #: The header of a Blosc 1 frame, its one block start and its one stream's length.
 _BLOSC_PREFIX = 24
-_SHUFFLE, _MEMCPYED, _BITSHUFFLE, _DONT_SPLIT = 0x01, 0x02, 0x04, 0x10
 
 
 def available() -> bool:
@@ -98,16 +105,15 @@ def _decode_blosc(data: Any, starts: np.ndarray, lengths: np.ndarray, size: int,
     version, version_lz, flags, typesize = (head[:, i] for i in range(4))
     nbytes, blocksize, cbytes, block_start, length = fields.T
     first_flags, first_typesize = int(flags[0]), int(typesize[0])
-    split = not first_flags & _DONT_SPLIT and first_typesize <= 16 and size // first_typesize >= 128
     if (
-        split
-        or first_flags >> 5 != 4
-        or first_flags & (_MEMCPYED | _BITSHUFFLE)
+        first_typesize < 1
+        or splits(first_flags, first_typesize, size)
+        or first_flags >> 5 != ZSTD_FORMAT
+        or first_flags & (MEMCPYED | BITSHUFFLE)
         or (flags != first_flags).any()
         or (typesize != first_typesize).any()
-        or first_typesize < 1
-        or (version != 2).any()
-        or (version_lz != 1).any()
+        or (version != ZSTD_VERSIONS[0]).any()
+        or (version_lz != ZSTD_VERSIONS[1]).any()
         or (nbytes != size).any()
         or (blocksize != size).any()
         or (cbytes > lengths).any()
@@ -117,7 +123,7 @@ def _decode_blosc(data: Any, starts: np.ndarray, lengths: np.ndarray, size: int,
         or (length.astype(np.int64) > cbytes.astype(np.int64) - _BLOSC_PREFIX).any()
     ):
         return False
-    shuffled = first_flags & _SHUFFLE and first_typesize > 1
+    shuffled = first_flags & SHUFFLE and first_typesize > 1
     if shuffled and size % first_typesize:
         return False  # bytes after the last whole element: decoded one by one
     target = np.empty_like(out) if shuffled else out

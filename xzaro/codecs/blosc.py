@@ -12,7 +12,6 @@ thread's own zstd context (c-blosc builds one per frame: most of a 1 KiB frame's
 from __future__ import annotations
 
 import functools
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from xzaro.codecs.base import BytesBytesCodec, ChunkSpec
-from xzaro.codecs.blosc_zstd import OWN_DECODE_BYTES, decode_zstd_frame
+from xzaro.codecs.blosc_zstd import (
+    FRAME_HEADER,
+    MEMCPYED,
+    OWN_DECODE_BYTES,
+    ZSTD_FORMAT,
+    decode_zstd_frame,
+)
 from xzaro.codecs.bounded import limit_for, too_large
 from xzaro.errors import DecodeError, MetadataError
 
@@ -37,12 +42,8 @@ _AUTOSHUFFLE = -1
 #: Bytes Blosc may add to a chunk it cannot compress.
 BLOSC_MAX_OVERHEAD = 16
 
-_BLOSC_HEADER = struct.Struct("<BBBBIII")
 #: The compressor a Blosc 1 frame was made with: bits 5-7 of its flags byte (header byte 2).
 _BLOSC_FORMATS = {0: "blosclz", 1: "lz4", 2: "snappy", 3: "zlib", 4: "zstd"}
-_ZSTD_FORMAT = 4
-#: Flag of a frame whose blocks were stored uncompressed (no compressor needed to read it).
-_BLOSC_MEMCPYED = 0x02
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class BloscCodec(BytesBytesCodec):
 
     def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
         view, nbytes = _checked_frame(data, expected_size)
-        if view[2] >> 5 == _ZSTD_FORMAT and nbytes <= OWN_DECODE_BYTES:
+        if view[2] >> 5 == ZSTD_FORMAT and nbytes <= OWN_DECODE_BYTES:
             flat = out if _is_flat_bytes(out, nbytes) else np.empty(nbytes, np.uint8)
             if decode_zstd_frame(view, flat):
                 return flat
@@ -157,7 +158,7 @@ class BloscCodec(BytesBytesCodec):
             if not 0 <= at <= last:
                 raise IndexError(f"no {size} bytes at {at} of {len(base)}")
             view, _ = _checked_frame(data, size)
-            zstd_blocks = own and view[2] >> 5 == _ZSTD_FORMAT
+            zstd_blocks = own and view[2] >> 5 == ZSTD_FORMAT
             if zstd_blocks and decode_zstd_frame(view, raw[at : at + size]):
                 return
             made = decompress(ffi.from_buffer(view), base + at, size, 1)
@@ -236,10 +237,10 @@ def _checked_frame(data: Any, expected_size: int | None) -> tuple[memoryview, in
         size than ``expected_size`` (or more than the decode limit when that is unknown).
     """
     view = memoryview(data)
-    if view.nbytes < _BLOSC_HEADER.size:
+    if view.nbytes < FRAME_HEADER.size:
         raise DecodeError(f"blosc frame of {view.nbytes} bytes is shorter than its header")
-    _, _, _, _, nbytes, _, cbytes = _BLOSC_HEADER.unpack_from(view)
-    if not _BLOSC_HEADER.size <= cbytes <= view.nbytes:
+    _, _, _, _, nbytes, _, cbytes = FRAME_HEADER.unpack_from(view)
+    if not FRAME_HEADER.size <= cbytes <= view.nbytes:
         raise DecodeError(f"blosc frame says {cbytes} bytes, but {view.nbytes} are stored")
     if expected_size is not None and nbytes != expected_size:
         raise DecodeError(f"blosc frame holds {nbytes} bytes, expected {expected_size}")
@@ -311,7 +312,7 @@ def _blosc_decompress_ctx() -> tuple[Any, Any] | None:
 def _missing_blosc_compressor(frame: memoryview) -> str | None:
     """The compressor a frame needs that numcodecs' c-blosc lacks, if that is why it failed."""
     flags = frame[2]
-    if flags & _BLOSC_MEMCPYED:
+    if flags & MEMCPYED:
         return None
     code = flags >> 5
     name = _BLOSC_FORMATS.get(code)

@@ -31,13 +31,17 @@ from xzaro.codecs import zstd_contexts
 #: in zstd and in c-blosc's vectorised unshuffle, not in building contexts.
 OWN_DECODE_BYTES = 64 * 2**10
 
-_HEADER = struct.Struct("<BBBBIII")
-_INT32 = struct.Struct("<i")
-_SHUFFLE, _MEMCPYED, _BITSHUFFLE, _DONT_SPLIT = 0x01, 0x02, 0x04, 0x10
-_ZSTD_FORMAT = 4  # bits 5-7 of the flags
+#: A Blosc 1 frame's header: version, compressor version, flags, type size, then the decoded
+#: bytes, the block size and the frame's own bytes.
+FRAME_HEADER = struct.Struct("<BBBBIII")
+#: Flags: byte shuffle, stored as a copy, bit shuffle, blocks not split into streams.
+SHUFFLE, MEMCPYED, BITSHUFFLE, DONT_SPLIT = 0x01, 0x02, 0x04, 0x10
+#: The compressor of zstd blocks (bits 5-7 of the flags).
+ZSTD_FORMAT = 4
 #: The format of the frame and of its zstd blocks c-blosc 1 reads: frames that say another are
 #: declined, as it refuses them.
-_VERSIONS = (2, 1)
+ZSTD_VERSIONS = (2, 1)
+_INT32 = struct.Struct("<i")
 _threads = threading.local()
 
 
@@ -74,19 +78,27 @@ def _state() -> _ThreadState | None:
     return state
 
 
+def splits(flags: int, typesize: int, blocksize: int) -> bool:
+    """Whether a whole block of ``blocksize`` bytes is stored as one stream per byte of the
+    type: as c-blosc reads frames made before the flag, only types of up to 16 bytes, and only
+    blocks of at least 128 elements."""
+    return not flags & DONT_SPLIT and typesize <= 16 and blocksize // typesize >= 128
+
+
 def decode_zstd_frame(frame: memoryview, dest: np.ndarray) -> bool:
     """Decode the Blosc 1 ``frame`` (its header already checked against what is stored) into
     ``dest`` (flat, writable, C-contiguous uint8 of the frame's decoded size); ``False``, with
     ``dest`` in any state, where the frame is not one this module decodes or its layout does
     not add up (then decode it with c-blosc)."""
     state = _state()
-    if state is None or frame.nbytes < _HEADER.size:
+    if state is None or frame.nbytes < FRAME_HEADER.size:
         return False
-    version, version_lz, flags, typesize, nbytes, blocksize, cbytes = _HEADER.unpack_from(frame)
+    header = FRAME_HEADER.unpack_from(frame)
+    version, version_lz, flags, typesize, nbytes, blocksize, cbytes = header
     if (
-        flags >> 5 != _ZSTD_FORMAT
-        or flags & (_MEMCPYED | _BITSHUFFLE)
-        or (version, version_lz) != _VERSIONS
+        flags >> 5 != ZSTD_FORMAT
+        or flags & (MEMCPYED | BITSHUFFLE)
+        or (version, version_lz) != ZSTD_VERSIONS
         or not 0 < nbytes <= OWN_DECODE_BYTES
         or nbytes != dest.nbytes
         or not 0 < blocksize <= nbytes
@@ -95,25 +107,23 @@ def decode_zstd_frame(frame: memoryview, dest: np.ndarray) -> bool:
     ):
         return False
     nblocks = -(-nbytes // blocksize)
-    starts_end = _HEADER.size + 4 * nblocks
+    starts_end = FRAME_HEADER.size + 4 * nblocks
     if starts_end > cbytes:
         return False
     ffi, decompress = state.ffi, state.lib.ZSTD_decompressDCtx
     source = ffi.from_buffer(frame)
     target = ffi.from_buffer(dest, require_writable=True)
-    shuffled = flags & _SHUFFLE and typesize > 1
+    shuffled = flags & SHUFFLE and typesize > 1
     for b in range(nblocks):
         at = b * blocksize
         size = min(blocksize, nbytes - at)
-        split = not flags & _DONT_SPLIT and size == blocksize  # the last, shorter block never
-        # as c-blosc reads frames made before the flag: only types of up to 16 bytes, and only
-        # blocks of at least 128 elements
-        streams = typesize if split and typesize <= 16 and size // typesize >= 128 else 1
+        # the last, shorter block is never split
+        streams = typesize if size == blocksize and splits(flags, typesize, size) else 1
         if size % streams:
             return False
         part = size // streams
         out, out_at = (state.scratch_at, 0) if shuffled else (target, at)
-        offset = _INT32.unpack_from(frame, _HEADER.size + 4 * b)[0]
+        offset = _INT32.unpack_from(frame, FRAME_HEADER.size + 4 * b)[0]
         for _ in range(streams):
             if not starts_end <= offset <= cbytes - 4:
                 return False
