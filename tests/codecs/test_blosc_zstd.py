@@ -12,7 +12,7 @@ import struct
 import numpy as np
 import pytest
 import zstandard
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numcodecs import blosc as numcodecs_blosc
 
@@ -144,6 +144,7 @@ def _cases() -> list[bytes]:
     edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4),
     cut=st.integers(0, 10**6),
 )
+@example(case=1, edits=[(2, 0x98)], cut=0)  # flag 0x08, which c-blosc 1 refuses
 def test_mutated_frames_decode_as_c_blosc_or_are_declined(
     case: int, edits: list[tuple[int, int]], cut: int
 ) -> None:
@@ -191,7 +192,7 @@ BLOSC = BloscCodec("zstd", 3, "shuffle", typesize=4)
 
 
 @pytest.mark.skipif(not batch_available(), reason="needs zstandard's C backend")
-@pytest.mark.parametrize("typesize", [1, 2, 4, 8])
+@pytest.mark.parametrize("typesize", [1, 2, 4, 8, 16, 32])  # 32: unshuffled in one transpose
 @pytest.mark.parametrize("shuffle", [0, 1])
 def test_many_blosc_frames_decode_in_one_call_as_c_blosc_decodes_them(typesize: int, shuffle: int):
     chunks = [np.frombuffer(_data(1024, seed), np.uint8) for seed in range(40)]
@@ -248,6 +249,7 @@ def test_frames_of_other_layouts_are_left_to_one_by_one() -> None:
 @given(
     edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=3)
 )
+@example(edits=[(8, 0x99), (9, 0x99), (10, 0x99), (11, 0x99)])  # flag 0x08 in every frame
 def test_mutated_frames_in_one_call_decode_as_c_blosc_or_are_declined(
     edits: list[tuple[int, int]],
 ) -> None:

@@ -36,6 +36,10 @@ OWN_DECODE_BYTES = 64 * 2**10
 FRAME_HEADER = struct.Struct("<BBBBIII")
 #: Flags: byte shuffle, stored as a copy, bit shuffle, blocks not split into streams.
 SHUFFLE, MEMCPYED, BITSHUFFLE, DONT_SPLIT = 0x01, 0x02, 0x04, 0x10
+#: Flag 0x08 (Blosc 2's delta filter), which c-blosc 1 refuses: so does every decoder here.
+DELTA = 0x08
+#: The flags of a frame these decoders leave to c-blosc (a copy, bit shuffle) or refuse.
+NOT_DECODED_HERE = MEMCPYED | BITSHUFFLE | DELTA
 #: The compressor of zstd blocks (bits 5-7 of the flags).
 ZSTD_FORMAT = 4
 #: The format of the frame and of its zstd blocks c-blosc 1 reads: frames that say another are
@@ -97,7 +101,7 @@ def decode_zstd_frame(frame: memoryview, dest: np.ndarray) -> bool:
     version, version_lz, flags, typesize, nbytes, blocksize, cbytes = header
     if (
         flags >> 5 != ZSTD_FORMAT
-        or flags & (MEMCPYED | BITSHUFFLE)
+        or flags & NOT_DECODED_HERE
         or (version, version_lz) != ZSTD_VERSIONS
         or not 0 < nbytes <= OWN_DECODE_BYTES
         or nbytes != dest.nbytes
