@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -359,18 +358,14 @@ class ZaroArray:
         note_missing(missing)
 
     def _read_sharded(self, box: Box, out: np.ndarray) -> None:
-        shard_of = self._shards.shard_of
-        by_shard: dict[tuple[int, ...], list[ChunkPiece]] = defaultdict(list)
-        for piece in self.meta.chunk_grid.pieces(box):
-            by_shard[shard_of(piece.chunk_index)].append(piece)
+        by_shard, dests = self._whole.split(box, out, self._shards.shard_of)
         if self._local_reads is not None:
-            note_missing(self._read_local_shards(by_shard, out))
+            note_missing(self._read_local_shards(by_shard, dests, out))
             return
-        shards = list(by_shard)
         # whole shards in one request each; partial ones: their index, then the ranges
         whole, partial = [], []
-        for s in shards:
-            if self._shard_reader.fetches_whole(s, len(by_shard[s])):
+        for s in by_shard:
+            if s in dests or self._shard_reader.fetches_whole(s, len(by_shard[s])):
                 whole.append(s)
             else:
                 partial.append(s)
@@ -392,7 +387,7 @@ class ZaroArray:
                 datas = self._get_objects(keys)
             wholes = []  # decoded on the pool, as the inner chunks of the other shards are
             for shard, key, data in zip(batch, keys, datas):
-                dest = self._whole.destination(by_shard[shard], out)
+                dest = dests.get(shard)
                 if dest is not None:
                     wholes.append((shard, key, data, dest))
                     continue
@@ -418,7 +413,10 @@ class ZaroArray:
         return [(d, p, key) for d, p in zip(inner, pieces)]
 
     def _read_local_shards(
-        self, by_shard: dict[tuple[int, ...], list[ChunkPiece]], out: np.ndarray
+        self,
+        by_shard: dict[tuple[int, ...], list[ChunkPiece]],
+        dests: dict[tuple[int, ...], np.ndarray],
+        out: np.ndarray,
     ) -> int:
         """Read the pieces of every shard from local files (reads release the GIL, so each
         worker reads its own); the number of inner chunks missing."""
@@ -427,7 +425,7 @@ class ZaroArray:
 
         def whole(shard: tuple[int, ...]) -> int | None:
             """The shard decoded in one pass where it can be (see _place_whole_shard)."""
-            dest = self._whole.destination(by_shard[shard], out)
+            dest = dests.get(shard)
             if dest is None:
                 return None
             assert self._local_reads is not None
@@ -465,9 +463,9 @@ class ZaroArray:
         assert self._read_ahead is not None
         sharded = self._sharding is not None
         grid = self.meta.chunk_grid if sharded else self.meta.storage_grid
-        pieces = list(grid.pieces(box))
-        if len(pieces) >= self._read_ahead.group_chunks:
+        if math.prod(map(len, grid.touched(box))) >= self._read_ahead.group_chunks:
             return False
+        pieces = list(grid.pieces(box))
         chunks = [p.chunk_index for p in pieces]
         entries = [self.entry_of(c) for c in chunks]
         datas = self._read_ahead.encoded(chunks, entries)

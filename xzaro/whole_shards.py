@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,10 @@ from xzaro.codecs import batch_decode
 from xzaro.concurrency import TINY_DECODE_BYTES, TINY_DECODES
 from xzaro.dtypes import filler
 from xzaro.errors import DecodeError
-from xzaro.indexing import ChunkPiece
+from xzaro.indexing import Box, ChunkPiece
 from xzaro.meta import ZaroMeta
+
+Index = tuple[int, ...]
 
 #: Inner chunks up to this size are decoded this way.
 SMALL_INNER_BYTES = 64 * 2**10
@@ -61,6 +64,47 @@ class WholeShards:
         small = math.prod(self._chunk_shape) * itemsize <= SMALL_INNER_BYTES
         if small and math.prod(shard_shape) * itemsize <= WHOLE_SHARD_BYTES:
             self.count = math.prod(self._per_shard)
+
+    def split(
+        self, box: Box, out: np.ndarray, shard_of: Callable[[Index], Index]
+    ) -> tuple[dict[Index, list[ChunkPiece]], dict[Index, np.ndarray]]:
+        """The pieces of a read of ``box`` into ``out``, per shard (``shard_of`` maps an inner
+        chunk to its shard), and the :meth:`destination` of each shard read whole.
+
+        Where every shard the box touches is read whole, the inner chunks are never listed
+        (a read of 16 shards of 256 inner chunks each made 4,096 pieces only to group them
+        again): each shard's list of pieces is then empty and its destination is its piece
+        of the shard grid.
+        """
+        dests = self._whole_destinations(box, out)
+        if dests is not None:
+            return {shard: [] for shard in dests}, dests
+        by_shard: dict[Index, list[ChunkPiece]] = defaultdict(list)
+        for piece in self._meta.chunk_grid.pieces(box):
+            by_shard[shard_of(piece.chunk_index)].append(piece)
+        dests = {}
+        for shard, pieces in by_shard.items():
+            dest = self.destination(pieces, out)
+            if dest is not None:
+                dests[shard] = dest
+        return by_shard, dests
+
+    def _whole_destinations(self, box: Box, out: np.ndarray) -> dict[Index, np.ndarray] | None:
+        """Each shard's part of ``out`` where the box covers every shard it touches whole
+        (with no edge cut off by the array's end), else ``None``."""
+        points = box.points or ()
+        if self.count is None or any(p is not None for p in points) or max(box.step, default=1) > 1:
+            return None
+        shape = tuple(n * c for n, c in zip(self._per_shard, self._chunk_shape))
+        dests: dict[Index, np.ndarray] = {}
+        for piece in self._meta.storage_grid.pieces(box):
+            if not piece.full or not piece.out:
+                return None
+            dest = out[piece.out]
+            if dest.shape != shape:
+                return None
+            dests[piece.chunk_index] = dest
+        return dests
 
     def destination(self, pieces: Sequence[ChunkPiece], out: np.ndarray) -> np.ndarray | None:
         """The part of ``out`` a shard fills when ``pieces`` are all its inner chunks, whole

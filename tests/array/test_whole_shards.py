@@ -12,6 +12,7 @@ import zarr
 
 import xzaro
 from xzaro.errors import DecodeError
+from xzaro.indexing import Box
 from xzaro.stores import MemoryStore
 from xzaro.whole_shards import WholeShards
 
@@ -80,6 +81,32 @@ def test_whole_shards_inside_the_array_take_one_pass(
     one_pass = [p for p in placed if p is not None]
     assert len(one_pass) == 4  # the shards cut by the array's edge take the general path
     assert sum(one_pass) == 1 + 12  # fill chunks, not stored: (1, 2) and row 5 inside
+
+
+def test_a_read_of_whole_shards_lists_no_inner_chunk(tmp_path: Path) -> None:
+    """Where every shard a read touches is whole, its pieces are not listed inner chunk by
+    inner chunk: each such shard goes straight to its part of the output."""
+    _write(str(tmp_path / "a.zarr"))
+    array = xzaro.open_array(str(tmp_path / "a.zarr"))
+    whole, shard_of = array._whole, array.shard_of
+
+    def split(stop: tuple[int, int], step: tuple[int, int] = (1, 1)) -> tuple[dict, dict]:
+        box = Box((0, 0), stop, step)
+        return whole.split(box, np.empty(box.shape, "float32"), shard_of)
+
+    by_shard, dests = split((64, 96))
+    assert by_shard == {(0, 0): [], (0, 1): [], (1, 0): [], (1, 1): []}
+    assert dests[(1, 0)].shape == SHARDS
+    assert np.shares_memory(dests[(1, 0)], dests[(1, 0)].base[32:64, 0:48])
+    # a shard cut by the selection: every piece is listed; only whole shards go in one pass
+    by_shard, dests = split((64, 90))
+    assert sum(map(len, by_shard.values())) == 8 * 12
+    assert sorted(dests) == [(0, 0), (1, 0)]
+    # shards cut by the array's edge, or a read with steps: every piece listed
+    by_shard, dests = split(SHAPE)
+    assert all(by_shard.values()) and sorted(dests) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    by_shard, dests = split((64, 96), (2, 1))
+    assert all(by_shard.values()) and not dests
 
 
 def test_a_store_of_round_trips_takes_the_same_pass(
