@@ -116,3 +116,20 @@ def test_dataarray_and_datatree_accessors(tmp_path: Path) -> None:
         assert_same(got["g/b"].values, tree["g/b"].values)
         assert got["g/h/c"].values.tolist() == ["p", "qq"]
         assert_same(got["a"].values, tree["a"].values)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_non_standard_calendar_round_trips_and_appends(tmp_path: Path, zarr_format: int) -> None:
+    """A ``noleap`` time axis (CMIP model output): written, appended to with the stored units
+    and calendar, and read back as the same dates by xzaro and by xarray over zarr-python."""
+    pytest.importorskip("cftime")
+    times = xr.date_range("1999-12-30", periods=8, freq="D", calendar="noleap", use_cftime=True)
+    full = xr.Dataset({"v": ("time", np.arange(8.0))}, coords={"time": times})
+    path = str(tmp_path / "s.zarr")
+    full.isel(time=slice(0, 5)).chunk(time=2).zaro.to_store(path, zarr_format=zarr_format)
+    full.isel(time=slice(5, 8)).chunk(time=2).zaro.to_store(path, mode="a", append_dim="time")
+    coder = xr.coders.CFDatetimeCoder(use_cftime=True)
+    for engine in ("zaro", "zarr"):
+        got = xr.open_dataset(path, engine=engine, decode_times=coder).load()
+        xr.testing.assert_identical(got, full)
+        assert got.time.encoding["calendar"] == "noleap", engine
