@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -269,6 +270,9 @@ class ZaroArray:
             The result, or a chunk the read must decode, does not fit in memory.
         """
         try:
+            decoded = (self._pipeline if self._sharding is None else self._inner).spec.nbytes
+            if max(math.prod(box.shape) * self.dtype.itemsize, decoded or 0) > sys.maxsize:
+                raise MemoryError(f"more than the {sys.maxsize} bytes an array can hold")
             if out is None:
                 out = np.empty(box.shape, dtype=self.dtype)
             if out.size == 0:

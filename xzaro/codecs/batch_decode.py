@@ -74,9 +74,12 @@ def decode_frames(codec: Any, data: Any, entries: np.ndarray, size: int, out: np
 
 def _decode(data: Any, starts: np.ndarray, lengths: np.ndarray, size: int, out: Any) -> bool:
     """The zstd frames at ``starts`` of ``lengths`` decoded into the rows of ``out``."""
+    if not _whole_frames(np.frombuffer(data, np.uint8), starts, lengths):
+        return False
     segments = np.empty((len(starts), 2), "<u8")
     segments[:, 0], segments[:, 1] = starts, lengths
     sizes = np.full(len(starts), size, "<u8")
+    frames = None  # holds a view of data: let go of before this returns or raises
     try:
         frames = zstandard.BufferWithSegments(data, segments.tobytes())
         decoded = zstandard.ZstdDecompressor().multi_decompress_to_buffer(
@@ -90,7 +93,48 @@ def _decode(data: Any, starts: np.ndarray, lengths: np.ndarray, size: int, out: 
         flat[:] = np.frombuffer(b"".join(parts), np.uint8)
     except (zstandard.ZstdError, ValueError, TypeError):
         return False
+    finally:
+        del frames
     return True
+
+
+#: The four bytes that open a zstd frame, read as a little-endian integer.
+_ZSTD_MAGIC = 0xFD2FB528
+#: Bytes of the frame content size by its flag (flag 0: one byte in a single-segment frame).
+_CONTENT_SIZE_BYTES = np.array([0, 2, 4, 8])
+_DICTIONARY_ID_BYTES = np.array([0, 1, 2, 4])
+
+
+def _whole_frames(raw: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> bool:
+    """Whether each segment ``raw[start : start + length]`` is exactly one zstd frame of one
+    block, with nothing after it. ``multi_decompress_to_buffer`` decodes the first frame of a
+    segment and ignores the bytes after it, which a frame decoded alone would refuse; frames
+    of more than one block (never a tiny chunk's) are declined with the rest."""
+    if (lengths < 9).any():  # magic, descriptor, one more header byte, a block header
+        return False
+    at = starts.astype(np.intp)
+    magic = raw[at[:, None] + np.arange(4)].copy().view("<u4")[:, 0]
+    descriptor = raw[at + 4].astype(np.intp)
+    if (magic != _ZSTD_MAGIC).any() or (descriptor & 0x08).any():  # 0x08: reserved, must be 0
+        return False
+    single_segment = (descriptor >> 5) & 1
+    content_size = _CONTENT_SIZE_BYTES[descriptor >> 6]
+    content_size = np.where((descriptor >> 6 == 0) & (single_segment == 1), 1, content_size)
+    header = 5 + (1 - single_segment) + _DICTIONARY_ID_BYTES[descriptor & 3] + content_size
+    if (header + 3 > lengths).any():
+        return False
+    block_at = at + header
+    block = (
+        raw[block_at].astype(np.int64)
+        | raw[block_at + 1].astype(np.int64) << 8
+        | raw[block_at + 2].astype(np.int64) << 16
+    )
+    last, kind, block_size = block & 1, (block >> 1) & 3, block >> 3
+    if not last.all() or (kind == 3).any():  # kind 3 is reserved
+        return False
+    content = np.where(kind == 1, 1, block_size)  # an RLE block stores its one byte
+    checksum = 4 * ((descriptor >> 2) & 1)
+    return bool((header + 3 + content + checksum == lengths).all())
 
 
 def _decode_blosc(data: Any, starts: np.ndarray, lengths: np.ndarray, size: int, out: Any) -> bool:

@@ -27,6 +27,7 @@ from xzaro.codecs.blosc_zstd import (
     decode_zstd_frame,
 )
 from xzaro.codecs.bounded import limit_for, too_large
+from xzaro.codecs.zstd_contexts import release
 from xzaro.errors import DecodeError, MetadataError
 
 #: The compressors of the V3 ``blosc`` codec, c-blosc's own names (zarr-python's ``BloscCname``):
@@ -139,7 +140,11 @@ class BloscCodec(BytesBytesCodec):
         if target is None:
             out = np.empty(nbytes, dtype=np.uint8)
             target = ffi.from_buffer(out, require_writable=True)
-        made = library.blosc_decompress_ctx(ffi.from_buffer(view), target, nbytes, 1)
+        source = ffi.from_buffer(view)
+        try:
+            made = library.blosc_decompress_ctx(source, target, nbytes, 1)
+        finally:
+            release(ffi, source, target)
         if made != nbytes:
             raise _decode_error(view, f"c-blosc returned {made}")
         return out
@@ -161,7 +166,11 @@ class BloscCodec(BytesBytesCodec):
             zstd_blocks = own and view[2] >> 5 == ZSTD_FORMAT
             if zstd_blocks and decode_zstd_frame(view, raw[at : at + size]):
                 return
-            made = decompress(ffi.from_buffer(view), base + at, size, 1)
+            source = ffi.from_buffer(view)
+            try:
+                made = decompress(source, base + at, size, 1)
+            finally:
+                release(ffi, source)
             if made != size:
                 raise _decode_error(view, f"c-blosc returned {made}")
 

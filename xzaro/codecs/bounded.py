@@ -52,20 +52,47 @@ def too_large(what: str, limit: int, expected_size: int | None) -> DecodeError:
     )
 
 
-def inflate(data: Any, wbits: int, expected_size: int | None, what: str) -> bytes:
+#: What may follow a deflate stream in a chunk: anything, which is not read (the zlib codec,
+#: as ``zlib.decompress`` and numcodecs do); nothing; or further gzip members and zero padding
+#: (the gzip codec, as Python's ``gzip`` and numcodecs read them).
+AFTER_STREAM = ("ignored", "nothing", "gzip members")
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def inflate(
+    data: Any, wbits: int, expected_size: int | None, what: str, after: str = "ignored"
+) -> bytes:
     """Inflate a deflate stream (``wbits`` as :func:`zlib.decompressobj` takes it), refusing to
-    produce more than ``expected_size`` bytes."""
-    d = zlib.decompressobj(wbits)
+    produce more than ``expected_size`` bytes; ``after`` (one of :data:`AFTER_STREAM`) says
+    what may follow the stream. Bytes after a gzip member that are neither zero padding nor
+    another member are an error, as ``gzip.decompress`` has them: a chunk with trailing bytes,
+    or a shard index entry that covers another inner chunk's stream and more, never reads as
+    the first stream's values."""
     limit = limit_for(expected_size)
-    try:
-        out = d.decompress(data, limit + 1)
-        if len(out) > limit:
+    parts: list[bytes] = []
+    made = 0
+    rest: Any = data
+    while True:
+        d = zlib.decompressobj(wbits)
+        try:
+            part = d.decompress(rest, limit + 1 - made)
+        except zlib.error as e:
+            raise DecodeError(f"{what} stream is corrupt: {e}") from e
+        made += len(part)
+        parts.append(part)
+        if made > limit:
             raise too_large(what, limit, expected_size)
         if not d.eof:
             raise DecodeError(f"{what} stream is truncated")
-    except zlib.error as e:
-        raise DecodeError(f"{what} stream is corrupt: {e}") from e
-    return out
+        rest = d.unused_data
+        if after == "gzip members":
+            rest = rest.lstrip(b"\x00")
+        if after == "ignored" or not rest:
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        if after == "nothing" or rest[:2] != GZIP_MAGIC:
+            raise DecodeError(
+                f"{what} stream is followed by {len(rest)} bytes that are not part of it"
+            )
 
 
 def _streams(data: Any, make: Callable[[], Any], what: str, expected_size: int | None) -> bytes:

@@ -2,6 +2,8 @@
 
 V3 ``{"name": "gzip", "configuration": {"level": 5}}``, V2 ``{"id": "gzip", "level": 5}``
 (numcodecs ``GZip``). A chunk that is really a zlib stream (no gzip header) is read, and logged.
+A chunk may hold several gzip members (their bytes concatenated) and zero padding after them, as
+Python's ``gzip`` reads it; any other bytes after a stream are an error.
 """
 
 from __future__ import annotations
@@ -11,10 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from xzaro.codecs.base import BytesBytesCodec
-from xzaro.codecs.bounded import inflate
+from xzaro.codecs.bounded import GZIP_MAGIC, inflate
 from xzaro.log import info
-
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _is_zlib_header(data: Any) -> bool:
@@ -39,10 +39,10 @@ class GzipCodec(BytesBytesCodec):
 
     def decode_bytes(self, data: Any, expected_size: int | None, out: Any = None) -> Any:
         head = bytes(memoryview(data)[:2])
-        if head != _GZIP_MAGIC and _is_zlib_header(data):
+        if head != GZIP_MAGIC and _is_zlib_header(data):
             info("gzip codec: chunk is a zlib stream (no gzip header); decoding it as zlib")
-            return inflate(data, zlib.MAX_WBITS, expected_size, "zlib")
-        return inflate(data, 16 + zlib.MAX_WBITS, expected_size, "gzip")
+            return inflate(data, zlib.MAX_WBITS, expected_size, "zlib", after="nothing")
+        return inflate(data, 16 + zlib.MAX_WBITS, expected_size, "gzip", after="gzip members")
 
     def encode_bytes(self, data: Any) -> bytes:
         c = zlib.compressobj(self.level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)

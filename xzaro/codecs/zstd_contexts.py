@@ -166,9 +166,25 @@ def _decompress_in_one_call(data: Any, out: Any) -> None:
     target = ffi.from_buffer(out, require_writable=True)
     source = data if type(data) is bytes else ffi.from_buffer(data)
     dctx = getattr(_threads, "dctx", None) or thread_dctx()
-    size = lib.ZSTD_decompressDCtx(dctx, target, len(target), source, len(source))
-    if size != len(target):
-        raise _size_error(size, len(target))
+    expected = len(target)
+    try:
+        size = lib.ZSTD_decompressDCtx(dctx, target, expected, source, len(source))
+    finally:
+        release(ffi, source, target)
+    if size != expected:
+        raise _size_error(size, expected)
+
+
+def release(ffi: Any, *buffers: Any) -> None:
+    """Let go at once of the cffi buffers among ``buffers`` (``ffi.from_buffer`` objects).
+
+    A buffer still held when an error is raised stays reachable from the traceback, and with
+    it the memoryview it exports; Python before 3.12.7 may then clear that memoryview in a
+    garbage collection while the export is alive, and crash (CPython gh-77894).
+    """
+    for buffer in buffers:
+        if isinstance(buffer, ffi.CData):
+            ffi.release(buffer)
 
 
 def _size_error(result: int, expected: int) -> DecodeError:
@@ -200,7 +216,10 @@ def decoder_at(raw: Any, size: int) -> Callable[[Any, int], None] | None:
         if not 0 <= at <= last:
             raise IndexError(f"no {size} bytes at {at} of {len(base)}")
         source = data if type(data) is bytes else ffi.from_buffer(data)
-        made = decompress(dctx, base + at, size, source, len(source))
+        try:
+            made = decompress(dctx, base + at, size, source, len(source))
+        finally:
+            release(ffi, source)
         if made != size:
             raise _size_error(made, size)
 

@@ -24,7 +24,7 @@ from xzaro.dtypes.floats import (
     float_to_json,
 )
 from xzaro.dtypes.table import OBJECT, parse_v3_dtype
-from xzaro.errors import MetadataError, UnsupportedError
+from xzaro.errors import MetadataError, UnsupportedError, ZaroError
 
 _FIELD = "fill_value"
 
@@ -154,6 +154,8 @@ def parse_fill_value(
         raise UnsupportedError(f"no fill value rule for dtype {dtype}", field=_FIELD, **ctx)
     try:
         return rule(value, dtype, zarr_format, ctx)
+    except ZaroError:
+        raise  # already says what is wrong, and where
     except (ValueError, TypeError, OverflowError, struct.error) as e:
         raise MetadataError(
             f"invalid fill value {value!r} for {dtype}: {e}", field=_FIELD, **ctx

@@ -5,6 +5,7 @@ and hex bit patterns (``"0x7fc00001"``) that keep NaN payloads, for the core flo
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,9 @@ _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf
 UINT_OF_SIZE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+
+
 def float_from_json(
     value: Any, dtype: np.dtype[np.generic], field: str, ctx: dict[str, Any]
 ) -> np.generic:
@@ -23,12 +27,18 @@ def float_from_json(
     name)."""
     if isinstance(value, str) and value.startswith("0x"):
         size = dtype.itemsize
-        try:
-            bits = int(value, 16)
-            bits_array = np.array(bits, dtype=UINT_OF_SIZE[size])
-            return bits_array.view(dtype.newbyteorder("=")).reshape(())[()]  # type: ignore[return-value]
-        except (ValueError, OverflowError, KeyError) as e:
-            raise MetadataError(f"invalid hex fill value {value!r}", field=field, **ctx) from e
+        # the bit pattern in full: a shorter string could mean a narrower float's bits
+        # (zarr-python reads "0x7fc00000" on a float64 as NaN) or the same bits zero-extended
+        digits = value[2:]
+        if size not in UINT_OF_SIZE or len(digits) != 2 * size or not _HEX_DIGITS.fullmatch(digits):
+            raise MetadataError(
+                f"invalid hex fill value {value!r} for {dtype}: it must be '0x' and the "
+                f"{2 * size} hex digits of its bit pattern",
+                field=field,
+                **ctx,
+            )
+        bits_array = np.array(int(value, 16), dtype=UINT_OF_SIZE[size])
+        return bits_array.view(dtype.newbyteorder("=")).reshape(())[()]  # type: ignore[return-value]
     if isinstance(value, str) and value in _SPECIAL_FLOATS:
         return dtype.type(_SPECIAL_FLOATS[value])
     if isinstance(value, bool) or not isinstance(value, (int, float)):
