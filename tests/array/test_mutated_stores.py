@@ -277,3 +277,55 @@ def test_bytes_after_a_zlib_stream_read_as_numcodecs_reads_them(tmp_path: Path) 
     chunk = path / "0.0"
     chunk.write_bytes(chunk.read_bytes() + b"stray")
     np.testing.assert_array_equal(xzaro.open_array(str(path))[...], zarr.open_array(str(path))[...])
+
+
+@pytest.mark.parametrize(
+    ("codec", "setting", "value"),
+    [
+        ("zstd", "level", "<U3"),
+        ("zstd", "level", 2**32),
+        ("zstd", "checksum", "yes"),
+        ("blosc", "clevel", "."),
+        ("blosc", "blocksize", [1e300, 1e300]),
+        ("blosc", "typesize", [1, 1, 1]),
+        ("blosc", "typesize", 0),
+        ("gzip", "level", 10),
+        ("gzip", "level", True),
+    ],
+)
+def test_codec_settings_of_the_wrong_kind_are_refused_at_open(
+    tmp_path: Path, codec: str, setting: str, value: object
+) -> None:
+    """A codec setting of the wrong type or out of range is a MetadataError when the array is
+    opened; before, reads passed (they need no level) and an append crashed in the compressor
+    with TypeError or OverflowError."""
+    path = tmp_path / "a.zarr"
+    compressor = {"zstd": ZstdCodec(), "blosc": BloscCodec(), "gzip": GzipCodec()}[codec]
+    zarr.create_array(str(path), shape=(8,), chunks=(4,), dtype="int32", compressors=compressor)
+    doc = json.loads((path / "zarr.json").read_text())
+    entry = next(c for c in doc["codecs"] if c["name"] == codec)
+    entry["configuration"][setting] = value
+    (path / "zarr.json").write_text(json.dumps(doc))
+    with pytest.raises(MetadataError, match=f"{codec} {setting}") as caught:
+        xzaro.open_array(str(path))
+    assert caught.value.field == "codecs" and caught.value.key == "zarr.json"
+
+
+def test_zstd_levels_numcodecs_writes_are_read(tmp_path: Path) -> None:
+    """numcodecs records a zstd level above 22 as given (libzstd clamps it): such an array is
+    read, and appended to."""
+    import numcodecs
+    import xarray as xr
+
+    path = str(tmp_path / "a.zarr")
+    first = xr.Dataset({"v": ("x", np.arange(4.0))})
+    encoding = {"v": {"compressors": [numcodecs.Zstd(level=30)], "chunks": (4,)}}
+    first.to_zarr(path, zarr_format=2, encoding=encoding, consolidated=False)
+    assert xzaro.open_array(path, "v")[...].tolist() == [0.0, 1.0, 2.0, 3.0]
+    second = xr.Dataset({"v": ("x", np.arange(4.0, 8.0))})
+    second.zaro.to_store(path, mode="a", append_dim="x", consolidated=False)
+    assert zarr.open_array(path, path="v")[...].tolist() == list(np.arange(8.0))
+    assert json.loads((tmp_path / "a.zarr" / "v" / ".zarray").read_text())["compressor"] == {
+        "id": "zstd",
+        "level": 30,
+    }

@@ -9,6 +9,7 @@ entry maps to it and back; :mod:`xzaro.codecs.registry` lists them all.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -191,3 +192,37 @@ def check_safe(codec_id: str, allow_unsafe: bool, *, url: str | None, key: str |
             key=key,
             field="codecs",
         )
+
+
+def integer_setting(codec: str, setting: str, value: Any, low: int, high: int) -> int:
+    """``value`` of a codec's integer ``setting``, checked to lie in ``[low, high]``: a
+    setting of another type or out of range is refused when the metadata is read, not when a
+    write first compresses with it.
+
+    Raises
+    ------
+    MetadataError
+        Naming the codec, the setting and the value (field ``codecs``).
+    """
+    integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not integer or not low <= int(value) <= high:
+        raise MetadataError(
+            f"{codec} {setting} must be an integer from {low} to {high}, got {value!r:.80}",
+            field="codecs",
+        )
+    return int(value)
+
+
+def flag_setting(codec: str, setting: str, value: Any) -> bool:
+    """``value`` of a codec's true/false ``setting`` (a JSON boolean, or 0 or 1).
+
+    Raises
+    ------
+    MetadataError
+        Naming the codec, the setting and the value (field ``codecs``).
+    """
+    if isinstance(value, bool) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise MetadataError(
+        f"{codec} {setting} must be true or false, got {value!r:.80}", field="codecs"
+    )

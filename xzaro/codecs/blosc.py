@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from xzaro.codecs.base import BytesBytesCodec, ChunkSpec
+from xzaro.codecs.base import BytesBytesCodec, ChunkSpec, integer_setting
 from xzaro.codecs.blosc_zstd import (
     FRAME_HEADER,
     MEMCPYED,
@@ -75,6 +75,12 @@ class BloscCodec(BytesBytesCodec):
             raise MetadataError(f"invalid blosc shuffle {self.shuffle!r:.80}", field="codecs")
         if not isinstance(self.cname, str) or self.cname not in BLOSC_CNAMES:
             raise MetadataError(f"invalid blosc cname {self.cname!r}", field="codecs")
+        object.__setattr__(self, "clevel", integer_setting("blosc", "clevel", self.clevel, 0, 9))
+        blocksize = integer_setting("blosc", "blocksize", self.blocksize, 0, 2**31 - 1)
+        object.__setattr__(self, "blocksize", blocksize)
+        if self.typesize is not None:  # one byte of a frame's header
+            typesize = integer_setting("blosc", "typesize", self.typesize, 1, 255)
+            object.__setattr__(self, "typesize", typesize)
 
     def configuration(self) -> dict[str, Any]:
         config: dict[str, Any] = {

@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from xzaro.codecs.base import BytesBytesCodec
+from xzaro.codecs.base import BytesBytesCodec, integer_setting
 from xzaro.codecs.bounded import GZIP_MAGIC, inflate
 from xzaro.log import info
 
@@ -29,6 +29,9 @@ class GzipCodec(BytesBytesCodec):
     level: int = 5
     name = "gzip"
     v2_id = "gzip"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "level", integer_setting("gzip", "level", self.level, -1, 9))
 
     def configuration(self) -> dict[str, Any]:
         return {"level": self.level}

@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from xzaro.codecs.base import BytesBytesCodec
+from xzaro.codecs.base import BytesBytesCodec, integer_setting
 from xzaro.codecs.bounded import inflate
 
 
@@ -22,6 +22,9 @@ class ZlibCodec(BytesBytesCodec):
     level: int = 1
     name = "zlib"
     v2_id = "zlib"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "level", integer_setting("zlib", "level", self.level, -1, 9))
 
     def configuration(self) -> dict[str, Any]:
         return {"level": self.level}

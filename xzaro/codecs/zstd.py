@@ -17,9 +17,13 @@ from typing import Any
 import numpy as np
 
 from xzaro.codecs import zstd_contexts
-from xzaro.codecs.base import BytesBytesCodec
+from xzaro.codecs.base import BytesBytesCodec, flag_setting, integer_setting
 from xzaro.codecs.bounded import limit_for, too_large
 from xzaro.errors import DecodeError
+
+#: The compression levels a zstd codec may record: libzstd's ``int``, which it clamps to the
+#: levels it has (numcodecs writes levels above 22 as given).
+ZSTD_MIN_LEVEL, ZSTD_MAX_LEVEL = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,11 @@ class ZstdCodec(BytesBytesCodec):
     checksum: bool = False
     name = "zstd"
     v2_id = "zstd"
+
+    def __post_init__(self) -> None:
+        level = integer_setting("zstd", "level", self.level, ZSTD_MIN_LEVEL, ZSTD_MAX_LEVEL)
+        object.__setattr__(self, "level", level)
+        object.__setattr__(self, "checksum", flag_setting("zstd", "checksum", self.checksum))
 
     def configuration(self) -> dict[str, Any]:
         return {"level": self.level, "checksum": self.checksum}
