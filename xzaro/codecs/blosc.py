@@ -147,11 +147,9 @@ class BloscCodec(BytesBytesCodec):
             out = np.empty(nbytes, dtype=np.uint8)
             target = ffi.from_buffer(out, require_writable=True)
         source = ffi.from_buffer(view)
-        try:
-            made = library.blosc_decompress_ctx(source, target, nbytes, 1)
-        finally:
-            release(ffi, source, target)
+        made = library.blosc_decompress_ctx(source, target, nbytes, 1)
         if made != nbytes:
+            release(ffi, source, target)
             raise _decode_error(view, f"c-blosc returned {made}")
         return out
 
@@ -173,11 +171,9 @@ class BloscCodec(BytesBytesCodec):
             if zstd_blocks and decode_zstd_frame(view, raw[at : at + size]):
                 return
             source = ffi.from_buffer(view)
-            try:
-                made = decompress(source, base + at, size, 1)
-            finally:
-                release(ffi, source)
+            made = decompress(source, base + at, size, 1)
             if made != size:
+                release(ffi, source)
                 raise _decode_error(view, f"c-blosc returned {made}")
 
         return decode

@@ -167,11 +167,9 @@ def _decompress_in_one_call(data: Any, out: Any) -> None:
     source = data if type(data) is bytes else ffi.from_buffer(data)
     dctx = getattr(_threads, "dctx", None) or thread_dctx()
     expected = len(target)
-    try:
-        size = lib.ZSTD_decompressDCtx(dctx, target, expected, source, len(source))
-    finally:
-        release(ffi, source, target)
+    size = lib.ZSTD_decompressDCtx(dctx, target, expected, source, len(source))
     if size != expected:
+        release(ffi, source, target)
         raise _size_error(size, expected)
 
 
@@ -180,7 +178,9 @@ def release(ffi: Any, *buffers: Any) -> None:
 
     A buffer still held when an error is raised stays reachable from the traceback, and with
     it the memoryview it exports; Python before 3.12.7 may then clear that memoryview in a
-    garbage collection while the export is alive, and crash (CPython gh-77894).
+    garbage collection while the export is alive, and crash (CPython gh-77894). Every path
+    that raises while holding one lets go of it first (the buffers of calls that succeed go
+    with their frame).
     """
     for buffer in buffers:
         if isinstance(buffer, ffi.CData):
@@ -216,11 +216,9 @@ def decoder_at(raw: Any, size: int) -> Callable[[Any, int], None] | None:
         if not 0 <= at <= last:
             raise IndexError(f"no {size} bytes at {at} of {len(base)}")
         source = data if type(data) is bytes else ffi.from_buffer(data)
-        try:
-            made = decompress(dctx, base + at, size, source, len(source))
-        finally:
-            release(ffi, source)
+        made = decompress(dctx, base + at, size, source, len(source))
         if made != size:
+            release(ffi, source)
             raise _size_error(made, size)
 
     return decode
