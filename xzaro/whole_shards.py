@@ -93,7 +93,7 @@ class WholeShards:
         """Each shard's part of ``out`` where the box covers every shard it touches whole
         (with no edge cut off by the array's end), else ``None``."""
         points = box.points or ()
-        if self.count is None or any(p is not None for p in points) or max(box.step, default=1) > 1:
+        if self.count is None or any(p is not None for p in points) or set(box.step) - {1}:
             return None
         shape = tuple(n * c for n, c in zip(self._per_shard, self._chunk_shape))
         dests: dict[Index, np.ndarray] = {}
