@@ -15,7 +15,11 @@ _BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother = 3, 60, 60
 
 
 def brief(value: Any) -> str:
-    """A short ``repr`` of a value from a document, safe for any nesting depth or size."""
+    """A short ``repr`` of a value from a document, safe for any nesting depth or size (a
+    large numpy value is named by its type and size, never printed)."""
+    nbytes = getattr(value, "nbytes", 0)
+    if isinstance(nbytes, int) and nbytes > 256:
+        return f"<{type(value).__name__} of {nbytes} bytes>"
     return _BRIEF.repr(value)
 
 

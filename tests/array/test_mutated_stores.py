@@ -329,3 +329,161 @@ def test_zstd_levels_numcodecs_writes_are_read(tmp_path: Path) -> None:
         "id": "zstd",
         "level": 30,
     }
+
+
+# --- the second campaign: variable-length data, V2 filters, data types and their fill values ---
+
+
+def _edit_doc(path: Path, name: str, edit) -> None:
+    doc = json.loads((path / name).read_text())
+    edit(doc)
+    (path / name).write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "data_type",
+    [
+        {"name": "fixed_length_utf32", "configuration": {"length_bytes": 2**40}},
+        {"name": "null_terminated_bytes", "configuration": {"length_bytes": -1}},
+        {"name": "raw_bytes", "configuration": {"length_bytes": True}},
+        "r68719476736",
+        "r8589934592",  # 1 GiB elements: its fill value was built, then printed whole (SIGSEGV)
+        {"name": "numpy.datetime64", "configuration": {"unit": "s", "scale_factor": 0}},
+        {"name": "numpy.datetime64", "configuration": {"unit": "generic", "scale_factor": 1}},
+        {"name": "numpy.timedelta64", "configuration": {"unit": "s", "scale_factor": "2"}},
+        {"name": "numpy.datetime64", "configuration": {"unit": "s", "scale_factor": True}},
+    ],
+    ids=str,
+)
+def test_data_types_of_impossible_sizes_or_units_are_refused(
+    tmp_path: Path, data_type: object
+) -> None:
+    """Each was numpy's TypeError, a crash, or another data type than the one stored (a zero
+    scale, a generic unit that holds nothing but NaT)."""
+    path = tmp_path / "a.zarr"
+    zarr.create_array(str(path), shape=(8,), chunks=(4,), dtype="int64", fill_value=0)
+    _edit_doc(path, "zarr.json", lambda doc: doc.update(data_type=data_type, fill_value=0))
+    script = textwrap.dedent(
+        f"""
+        import xzaro
+        try:
+            xzaro.open_array({str(path)!r})[...]
+        except xzaro.ZaroError as e:
+            print(type(e).__name__, e.field)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[1] == "data_type", done.stdout
+
+
+@pytest.mark.parametrize("dtype", ["(2,)i4", "|V2147483647", "|S2147483647"])
+def test_v2_data_types_no_array_takes_are_refused(tmp_path: Path, dtype: str) -> None:
+    """A subarray type is only a field of a structured type (numpy would add a dimension to
+    every array), and elements of 2 GiB made their fill value at open."""
+    path = tmp_path / "a.zarr"
+    zarr.create_array(str(path), shape=(8,), chunks=(4,), dtype="<i4", zarr_format=2)
+    _edit_doc(path, ".zarray", lambda doc: doc.update(dtype=dtype, fill_value=None))
+    with pytest.raises((MetadataError, xzaro.errors.UnsupportedError)) as caught:
+        xzaro.open_array(str(path))
+    assert caught.value.field == "dtype"
+
+
+@pytest.mark.parametrize("filters", [0, False, "", {}])
+def test_v2_filters_that_are_not_a_list_are_refused(tmp_path: Path, filters: object) -> None:
+    """A Delta-encoded array whose ``filters`` became a falsy non-list read its chunks
+    undecoded; only ``null`` and a list say what the filters are."""
+    import numcodecs
+
+    path = tmp_path / "a.zarr"
+    array = zarr.create_array(
+        str(path),
+        shape=(8,),
+        chunks=(4,),
+        dtype="<i4",
+        zarr_format=2,
+        filters=[numcodecs.Delta(dtype="<i4")],
+        compressors=None,
+    )
+    array[...] = np.arange(8) * 3
+    _edit_doc(path, ".zarray", lambda doc: doc.update(filters=filters))
+    with pytest.raises(MetadataError, match="filters must be null or a list"):
+        xzaro.open_array(str(path))
+
+
+def test_chunks_their_codecs_cannot_make_into_the_data_type_are_decode_errors(
+    tmp_path: Path,
+) -> None:
+    """A string array relabelled int32: its strings are not numbers (numpy's ValueError, now a
+    DecodeError naming the chunk)."""
+    path = tmp_path / "a.zarr"
+    zarr.create_array(str(path), shape=(4,), chunks=(4,), dtype=str)[...] = ["a", "b", "c", "d"]
+    _edit_doc(path, "zarr.json", lambda doc: doc.update(data_type="int32", fill_value=0))
+    with pytest.raises(DecodeError) as caught:
+        xzaro.open_array(str(path))[...]
+    assert caught.value.key == "c/0"
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_missing_elements_of_a_bytes_array_are_bytes(tmp_path: Path, sharded: bool) -> None:
+    """A never-written chunk of a variable-length bytes array reads as ``b""`` (or the
+    base64 fill value's bytes), also inside shards and with a V2 ``null`` fill value; a fill
+    value neither base64 nor text is an error."""
+    path = tmp_path / "a.zarr"
+    array = zarr.create_array(
+        str(path),
+        shape=(20,),
+        chunks=(5,),
+        shards=(20,) if sharded else None,
+        dtype=zarr.dtype.VariableLengthBytes(),
+        compressors=None,
+    )
+    array[5:] = [b"x%d" % i for i in range(15)]
+    for fill, expected in [("", b""), ("AAAA", b"\x00\x00\x00")]:
+        _edit_doc(path, "zarr.json", lambda doc, fill=fill: doc.update(fill_value=fill))
+        got = xzaro.open_array(str(path))[:6].tolist()
+        assert got == [expected] * 5 + [b"x0"]
+        assert got == zarr.open_array(str(path))[:6].tolist()
+    _edit_doc(path, "zarr.json", lambda doc: doc.update(fill_value="\udcff"))
+    with pytest.raises(MetadataError, match="neither base64 nor text"):
+        xzaro.open_array(str(path))
+
+    v2 = tmp_path / "b.zarr"
+    zarr.create_array(
+        str(v2),
+        shape=(10,),
+        chunks=(5,),
+        dtype=zarr.dtype.VariableLengthBytes(),
+        zarr_format=2,
+        compressors=None,
+    )[5:] = [b"y"] * 5
+    _edit_doc(v2, ".zarray", lambda doc: doc.update(fill_value=None))
+    assert xzaro.open_array(str(v2))[:6].tolist() == [b""] * 5 + [b"y"]
+
+
+@pytest.mark.parametrize("length", [0, 1, 3, 21, False])
+def test_string_lengths_that_cut_code_points_are_refused(tmp_path: Path, length: object) -> None:
+    """``fixed_length_utf32`` counts bytes of whole UTF-32 code points: a length of 1 or 3 read
+    every string cut to nothing or to one character."""
+    path = tmp_path / "a.zarr"
+    zarr.create_array(str(path), shape=(2,), chunks=(2,), dtype=str)[...] = ["hello", "ab"]
+    data_type = {"name": "fixed_length_utf32", "configuration": {"length_bytes": length}}
+    _edit_doc(path, "zarr.json", lambda doc: doc.update(data_type=data_type, fill_value=""))
+    with pytest.raises(MetadataError, match="multiple of 4"):
+        xzaro.open_array(str(path))
+
+
+@pytest.mark.parametrize("fill", ["AAAA", "Infinity", "2020-01-01", [1, 2]])
+def test_raw_fill_values_must_hold_the_whole_element(tmp_path: Path, fill: object) -> None:
+    """A structured type's fill value is base64 (or a list) of all its bytes: too few bytes
+    were padded, text that is not base64 was decoded anyway."""
+    path = tmp_path / "a.zarr"
+    zarr.create_array(
+        str(path), shape=(4,), chunks=(2,), dtype=[("a", "<i4"), ("b", "<f8")], zarr_format=2
+    )
+    _edit_doc(path, ".zarray", lambda doc: doc.update(fill_value=fill))
+    with pytest.raises(MetadataError) as caught:
+        xzaro.open_array(str(path))
+    assert caught.value.field == "fill_value"

@@ -17,7 +17,7 @@ from xzaro.codecs.base import (
 )
 from xzaro.codecs.bytes import BytesCodec
 from xzaro.codecs.zstd import ZstdCodec
-from xzaro.errors import DecodeError, MetadataError
+from xzaro.errors import DecodeError, MetadataError, ZaroError
 
 
 class CodecPipeline:
@@ -95,7 +95,23 @@ class CodecPipeline:
         If ``out`` (C-contiguous, of the chunk's shape and dtype) is given, the chunk is
         decoded into it, straight from the decompressor when the chain allows, and ``out`` is
         returned.
+
+        Raises
+        ------
+        DecodeError
+            The chunk is corrupt, or what its codecs make of it is not an array of the
+            chunk's shape and dtype (a filter, or numpy casting its result, refused it).
         """
+        try:
+            return self._decode(data, out)
+        except ZaroError:
+            raise
+        except (ValueError, TypeError, OverflowError) as e:
+            raise DecodeError(
+                f"chunk does not decode to {self.spec.dtype} of shape {self.spec.shape}: {e}"
+            ) from e
+
+    def _decode(self, data: Any, out: np.ndarray | None) -> np.ndarray:
         buf = data
         raw_out = None
         if out is not None and self.decodes_in_place and self.bytes_bytes:

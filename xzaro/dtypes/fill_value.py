@@ -24,7 +24,7 @@ from xzaro.dtypes.floats import (
     float_to_json,
 )
 from xzaro.dtypes.table import OBJECT, parse_v3_dtype
-from xzaro.errors import MetadataError, UnsupportedError, ZaroError
+from xzaro.errors import MetadataError, UnsupportedError, ZaroError, brief
 
 _FIELD = "fill_value"
 
@@ -216,12 +216,19 @@ def _bytes_fill(value: Any, dtype: np.dtype, zarr_format: int, ctx: dict[str, An
     if isinstance(value, list) and all(isinstance(b, int) for b in value):
         raw = bytes(value)
     elif isinstance(value, str):
-        raw = base64.standard_b64decode(value) if value else b""
+        raw = base64.b64decode(value, validate=True) if value else b""  # binascii.Error: ValueError
     elif isinstance(value, int) and not isinstance(value, bool):
         raw = int(value).to_bytes(dtype.itemsize, "little") if value else b""
     else:
         raise MetadataError(f"invalid fill value {value!r} for {dtype}", field=_FIELD, **ctx)
-    raw = raw.ljust(dtype.itemsize, b"\x00")[: dtype.itemsize]
+    # null-terminated bytes may be shorter (the rest is NUL); raw bytes are all there, or none
+    if len(raw) > dtype.itemsize or (dtype.kind == "V" and len(raw) not in (0, dtype.itemsize)):
+        raise MetadataError(
+            f"fill value {brief(value)} holds {len(raw)} bytes; {dtype} has {dtype.itemsize}",
+            field=_FIELD,
+            **ctx,
+        )
+    raw = raw.ljust(dtype.itemsize, b"\x00")
     return np.frombuffer(raw, dtype=dtype)[0]
 
 

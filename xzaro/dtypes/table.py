@@ -19,7 +19,7 @@ from xzaro.dtypes.extensions import (
     extension_dtype,
     extension_name,
 )
-from xzaro.errors import MetadataError, UnsupportedError
+from xzaro.errors import MetadataError, UnsupportedError, ZaroError, brief
 
 #: V3 core data type names and their numpy dtypes (native byte order).
 V3_CORE_DTYPES: dict[str, np.dtype] = {
@@ -58,9 +58,34 @@ V3_ALIASES = {"complex_float32": "complex64", "complex_float64": "complex128"}
 STRUCT_NAMES = ("struct", "structured")
 
 
+#: The largest element a data type may have. numpy allows 2 GiB, but a fill value of that size
+#: is built when the metadata is read, and no Zarr writer makes elements of even a megabyte.
+MAX_ITEMSIZE = 2**24
+
+
 def parse_v3_dtype(doc: Any, *, url: str | None = None, key: str | None = None) -> np.dtype:
     """Resolve a V3 ``data_type`` (a name or a ``{"name", "configuration"}`` object) to numpy."""
-    return _parse_v3_dtype(doc, url, key, 0)
+    try:
+        dtype = _parse_v3_dtype(doc, url, key, 0)
+    except ZaroError:
+        raise
+    except (TypeError, ValueError, OverflowError) as e:  # numpy refusing what was built
+        raise MetadataError(
+            f"invalid data_type {brief(doc)}: {e}", url=url, key=key, field="data_type"
+        ) from e
+    return _checked_size(dtype, "data_type", url, key)
+
+
+def _checked_size(dtype: np.dtype, field: str, url: str | None, key: str | None) -> np.dtype:
+    if dtype.itemsize > MAX_ITEMSIZE:
+        raise UnsupportedError(
+            f"data type {dtype} has elements of {dtype.itemsize} bytes; xzaro reads elements "
+            f"of up to {MAX_ITEMSIZE} bytes",
+            url=url,
+            key=key,
+            field=field,
+        )
+    return dtype
 
 
 #: How deeply ``struct`` data types may nest (numpy and Python's stack set the real limits).
@@ -90,16 +115,32 @@ def _parse_v3_dtype(doc: Any, url: str | None, key: str | None, depth: int) -> n
             )
         return np.dtype(f"V{bits // 8}")
     length = config.get("length_bytes") if isinstance(config, dict) else None
-    if name == "raw_bytes" and isinstance(length, int):
-        return np.dtype(f"V{length}")
-    if name == "null_terminated_bytes" and isinstance(length, int):
-        return np.dtype(f"S{length}")
-    if name == "fixed_length_utf32" and isinstance(length, int):
-        return np.dtype(f"<U{length // 4}")
+    if name in ("raw_bytes", "null_terminated_bytes", "fixed_length_utf32"):
+        # a positive number of bytes; of whole UTF-32 code points for strings (a shorter
+        # length would read every string cut)
+        per = 4 if name == "fixed_length_utf32" else 1
+        if type(length) is not int or length < per or length % per:
+            raise MetadataError(
+                f"{name} length_bytes must be a positive multiple of {per}, got {brief(length)}",
+                url=url,
+                key=key,
+                field="data_type",
+            )
+        kind = {"raw_bytes": "V", "null_terminated_bytes": "S", "fixed_length_utf32": "<U"}
+        return np.dtype(f"{kind[name]}{length // per}")
     if name in ("numpy.datetime64", "numpy.timedelta64"):
         unit = config.get("unit", "generic")
         scale = config.get("scale_factor", 1)
         code = "M8" if name == "numpy.datetime64" else "m8"
+        # a generic unit holds no value but NaT, and a scale must count whole units
+        if unit == "generic" or not isinstance(unit, str) or type(scale) is not int or scale < 1:
+            raise MetadataError(
+                f"invalid {name} configuration {brief(config)}: the unit must be a time unit "
+                "and the scale_factor a positive integer",
+                url=url,
+                key=key,
+                field="data_type",
+            )
         unit_str = unit if scale == 1 else f"{scale}{unit}"
         try:
             return np.dtype(f"<{code}[{unit_str}]")
@@ -230,12 +271,25 @@ def parse_v2_dtype(doc: Any, *, url: str | None = None, key: str | None = None) 
     """Resolve a V2 ``dtype`` (a numpy type string or a structured list) to numpy."""
     try:
         if isinstance(doc, str):
-            return np.dtype(doc)
-        if isinstance(doc, list):
-            return np.dtype([tuple(_v2_field(f)) for f in doc])
-    except (TypeError, ValueError) as e:
-        raise MetadataError(f"invalid dtype {doc!r}: {e}", url=url, key=key, field="dtype") from e
-    raise MetadataError(f"invalid dtype {doc!r}", url=url, key=key, field="dtype")
+            dtype = np.dtype(doc)
+        elif isinstance(doc, list):
+            dtype = np.dtype([tuple(_v2_field(f)) for f in doc])
+        else:
+            raise MetadataError(f"invalid dtype {brief(doc)}", url=url, key=key, field="dtype")
+    except ZaroError:
+        raise
+    except (TypeError, ValueError, OverflowError) as e:
+        raise MetadataError(
+            f"invalid dtype {brief(doc)}: {e}", url=url, key=key, field="dtype"
+        ) from e
+    if dtype.subdtype is not None:  # "(2,)i4": numpy would add dimensions to every array
+        raise MetadataError(
+            f"invalid dtype {brief(doc)}: a subarray type is only a field of a structured type",
+            url=url,
+            key=key,
+            field="dtype",
+        )
+    return _checked_size(dtype, "dtype", url, key)
 
 
 def _v2_field(field: list[Any]) -> list[Any]:

@@ -20,11 +20,13 @@ from xzaro.codecs import (
     ARRAY_BYTES,
     Codec,
     ShardingCodec,
+    VLenBytesCodec,
     codec_from_json,
     pipeline_for,
     v2_codec_json,
 )
 from xzaro.dtypes import (
+    OBJECT,
     default_fill_value,
     fill_value_to_json,
     parse_fill_value,
@@ -37,6 +39,7 @@ from xzaro.errors import MetadataError, UnsupportedError, brief
 from xzaro.meta.documents import V2_DIMENSIONS_ATTR
 from xzaro.meta.fields import (
     check_extensions,
+    codecs_within,
     in_document,
     object_fill,
     parse_attributes,
@@ -173,6 +176,10 @@ class ZaroMeta:
     def fill_value_or_default(self) -> Any:
         """What a missing chunk reads as: the fill value, or the dtype's zero for ``null``."""
         if self.fill_value is None:
+            if self.dtype == OBJECT and any(
+                isinstance(c, VLenBytesCodec) for c in codecs_within(self.codecs)
+            ):
+                return b""  # a bytes array's, as zarr-python reads it
             return default_fill_value(self.dtype)
         return self.fill_value
 

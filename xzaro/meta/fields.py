@@ -133,6 +133,14 @@ def with_serialiser_byte_order(
     return dtype
 
 
+def codecs_within(codecs: Iterable[Any]) -> Iterator[Any]:
+    """``codecs`` and, inside each sharding codec, its inner chunks' codecs."""
+    for codec in codecs:
+        yield codec
+        if isinstance(codec, ShardingCodec):
+            yield from codecs_within(codec.codecs)
+
+
 def object_fill(fill: Any, codecs: Any, ctx: dict[str, Any]) -> Any:
     """The fill value of an object array as its codec chain reads it.
 
@@ -141,12 +149,21 @@ def object_fill(fill: Any, codecs: Any, ctx: dict[str, Any]) -> Any:
     ``0``) is that value as a string, as zarr-python reads it: never a number inside a string
     array.
     """
+    codecs = list(codecs_within(codecs))
     binary = any(isinstance(c, VLenBytesCodec) for c in codecs)
     if binary and isinstance(fill, str):
         try:
             return base64.standard_b64decode(fill)
         except ValueError:
+            pass
+        try:
             return fill.encode()
+        except UnicodeEncodeError as e:  # a lone surrogate: JSON allows it, UTF-8 does not
+            raise MetadataError(
+                f"a bytes array's fill_value is neither base64 nor text: {brief(fill)}",
+                field="fill_value",
+                **ctx,
+            ) from e
     if binary and fill is not None and not isinstance(fill, bytes):
         # The zarr-extensions ``bytes`` data type also writes the fill value as its bytes.
         if isinstance(fill, list) and all(

@@ -22,7 +22,7 @@ from xzaro.codecs import (
     codec_from_v2,
 )
 from xzaro.dtypes import OBJECT, parse_v2_dtype
-from xzaro.errors import MetadataError
+from xzaro.errors import MetadataError, brief
 from xzaro.meta.fields import in_document
 
 
@@ -36,9 +36,13 @@ def v2_codec_chain(
     MetadataError
         Naming ``filters`` or ``compressor``, for codecs that cannot form a chain.
     """
-    filters = doc.get("filters") or []
-    if not isinstance(filters, list):
-        raise MetadataError("filters must be null or a list", field="filters", **ctx)
+    filters = doc.get("filters")
+    if filters is None:
+        filters = []
+    if not isinstance(filters, list):  # 0 or false too: never read as "no filters"
+        raise MetadataError(
+            f"filters must be null or a list, got {brief(filters)}", field="filters", **ctx
+        )
     chain: list[Codec] = []
     if doc["order"] == "F" and ndim > 1:
         chain.append(TransposeCodec(tuple(range(ndim - 1, -1, -1))))
