@@ -114,28 +114,10 @@ def decode_zstd_frame(frame: memoryview, dest: np.ndarray) -> bool:
     starts_end = FRAME_HEADER.size + 4 * nblocks
     if starts_end > cbytes:
         return False
-    source = state.ffi.from_buffer(frame)
-    target = state.ffi.from_buffer(dest, require_writable=True)
-    try:
-        return _decode_blocks(state, frame, dest, header, source, target)
-    finally:
-        zstd_contexts.release(state.ffi, source, target)
-
-
-def _decode_blocks(
-    state: _ThreadState,
-    frame: memoryview,
-    dest: np.ndarray,
-    header: tuple[int, ...],
-    source: Any,
-    target: Any,
-) -> bool:
-    """The blocks of a frame :func:`decode_zstd_frame` takes, decoded into ``dest``
-    (``source`` and ``target`` are the frame and ``dest`` as cffi buffers)."""
-    _, _, flags, typesize, nbytes, blocksize, cbytes = header
-    nblocks = -(-nbytes // blocksize)
-    starts_end = FRAME_HEADER.size + 4 * nblocks
+    # it returns False rather than raise: its buffers go with its frame
     ffi, decompress = state.ffi, state.lib.ZSTD_decompressDCtx
+    source = ffi.from_buffer(frame)
+    target = ffi.from_buffer(dest, require_writable=True)
     shuffled = flags & SHUFFLE and typesize > 1
     for b in range(nblocks):
         at = b * blocksize

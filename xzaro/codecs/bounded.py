@@ -15,7 +15,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from xzaro.errors import DecodeError
 
@@ -55,15 +55,15 @@ def too_large(what: str, limit: int, expected_size: int | None) -> DecodeError:
 #: What may follow a deflate stream in a chunk: anything, which is not read (the zlib codec,
 #: as ``zlib.decompress`` and numcodecs do); nothing; or further gzip members and zero padding
 #: (the gzip codec, as Python's ``gzip`` and numcodecs read them).
-AFTER_STREAM = ("ignored", "nothing", "gzip members")
+AfterStream = Literal["ignored", "nothing", "gzip members"]
 GZIP_MAGIC = b"\x1f\x8b"
 
 
 def inflate(
-    data: Any, wbits: int, expected_size: int | None, what: str, after: str = "ignored"
+    data: Any, wbits: int, expected_size: int | None, what: str, after: AfterStream = "ignored"
 ) -> bytes:
     """Inflate a deflate stream (``wbits`` as :func:`zlib.decompressobj` takes it), refusing to
-    produce more than ``expected_size`` bytes; ``after`` (one of :data:`AFTER_STREAM`) says
+    produce more than ``expected_size`` bytes; ``after`` (:data:`AfterStream`) says
     what may follow the stream. Bytes after a gzip member that are neither zero padding nor
     another member are an error, as ``gzip.decompress`` has them: a chunk with trailing bytes,
     or a shard index entry that covers another inner chunk's stream and more, never reads as
