@@ -3,6 +3,7 @@ adds to acquire-zarr's API (Zarr V2, a context manager)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +124,14 @@ def test_stream_settings_checks(tmp_path: Path) -> None:
     with pytest.raises(StreamingError, match="store_path"):
         xa.ZarrStream(xa.StreamSettings(arrays=s.arrays))
     assert xa.get_log_level() in tuple(xa.LogLevel)
-    before = xa.get_log_level()
-    xa.set_log_level(xa.LogLevel.ERROR)
-    assert xa.get_log_level() is xa.LogLevel.ERROR
-    xa.set_log_level(before)
+    xzaro_logger = logging.getLogger("xzaro")
+    before = xzaro_logger.level  # NOTSET, which no LogLevel restores (verbose needs it)
+    try:
+        xa.set_log_level(xa.LogLevel.ERROR)
+        assert xa.get_log_level() is xa.LogLevel.ERROR
+        assert xzaro_logger.level == logging.ERROR
+    finally:
+        xzaro_logger.setLevel(before)
 
 
 def test_append_refusals(tmp_path: Path) -> None:

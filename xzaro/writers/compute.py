@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -75,6 +79,10 @@ def compute_writes(*tasks: Any, progress: bool | str = False, **kwargs: Any) -> 
     for a core.
     Other schedulers (a distributed client, processes, synchronous) are used as configured.
 
+    When a task fails, the error is raised once none of the computation's tasks still runs
+    (Dask itself raises at the first failure and leaves the others running): a caller that
+    cleans up or writes again after the error never races a write of the failed one.
+
     Parameters
     ----------
     *tasks
@@ -101,15 +109,59 @@ def compute_writes(*tasks: Any, progress: bool | str = False, **kwargs: Any) -> 
     scheduler = get_scheduler(scheduler=kwargs.get("scheduler"), collections=list(tasks))
     client = _distributed_client(scheduler)
     if client is not None:
-        if not progress:
-            return dask.compute(*tasks, **kwargs)
-        return _compute_on_client(client, tasks, kwargs)
-    if scheduler is dask.threaded.get:
-        kwargs = {"scheduler": "threads", "pool": thread_pool(), **kwargs}
+        return _compute_on_client(client, tasks, kwargs, progress)
+    given = kwargs.get("pool")
+    if scheduler is dask.threaded.get and (given is None or isinstance(given, ThreadPoolExecutor)):
+        pool = _SettlingPool(given or thread_pool())
+        kwargs = {**kwargs, "scheduler": "threads", "pool": pool}
+        with pool.settles():
+            return _compute_locally(tasks, kwargs, progress)
+    return _compute_locally(tasks, kwargs, progress)
+
+
+def _compute_locally(tasks: tuple, kwargs: dict[str, Any], progress: bool) -> tuple:
+    """``dask.compute`` under a local scheduler, with a bar if ``progress``."""
+    import dask
+
     if not progress:
         return dask.compute(*tasks, **kwargs)
     with _local_bar():
         return dask.compute(*tasks, **kwargs)
+
+
+class _SettlingPool:
+    """The thread pool Dask's threaded scheduler submits one computation's tasks to, keeping
+    the futures not yet done so that :meth:`settles` can wait for them after a failure."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._max_workers = pool._max_workers  # what dask.threaded.get reads of a pool
+        self._running: set[Future[Any]] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = self._pool.submit(fn, *args, **kwargs)
+        with self._lock:
+            self._running.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._running.discard(future)
+
+    @contextlib.contextmanager
+    def settles(self) -> Any:
+        """On an error inside, cancel the tasks not started and wait for the running ones."""
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                left = list(self._running)
+            for future in left:
+                future.cancel()
+            wait(left)
+            raise
 
 
 def _local_bar() -> Any:
@@ -160,28 +212,78 @@ def _local_bar() -> Any:
 BAR_FORMAT = "{desc}: {percentage:3.0f}% Completed |{bar}| {n_fmt}/{total_fmt} tasks [{elapsed}]"
 
 
-def _compute_on_client(client: Any, tasks: tuple, kwargs: dict[str, Any]) -> tuple:
-    """Compute ``tasks`` on a distributed client, showing ``distributed.progress``."""
-    import distributed
+def _compute_on_client(client: Any, tasks: tuple, kwargs: dict[str, Any], progress: bool) -> tuple:
+    """Compute ``tasks`` on a distributed client, showing ``distributed.progress`` if
+    ``progress``; on a failure, raise once every task has finished or failed."""
 
     options = {k: v for k, v in kwargs.items() if k != "scheduler"}
     futures = client.compute(list(tasks), **options)
     try:
-        # In a console distributed's text bar blocks until the futures finish, writing to
-        # stdout; in a notebook a widget is returned at once, to be displayed.
-        with contextlib.redirect_stdout(sys.stderr):
-            try:
-                widget = distributed.progress(futures)
-            except ImportError:  # a notebook without ipywidgets
-                widget = distributed.progress(futures, notebook=False)
-        if widget is not None:
-            from IPython.display import display
-
-            display(widget)
-        return tuple(client.gather(futures))
+        if progress:
+            _show_distributed_progress(futures)
+        try:
+            return tuple(client.gather(futures))
+        except BaseException:
+            client.cancel(futures)
+            _wait_for_workers(client, _graph_keys(tasks))
+            raise
     finally:
         for future in futures:
             future.release()
+
+
+#: How often a failed computation asks its workers whether its tasks still run.
+SETTLE_POLL_SECONDS = 0.05
+
+
+def _graph_keys(tasks: tuple) -> set[Any]:
+    """What identifies the tasks of the Dask collections among ``tasks`` (:func:`_task_id`)."""
+    from dask.base import is_dask_collection
+
+    return {
+        _task_id(key) for task in tasks if is_dask_collection(task) for key in task.__dask_graph__()
+    }
+
+
+def _task_id(key: Any) -> Any:
+    """A key without its name's prefix: a fused task is named after the names of the tasks it
+    fuses (``xarray-sum-<token>`` for ``sum-<token>``), its token and indices those of the
+    last one."""
+    if isinstance(key, tuple) and key and isinstance(key[0], str):
+        return (key[0].rsplit("-", 1)[-1], *key[1:])
+    return key.rsplit("-", 1)[-1] if isinstance(key, str) else key
+
+
+def _wait_for_workers(client: Any, keys: set[Any]) -> None:
+    """Return once no worker of ``client`` runs a task identified by one of ``keys``. A worker
+    keeps running a task the scheduler has cancelled: a thread cannot be interrupted."""
+    while True:
+        running = client.run(executing_keys)
+        if not any(_task_id(key) in keys for on_worker in running.values() for key in on_worker):
+            return
+        time.sleep(SETTLE_POLL_SECONDS)
+
+
+def executing_keys(dask_worker: Any) -> list[Any]:
+    """The keys of the tasks ``dask_worker`` runs now (a ``Client.run`` function)."""
+    state = dask_worker.state
+    return [task.key for task in (*state.executing, *state.long_running)]
+
+
+def _show_distributed_progress(futures: list[Any]) -> None:
+    """``distributed.progress``: in a console a text bar that blocks until the futures finish
+    (written to stderr, not stdout); in a notebook a widget, displayed at once."""
+    import distributed
+
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            widget = distributed.progress(futures)
+        except ImportError:  # a notebook without ipywidgets
+            widget = distributed.progress(futures, notebook=False)
+    if widget is not None:
+        from IPython.display import display
+
+        display(widget)
 
 
 def delayed_after(finalize: Any, tasks: list[Any]) -> Any:
