@@ -81,12 +81,15 @@ from _common import (  # noqa: E402
 )
 
 ARRAY_READERS = ("xzaro", "zarrs", "tensorstore", "zarrista", "zarr")
-XARRAY_READERS = ("xr-zaro", "xr-zarr")
+XARRAY_READERS = ("xr-zaro", "xr-zarr", "xr-dask")
 READERS = ("floor", *ARRAY_READERS, *XARRAY_READERS)
 PEER_READERS = ("zarr", "zarrs")  # the readers --peer-python runs
 CHILD = HERE / "_zarrs_child.py"
 #: The floor's parts, timed apart (see ``_zarrs_child.run_floor``); the floor is their sum.
 FLOOR_PARTS = ("decode", "touch", "place")
+#: Pause before each child run, long enough for memory freed by the previous one to be
+#: handed back by a VM that reports free pages (measured here: 1 s is not, 3 s is).
+SETTLE_SECONDS = 4.0
 LOCK_WAIT = [0.0]  # seconds spent waiting for the lock (other benchmarks timing)
 
 
@@ -152,14 +155,21 @@ class Cell:
         return run[key]
 
 
-def child_run(python: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one spec in a fresh interpreter under the lock; the child's JSON or an error."""
+def child_run(python: str, spec: dict[str, Any], settle: float) -> dict[str, Any]:
+    """Run one spec in a fresh interpreter under the lock, ``settle`` seconds after the
+    previous run; the child's JSON or an error.
+
+    The pause is for virtual machines that hand freed memory back to their host after a
+    moment (Firecracker's free page reporting): there, memory another process has just freed
+    costs a reader about a twentieth of memory touched for the first time, so without the
+    pause a reader's time depends on what ran before it."""
     env = dict(os.environ)
     env["XZARO_THREADS"] = env["RAYON_NUM_THREADS"] = str(spec["threads"])
     env["PYTHONWARNINGS"] = "ignore"
     t0 = time.perf_counter()
     with bench_lock():
         LOCK_WAIT[0] += time.perf_counter() - t0
+        time.sleep(settle)
         proc = subprocess.run(
             [python, str(CHILD), json.dumps(spec)],
             capture_output=True,
@@ -213,7 +223,7 @@ def run_cell(
     if case.kind == "roundtrip":
         spec["dst"] = str(dst)
     python = args.peer_python if reader in PEER_READERS and args.peer_python else sys.executable
-    result = child_run(python, spec)
+    result = child_run(python, spec, args.settle)
     if "unavailable" in result:
         cell.timing.fail(NA, result["unavailable"])
         return
@@ -331,6 +341,44 @@ def floor_table(rows: dict[str, dict[str, Cell]], columns: tuple[str, ...]) -> s
     return format_table(headers, body)
 
 
+def _best(row: dict[str, Cell], reader: str, part: str | None = None) -> float | None:
+    """The best time of ``reader`` in ``row`` (or of its floor ``part``), ``None`` if absent."""
+    cell = row.get(reader)
+    if cell is None:
+        return None
+    return cell.best(part) if part else cell.timing.best
+
+
+def dask_floor_table(rows: dict[str, dict[str, Cell]]) -> str:
+    """``xr-zaro`` against what Dask alone costs: ``xr-dask`` (the same Dask blocks, fresh and
+    written once, sliced and concatenated) plus the floor's decode."""
+    headers = [
+        "case",
+        "decode s",
+        "xr-dask s",
+        "dask floor s",
+        "xr-zaro s",
+        "xr-zaro/dask floor",
+        "xzaro s",
+        "xr-zaro/xzaro",
+    ]
+    body = []
+    for label, row in rows.items():
+        decode, alone, mine, array = (
+            _best(row, "floor", "decode"),
+            _best(row, "xr-dask"),
+            _best(row, "xr-zaro"),
+            _best(row, "xzaro"),
+        )
+        floor = decode + alone if decode is not None and alone is not None else None
+        cells = [f"{v:.3f}" if v is not None else NA for v in (decode, alone, floor, mine)]
+        cells.append(f"{mine / floor:.2f}x" if mine and floor else NA)
+        cells.append(f"{array:.3f}" if array is not None else NA)
+        cells.append(f"{mine / array:.2f}x" if mine and array else NA)
+        body.append([label, *cells])
+    return format_table(headers, body)
+
+
 # --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
@@ -354,6 +402,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--peer-python",
         default=None,
         help="interpreter for the zarr and zarrs readers (e.g. a Python 3.12 venv with zarr 3.4)",
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_SECONDS,
+        help=f"seconds of pause before each run ({SETTLE_SECONDS}; see child_run)",
     )
     p.add_argument("--json", type=Path, default=None, help="also dump all numbers to this file")
     args = p.parse_args(argv)
@@ -459,11 +513,14 @@ def main(argv: list[str] | None = None) -> int:
         print(cpu_table(rows, tuple(c for c in array_cols if c != "floor")))
         xr_rows = {k: v for k, v in rows.items() if any(r in v for r in XARRAY_READERS)}
         xr_cols = tuple(r for r in (*XARRAY_READERS, "xzaro") if r in args.readers)
-        if xr_rows and any(r in XARRAY_READERS for r in xr_cols):
+        engines = tuple(r for r in ("xr-zaro", "xr-zarr") if r in args.readers)
+        if xr_rows and engines:
             print("\n   xarray, chunks={}:")
-            print(speed_table(xr_rows, xr_cols[:2], xr_cols[0]))
+            print(speed_table(xr_rows, engines, engines[0]))
             print(memory_table(xr_rows, xr_cols))
             print(cpu_table(xr_rows, xr_cols))
+            if "xr-zaro" in engines and "xr-dask" in args.readers:
+                print(dask_floor_table(xr_rows))
         report["arrays"][lay.key] = {
             "layout": lay.describe(),
             "stored_bytes": stored,

@@ -134,6 +134,10 @@ class ChunkKeyEncoding:
                 f"chunk_key_encoding configuration must be an object, got {config!r:.80}",
                 field="chunk_key_encoding",
             )
+        # An unknown member (a separator beside the configuration, a misspelt one) would be
+        # ignored and every chunk looked for under other keys, reading as fill.
+        _check_members(doc, _MEMBERS, "chunk_key_encoding")
+        _check_members(config, _CONFIG_MEMBERS, "chunk_key_encoding configuration")
         default_sep = "/" if name == "default" else "."
         return cls(name, config.get("separator", default_sep))
 
@@ -157,6 +161,20 @@ class ChunkKeyEncoding:
     def to_json(self) -> dict[str, Any]:
         """The V3 JSON form."""
         return {"name": self.name, "configuration": {"separator": self.separator}}
+
+
+#: The members a ``chunk_key_encoding`` object and its configuration may have.
+_MEMBERS = frozenset({"name", "configuration", "must_understand"})
+_CONFIG_MEMBERS = frozenset({"separator"})
+
+
+def _check_members(doc: dict[str, Any], allowed: frozenset[str], what: str) -> None:
+    unknown = sorted(str(k) for k in doc if k not in allowed)
+    if unknown:
+        raise MetadataError(
+            f"{what} has unknown members {brief(unknown)} (it may have {sorted(allowed)})",
+            field="chunk_key_encoding",
+        )
 
 
 def array_chunk_keys(doc: dict[str, Any]) -> tuple[ChunkGrid, ChunkKeyEncoding]:

@@ -320,3 +320,20 @@ def test_metadata_nesting_limit(as_bytes: bool) -> None:
     with pytest.raises(MetadataError, match=f"nested {MAX_JSON_DEPTH + 1} deep") as e:
         loads(doc(MAX_JSON_DEPTH + 1), url="u", key="k/zarr.json")
     assert e.value.url == "u" and e.value.key == "k/zarr.json"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"name": "default", "separator": "."},  # would read every chunk under c/..., as fill
+        {"name": "v2", "configuration": {"separator": "/", "sep": "."}},
+    ],
+)
+def test_chunk_key_encoding_with_unknown_members_is_refused(doc):
+    with pytest.raises(MetadataError, match="unknown members"):
+        ChunkKeyEncoding.from_json(doc)
+
+
+def test_chunk_key_encoding_may_say_must_understand():
+    doc = {"name": "default", "configuration": {"separator": "."}, "must_understand": True}
+    assert ChunkKeyEncoding.from_json(doc).separator == "."

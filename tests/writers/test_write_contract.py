@@ -529,3 +529,123 @@ def test_work_shared_by_variables_runs_once(tmp_path: Path, compute: bool) -> No
     group = zarr.open_group(path, mode="r")
     np.testing.assert_array_equal(group["b"][...], 2 * group["a"][...])
     np.testing.assert_array_equal(group["c"][...], group["a"][...] + 3)
+
+
+def test_bytes_attributes_are_refused_not_stored_as_base64(tmp_path: Path) -> None:
+    # to_zarr refuses them too; stored as base64 text every reader got a str back
+    ds = series().assign_attrs(raw=b"\xff\x00")
+    with pytest.raises(TypeError, match=r"Invalid attribute in Dataset\.attrs.*bytes"):
+        ds.zaro.to_store(tmp_path / "s.zarr")
+    ds = series()
+    ds["v"].attrs["name"] = b"abc"
+    with pytest.raises(TypeError, match=r"variable 'v'.*bytes"):
+        ds.zaro.to_store(tmp_path / "t.zarr")
+
+
+@pytest.mark.parametrize(
+    ("zarr_format", "asked", "first_key"),
+    [
+        (3, {"name": "default", "separator": "."}, "v/c.0"),  # zarr-python's spelling
+        (3, {"name": "v2", "separator": "/"}, "v/0"),
+        (2, {"name": "v2", "separator": "/"}, "v/0"),
+        (3, {"name": "default", "configuration": {"separator": "."}}, "v/c.0"),
+    ],
+)
+def test_chunk_key_encoding_separator_is_kept_in_every_spelling(
+    tmp_path: Path, zarr_format: int, asked: dict, first_key: str
+) -> None:
+    path = tmp_path / "s.zarr"
+    ds = series()
+    ds.zaro.to_store(
+        path, zarr_format=zarr_format, encoding={"v": {"chunks": 10, "chunk_key_encoding": asked}}
+    )
+    chunk_files = {f for f in files(path) if f.startswith("v/") and "zarr.json" not in f}
+    assert first_key in chunk_files, sorted(chunk_files)
+    np.testing.assert_array_equal(zread(path, "v"), ds.v.values)
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"name": "default", "sep": "."},
+        {"name": "default", "separator": ".", "configuration": {"separator": "/"}},
+        {"name": "default", "configuration": {"separator": ".", "other": 1}},
+    ],
+)
+def test_chunk_key_encoding_with_unknown_members_is_refused(tmp_path: Path, asked: dict) -> None:
+    with pytest.raises(MetadataError, match="chunk_key_encoding"):
+        series().zaro.to_store(tmp_path / "s.zarr", encoding={"v": {"chunk_key_encoding": asked}})
+
+
+@pytest.mark.parametrize(
+    "compressor",
+    [
+        "zstd",
+        {"id": "zstd", "level": 3},
+        {"name": "zstd", "configuration": {"level": 3}},
+        pytest.param("numcodecs", id="numcodecs-object"),
+        pytest.param("list", id="list-of-numcodecs"),
+    ],
+)
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_compressor_argument_takes_the_spellings_encoding_takes(
+    tmp_path: Path, compressor: Any, zarr_format: int
+) -> None:
+    import numcodecs
+
+    if compressor == "numcodecs":
+        compressor = numcodecs.Zstd(level=3)
+    elif compressor == "list":
+        compressor = [numcodecs.Zstd(level=3)]
+    path = tmp_path / "s.zarr"
+    series().zaro.to_store(path, zarr_format=zarr_format, compressor=compressor)
+    assert xzaro.open_array(str(path), "v").meta.describe_codecs().endswith("zstd")
+    np.testing.assert_array_equal(zread(path, "v"), series().v.values)
+
+
+def test_compressor_argument_that_is_no_codec_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MetadataError, match="compressor"):
+        series().zaro.to_store(tmp_path / "s.zarr", compressor=42)
+    with pytest.raises(MetadataError, match="compressor"):
+        series().zaro.to_store(tmp_path / "t.zarr", compressor="no-such-codec")
+
+
+@pytest.mark.parametrize("root_format", [2, 3])
+def test_a_new_group_joins_its_hierarchys_format(tmp_path: Path, root_format: int) -> None:
+    path = tmp_path / "s.zarr"
+    xr.Dataset({"a": ("x", np.arange(3.0))}).to_zarr(path, zarr_format=root_format)
+    child = xr.Dataset({"v": ("y", np.arange(2.0) + 100)})
+    child.zaro.to_store(path, group="sub")
+    document = ".zgroup" if root_format == 2 else "zarr.json"
+    assert (path / "sub" / document).is_file()
+    for engine in ("zarr", "zaro"):
+        got = xr.open_dataset(path, engine=engine, group="sub")
+        np.testing.assert_array_equal(got.v.values, child.v.values)
+
+
+def test_a_new_group_of_the_other_format_is_refused(tmp_path: Path) -> None:
+    # V2 readers and the root's consolidated metadata would not see a V3 group in a V2
+    # hierarchy (zarr-python wrote one and a second root document beside the first)
+    path = tmp_path / "s.zarr"
+    xr.Dataset({"a": ("x", np.arange(3.0))}).to_zarr(path, zarr_format=2)
+    before = files(path)
+    child = xr.Dataset({"v": ("y", np.arange(2.0) + 100)})
+    with pytest.raises(MetadataError, match="Zarr V2") as err:
+        child.zaro.to_store(path, group="sub", zarr_format=3)
+    assert err.value.field == "zarr_format"
+    assert files(path) == before
+
+
+def test_consolidating_a_mixed_hierarchy_leaves_out_the_other_format(tmp_path: Path) -> None:
+    # zarr-python writes a V3 group into a V2 hierarchy; a later xzaro write into the root
+    # consolidated the V3 documents under V2 keys, and xzaro's reader refused the store
+    path = tmp_path / "s.zarr"
+    xr.Dataset({"a": ("x", np.arange(3.0))}).to_zarr(path, zarr_format=2)
+    xr.Dataset({"v": ("y", np.arange(2.0))}).to_zarr(path, group="sub", zarr_format=3, mode="a")
+    xr.Dataset({"b": ("x", np.ones(3))}).zaro.to_store(path, mode="a")
+    consolidated = json.loads((path / ".zmetadata").read_text())["metadata"]
+    assert all(
+        doc.get("zarr_format", 2) == 2 for doc in consolidated.values() if "zarr_format" in doc
+    )
+    got = xr.open_dataset(path, engine="zaro")
+    np.testing.assert_array_equal(got.b.values, np.ones(3))

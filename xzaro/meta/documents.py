@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -71,8 +70,6 @@ def _json_default(value: Any) -> Any:
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, (bytes, bytearray)):
-        return base64.standard_b64encode(bytes(value)).decode("ascii")
     raise TypeError(f"{type(value).__name__} cannot be stored in Zarr metadata: {value!r:.80}")
 
 

@@ -128,7 +128,7 @@ def _stored_group(
             raise NodeNotFoundError(
                 "mode 'r+' needs an existing store", url=store.url, key=group or "/"
             )
-        return None, {}, zarr_format
+        return None, {}, _new_group_format(store, group, zarr_format)
     if mode == "w-":
         raise NodeExistsError(
             "mode 'w-' refuses to overwrite existing data (use mode='w')",
@@ -154,6 +154,36 @@ def _stored_group(
         name: meta for name, meta in existing.children(group).items() if isinstance(meta, ZaroMeta)
     }
     return existing, stored, group_node.zarr_format
+
+
+def _new_group_format(store: Store, group: str, zarr_format: int | None) -> int | None:
+    """The Zarr format of a new ``group``: that of the nearest stored group above it (a group
+    of the other format would be invisible to its hierarchy's readers), else ``zarr_format``.
+
+    Raises
+    ------
+    MetadataError
+        Naming ``zarr_format``, when it asks for the other format than the hierarchy's.
+    """
+    parts = group.split("/") if group else []
+    for depth in range(len(parts) - 1, -1, -1):
+        ancestor = "/".join(parts[:depth])
+        index = existing_index(store, ancestor, None)
+        node = index.get(ancestor) if index is not None else None
+        if not isinstance(node, GroupMeta):
+            continue
+        if zarr_format is not None and zarr_format != node.zarr_format:
+            raise MetadataError(
+                f"the group {ancestor or '/'!r} above is Zarr V{node.zarr_format}; a "
+                f"V{zarr_format} group in it would be invisible to its readers and its "
+                "consolidated metadata (write it with the hierarchy's format, or into a "
+                "store of its own)",
+                url=store.url,
+                key=group,
+                field="zarr_format",
+            )
+        return node.zarr_format
+    return zarr_format
 
 
 def _checked_names(

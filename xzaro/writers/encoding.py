@@ -340,8 +340,14 @@ def codec_kwargs(
         kwargs = codec_encoding(
             given, zarr_format=zarr_format, dtype=dtype, name=name, strict=strict
         )
-    if "compressor" not in kwargs:
-        kwargs["compressor"] = DEFAULT_COMPRESSOR if compressor is UNSET else compressor
+    if "compressor" not in kwargs and compressor is UNSET:
+        kwargs["compressor"] = DEFAULT_COMPRESSOR
+    elif "compressor" not in kwargs:
+        # the argument takes every spelling encoding["compressor"] takes, checked the same way
+        call = codec_encoding(
+            {"compressor": compressor}, zarr_format=zarr_format, dtype=dtype, name=name, strict=True
+        )
+        kwargs = {**call, **kwargs}
     return kwargs
 
 
@@ -433,8 +439,22 @@ def _capped(shard: DimSizes, chunk: DimSizes, extent: int) -> DimSizes:
 
 
 def chunk_key_encoding_for(value: Any, zarr_format: int) -> ChunkKeyEncoding:
-    """A ``chunk_key_encoding`` encoding entry (V3 JSON, a name, or a mapping)."""
-    ckey = ChunkKeyEncoding.from_json(value)
+    """A ``chunk_key_encoding`` encoding entry: a name, V3 JSON (``{"name": ...,
+    "configuration": {"separator": ...}}``), zarr-python's spelling (``{"name": ...,
+    "separator": ...}``) or a :class:`~xzaro.chunk_keys.ChunkKeyEncoding`."""
+    if isinstance(value, ChunkKeyEncoding):
+        value = value.to_json()
+    if isinstance(value, Mapping) and "separator" in value:
+        if "configuration" in value:
+            raise MetadataError(
+                "chunk_key_encoding gives a separator both beside and in its configuration: "
+                f"{brief(dict(value))}",
+                field="chunk_key_encoding",
+            )
+        flat = dict(value)
+        separator = flat.pop("separator")
+        value = {**flat, "configuration": {"separator": separator}}
+    ckey = ChunkKeyEncoding.from_json(dict(value) if isinstance(value, Mapping) else value)
     if zarr_format == 2 and ckey.name != "v2":
         raise MetadataError(
             "Zarr V2 arrays use the 'v2' chunk key encoding", field="chunk_key_encoding"

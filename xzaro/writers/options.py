@@ -37,9 +37,11 @@ class WriteOptions:
         them. By default the chunks the data was read with, its Dask chunks, or about
         4 MiB.
     compressor
-        A :class:`~xzaro.writers.BloscCompressionParams`, a codec object (or list of them)
-        from :mod:`xzaro.codecs`, or ``None``. Default: the codecs a variable was read with,
-        else Blosc zstd level 5 with shuffle.
+        The compression of every variable whose ``encoding`` names none, in any spelling
+        ``encoding["compressor"]`` takes: a :class:`~xzaro.writers.BloscCompressionParams`,
+        an xzaro, numcodecs or zarr-python codec, its V2 or V3 JSON, a codec name, a list
+        of them, or ``None`` for none. Default: the codecs a variable was read with, else
+        Blosc zstd level 5 with shuffle.
     storage_options
         fsspec options for remote stores.
     consolidated

@@ -71,7 +71,10 @@ def write_consolidated(store: Store, root: str, index: NodeIndex) -> None:
         return
     nodes: dict[str, ZaroMeta | GroupMeta] = {}
     for rel, node in ZaroGroup(index, root_meta, root).walk():
-        nodes[rel] = node.meta
+        # a node of the other format (another program's mixed hierarchy) has no document of
+        # this format to consolidate
+        if node.meta.zarr_format == root_meta.zarr_format:
+            nodes[rel] = node.meta
     if root_meta.zarr_format == 2:
         metadata: dict[str, Any] = {V2_GROUP: root_meta.to_json()}
         if root_meta.attributes:
