@@ -374,6 +374,8 @@ def _good_columns(path: str, n: int = 2, first: int = 0) -> dict[str, Any]:
         ({"raw": [1, 2]}, "raw"),
         ({"path": ["", ""]}, "path"),
         ({"size": [None, 8]}, "size"),
+        ({"offset": np.array([2**64 - 1, 24], dtype=np.uint64)}, "offset"),  # was ArrowInvalid
+        ({"size": np.array([2**63, 8], dtype=np.uint64)}, "size"),
     ],
     ids=[
         "url-column",
@@ -385,6 +387,8 @@ def _good_columns(path: str, n: int = 2, first: int = 0) -> dict[str, Any]:
         "integer-raw",
         "empty-paths",
         "null-size",
+        "uint64-offset-past-int64",
+        "uint64-size-of-2**63",
     ],
 )
 def test_parquet_records_are_validated(tmp_path: Path, change: dict[str, Any], field: str) -> None:
@@ -723,3 +727,91 @@ def test_fuzzed_parquet_rows_read_or_raise_xzaro_errors(
             assert valid and got == expected, (row, got)
         if record_ok:
             assert store.get("x/1") is None  # the padding row: a missing chunk
+
+
+# --- chained target URLs and the allow-list --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "links", "protocols"),
+    [
+        ("simplecache::file:///x", ["simplecache", "file:///x"], ["simplecache", "file"]),
+        ("reference::file:///x", ["reference", "file:///x"], ["reference", "file"]),
+        ("simplecache::s3://b/k", ["simplecache", "s3://b/k"], ["simplecache", "s3"]),
+        ("http://[::1]:8000/x", ["http://[::1]:8000/x"], ["http"]),  # an IPv6 host, not a chain
+        ("simplecache::http://[::1]/x", ["simplecache", "http://[::1]/x"], ["simplecache", "http"]),
+        ("/data/file.nc", ["/data/file.nc"], ["file"]),
+    ],
+)
+def test_chained_urls_split_into_their_links(url: str, links: list, protocols: list) -> None:
+    from xzaro.stores.references.allowlist import chain_links, url_protocols
+
+    assert chain_links(url) == links
+    assert url_protocols(url) == protocols
+
+
+@pytest.mark.parametrize("wrapper", ["simplecache", "reference"])
+def test_every_link_of_a_chained_target_must_be_allowed(tmp_path: Path, wrapper: str) -> None:
+    # a wrapper counted as "file" slipped past allowed_protocols=["file"]
+    target_files(tmp_path)
+    doc = {".zgroup": '{"zarr_format": 2}', "x/.zarray": ZARRAY}
+    doc["x/0"] = [f"{wrapper}::file://{tmp_path / 'data.bin'}", 16, 8]
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps({"version": 1, "refs": doc}))
+    store = ReferenceStore(str(path), allowed_protocols=["file"])
+    with pytest.raises(StoreError, match="not allowed"):
+        store.get("x/0")
+    resolver = TargetResolver("http://127.0.0.1:9/refs.json", allowed_protocols=["http", wrapper])
+    assert resolver.resolve(f"{wrapper}::http://127.0.0.1:9/b.bin", "x/0").allowed
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "error"),
+    [
+        ("allowed_protocols", [5], TypeError),
+        ("allowed_protocols", 5, TypeError),
+        ("allowed_protocols", "file", TypeError),  # would be read as the letters f, i, l, e
+        ("remote_protocol", 5, TypeError),
+        ("remote_options", "x", TypeError),
+        ("max_gap", "x", ValueError),
+        ("max_gap", -1, ValueError),
+        ("max_concurrency", 0, ValueError),
+    ],
+)
+def test_reference_options_of_the_wrong_kind_are_refused(
+    tmp_path: Path, option: str, value: Any, error: type
+) -> None:
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps({"version": 1, "refs": {".zgroup": '{"zarr_format": 2}'}}))
+    with pytest.raises(error, match=option):
+        ReferenceStore(str(path), **{option: value})
+
+
+def test_references_that_do_not_fit_in_memory_are_an_xzaro_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xzaro.errors import OutOfMemoryError
+
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps({"version": 1, "refs": {".zgroup": '{"zarr_format": 2}'}}))
+
+    def exhausted(self: Any) -> Any:
+        raise MemoryError
+
+    monkeypatch.setattr(ReferenceStore, "_load", exhausted)
+    with pytest.raises(OutOfMemoryError, match="do not fit in memory") as info:
+        ReferenceStore(str(path)).get(".zgroup")
+    assert info.value.url == str(path)
+
+
+def test_dimensions_two_arrays_size_differently_are_a_metadata_error(tmp_path: Path) -> None:
+    # a damaged shape: xarray's own refusal was a bare ValueError
+    doc = {".zgroup": '{"zarr_format": 2}'}
+    for name, n in (("a", 4), ("v", 8)):
+        doc[f"{name}/.zarray"] = {**ZARRAY, "shape": [n], "chunks": [n]}
+        doc[f"{name}/.zattrs"] = json.dumps({"_ARRAY_DIMENSIONS": ["n"]})
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps({"version": 1, "refs": doc}))
+    with pytest.raises(MetadataError, match="dimension 'n' has size") as info:
+        xr.open_dataset(path, engine="zaro")
+    assert info.value.field == "shape" and info.value.url is not None

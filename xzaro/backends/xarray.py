@@ -312,7 +312,9 @@ class ZaroDataStore(AbstractDataStore):
                     f"read_unit names dimensions {unknown} that no variable has; "
                     f"the dimensions are {sorted(known)}"
                 )
-        return {name: self._variable(name, meta) for name, meta in arrays.items()}
+        variables = {name: self._variable(name, meta) for name, meta in arrays.items()}
+        self._dimension_sizes(variables)  # xarray's own refusal is a bare ValueError
+        return variables
 
     def _variable(self, name: str, meta: ZaroMeta) -> Variable:
         path = self._path(name)
@@ -346,14 +348,19 @@ class ZaroDataStore(AbstractDataStore):
         }
 
     def get_dimensions(self) -> dict[str, int]:
+        return self._dimension_sizes(self.get_variables())
+
+    def _dimension_sizes(self, variables: Mapping[str, Variable]) -> dict[str, int]:
+        """Each dimension's size; a dimension two arrays give different sizes is refused."""
         dims: dict[str, int] = {}
-        for name, var in self.get_variables().items():
+        for name, var in variables.items():
             for dim, size in zip(var.dims, var.shape):
                 if dims.setdefault(str(dim), size) != size:
                     raise MetadataError(
                         f"dimension {dim!r} has size {dims[str(dim)]} and {size} (in {name!r})",
                         url=self.index.store.url,
                         key=self._path(name),
+                        field="shape",
                     )
         return dims
 

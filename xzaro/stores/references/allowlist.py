@@ -10,6 +10,7 @@ same bucket for object stores.
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import urlsplit
 
 #: The protocols a local reference file may reach besides :data:`REMOTE_PROTOCOLS`.
@@ -28,11 +29,47 @@ def canonical_protocol(protocol: str | None) -> str:
     return _ALIASES.get(protocol, protocol)
 
 
+def chain_links(url: str) -> list[str]:
+    """The links of a chained fsspec URL (``simplecache::s3://b/k``), outermost first.
+
+    ``::`` separates links except inside square brackets, where it belongs to an IPv6 host
+    (``http://[::1]:8000/k`` is one link)."""
+    links, depth, start, i = [], 0, 0, 0
+    while i < len(url):
+        char = url[i]
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(0, depth - 1)
+        elif depth == 0 and url.startswith("::", i):
+            links.append(url[start:i])
+            start = i = i + 2
+            continue
+        i += 1
+    links.append(url[start:])
+    return links
+
+
 def url_protocols(url: str) -> list[str]:
-    """The canonical protocol of every link of a (possibly chained) URL."""
+    """The canonical protocol of every link of a (possibly chained) URL.
+
+    As in fsspec, a link before the last written without ``://`` is a protocol's name
+    (``simplecache`` in ``simplecache::s3://b/k``); a last link without one is a local path.
+    """
     from fsspec.core import split_protocol
 
-    return [canonical_protocol(split_protocol(link)[0]) for link in url.split("::")]
+    links = chain_links(url)
+    out = []
+    for i, link in enumerate(links):
+        protocol = split_protocol(link)[0]
+        if protocol is None and i < len(links) - 1 and _WRAPPER_NAME.fullmatch(link):
+            protocol = link
+        out.append(canonical_protocol(protocol))
+    return out
+
+
+#: What a link without ``://`` before the last must look like to be a protocol's name.
+_WRAPPER_NAME = re.compile(r"[a-z][a-z0-9+.-]*")
 
 
 def default_allowed_protocols(reference_url: str) -> frozenset[str]:
@@ -59,7 +96,7 @@ def default_allowed_protocols(reference_url: str) -> frozenset[str]:
 
 def absolute_reference_url(url: str) -> str:
     """``url`` with a local path made absolute (other URLs as they are)."""
-    if url_protocols(url)[-1] == "file" and "::" not in url:
+    if url_protocols(url)[-1] == "file" and len(chain_links(url)) == 1:
         from fsspec.core import split_protocol
 
         path: str = split_protocol(url)[1]
@@ -70,7 +107,7 @@ def absolute_reference_url(url: str) -> str:
 def location(url: str) -> tuple[str, ...] | None:
     """Where credentials given for ``url`` belong: ``(scheme, host, port)`` for ``http(s)``,
     ``(protocol, bucket)`` for other remote file systems, ``None`` for local paths."""
-    link = url.split("::")[-1]
+    link = chain_links(url)[-1]
     if "://" not in link:
         return None
     head, _, rest = link.partition("://")

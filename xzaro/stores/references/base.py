@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from xzaro.concurrency import ProcessLocal
-from xzaro.errors import StoreError
+from xzaro.errors import OutOfMemoryError, StoreError
 from xzaro.stores.base import (
     BytesLike,
     RangeRequest,
@@ -71,6 +71,7 @@ class ReferenceStoreBase:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         max_reference_bytes: int = DEFAULT_MAX_REFERENCE_BYTES,
     ) -> None:
+        _check_options(remote_protocol, remote_options, allowed_protocols, max_gap, max_concurrency)
         self._setup(
             os.fspath(url),
             dict(storage_options or {}),
@@ -131,7 +132,16 @@ class ReferenceStoreBase:
             with self._load_lock:
                 value = self._loaded.value
                 if value is None:
-                    value = self._loaded.value = self._load()
+                    try:
+                        value = self._loaded.value = self._load()
+                    except MemoryError as exc:
+                        if isinstance(exc, OutOfMemoryError):
+                            raise
+                        raise OutOfMemoryError(
+                            "the references do not fit in memory (a Kerchunk gen entry may "
+                            "stand for up to 10 million of them)",
+                            url=self.url,
+                        ) from None
         return value
 
     # A store pickles to its URL and options; references are reloaded lazily per process.
@@ -268,3 +278,33 @@ class ReferenceStoreBase:
     def delete(self, key: str) -> None:
         """Refused: reference stores are read-only (raises :class:`~xzaro.errors.StoreError`)."""
         raise self._read_only(key)
+
+
+def _check_options(
+    remote_protocol: Any,
+    remote_options: Any,
+    allowed_protocols: Any,
+    max_gap: Any,
+    max_concurrency: Any,
+) -> None:
+    """Refuse reference-store options of the wrong kind, naming the option.
+
+    Raises
+    ------
+    TypeError, ValueError
+    """
+    if remote_protocol is not None and not isinstance(remote_protocol, str):
+        raise TypeError(f"remote_protocol must be a protocol's name, got {remote_protocol!r:.80}")
+    if remote_options is not None and not isinstance(remote_options, Mapping):
+        raise TypeError(f"remote_options must be a mapping, got {remote_options!r:.80}")
+    if allowed_protocols is not None and (
+        isinstance(allowed_protocols, str)
+        or not isinstance(allowed_protocols, Collection)
+        or not all(isinstance(p, str) for p in allowed_protocols)
+    ):
+        raise TypeError(
+            f"allowed_protocols must be a list of protocol names, got {allowed_protocols!r:.80}"
+        )
+    for name, value, least in (("max_gap", max_gap, 0), ("max_concurrency", max_concurrency, 1)):
+        if type(value) is not int or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r:.80}")

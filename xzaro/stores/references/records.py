@@ -76,10 +76,12 @@ class Record:
                 self._refuse(points, name, f"a null {name}")
                 continue
             self._refuse(pc.and_(points, pc.is_null(column)), name, f"a null {name}")
-            self._refuse(pc.fill_null(pc.less(column, 0), False), name, f"a negative {name}")
-            self._refuse(
-                pc.fill_null(pc.greater(column, _INT64_MAX), False), name, f"{name} >= 2**63"
-            )
+            if column.type == pa.uint64():  # numbers from 2**63 are not an int64's
+                too_big = pc.greater(column, pa.scalar(_INT64_MAX, pa.uint64()))
+            else:
+                self._refuse(pc.fill_null(pc.less(column, 0), False), name, f"a negative {name}")
+                too_big = pc.greater(column, _INT64_MAX)
+            self._refuse(pc.fill_null(too_big, False), name, f"{name} >= 2**63")
             values = pc.fill_null(column, 0).cast(pa.int64()).to_numpy(zero_copy_only=False)
             setattr(self, name, values)
 

@@ -25,6 +25,7 @@ from xzaro.stores.fsspec_store import options_token
 from xzaro.stores.references.allowlist import (
     absolute_reference_url,
     canonical_protocol,
+    chain_links,
     default_allowed_protocols,
     location,
     url_protocols,
@@ -109,7 +110,7 @@ class TargetResolver:
             return f"{self.remote_protocol}://{url.lstrip('/')}"
         if url.startswith("/") or url.startswith("~"):
             return os.path.abspath(os.path.expanduser(url))
-        base = self.reference_url.split("::")[-1]  # a caching wrapper is not the location
+        base = chain_links(self.reference_url)[-1]  # a caching wrapper is not the location
         if "://" not in base:  # a local path
             return os.path.normpath(os.path.join(os.path.dirname(base), url))
         head, _, rest = base.partition("://")
@@ -126,7 +127,7 @@ class TargetResolver:
         return f"{head}://{root}/{joined}"
 
     def _options(self, protocol: str, full: str) -> dict[str, Any]:
-        canonical = canonical_protocol(protocol.split("::")[-1])
+        canonical = canonical_protocol(chain_links(protocol)[-1])
         if self.remote_options is not None and (
             not self.remote_protocol or canonical_protocol(self.remote_protocol) == canonical
         ):
@@ -162,7 +163,7 @@ class TargetResolver:
         from fsspec.core import split_protocol
 
         full = self._absolute(url, key)
-        links = full.split("::")
+        links = chain_links(full)
         protocols = url_protocols(full)
         allowed = all(p in self.allowed for p in protocols)
         last_protocol, _ = split_protocol(links[-1])
