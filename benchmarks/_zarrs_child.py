@@ -267,9 +267,23 @@ class DaskAloneLib(XarrayLib):
 def _written_block(block_info: Any = None) -> np.ndarray:
     """A fresh block of the output's shape, every byte written once (as a decode writes it)."""
     info = block_info[None]
-    out = np.empty(info["chunk-shape"], dtype=info["dtype"])
+    out = fresh(info["chunk-shape"], info["dtype"])
     out.fill(1)
     return out
+
+
+def fresh(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """New memory the cheapest way for a large output: an anonymous mapping of its own, in the
+    pages the system's huge page policy gives. ``np.empty`` advises huge pages for arrays of
+    4 MiB or more, whose first touch costs about five times as much on this VM (see
+    benchmarks/README.md, "Memory on this VM"); a floor must not pay that."""
+    import mmap
+
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if nbytes < 4 * 2**20:
+        return np.empty(shape, dtype=dtype)
+    mapping = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(mapping, dtype=dtype).reshape(shape)
 
 
 def make_lib(reader: str, threads: int) -> Lib:
@@ -479,7 +493,7 @@ def run_floor(spec: dict[str, Any]) -> dict[str, Any]:
     * decode: zstd-decompress every needed (inner) chunk, already in memory, into a reused
       buffer per thread (cache-hot for inner chunks) (see :func:`zstd_decoder`);
     * touch: allocate the outputs the case produces (one array, or one per chunk) with
-      ``np.empty`` and write each once (``fill``), split over the threads;
+      :func:`fresh` and write each once (``fill``), split over the threads;
     * place: copy each (inner) chunk's part from that cache-hot buffer into the output touched
       before, where the chunk cannot be decoded straight into its place (its part of a single
       output is not one C-contiguous block: a 64^3 inner chunk of a 1024^3 array is 4,096 rows
@@ -510,10 +524,10 @@ def run_floor(spec: dict[str, Any]) -> dict[str, Any]:
 
     def touch_each(i: int) -> None:
         for shape in outputs[i::threads]:
-            np.empty(shape, dtype=data.DTYPE).fill(1)
+            fresh(shape, data.DTYPE).fill(1)
 
     def touch_one(pool: ThreadPoolExecutor) -> np.ndarray:
-        out = np.empty(outputs[0], dtype=data.DTYPE)
+        out = fresh(outputs[0], data.DTYPE)
         step = -(-out.shape[0] // threads)
         list(pool.map(lambda z: out[z : z + step].fill(1), range(0, out.shape[0], step)))
         return out

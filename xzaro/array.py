@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from xzaro.buffers import thread_buffer
+from xzaro.buffers import fresh_array, thread_buffer
 from xzaro.chunk_grid import ShardGrid
 from xzaro.codecs import CodecPipeline, pipeline_for
 from xzaro.concurrency import concurrent_map, default_workers
@@ -274,7 +274,7 @@ class ZaroArray:
             if max(math.prod(box.shape) * self.dtype.itemsize, decoded or 0) > sys.maxsize:
                 raise MemoryError(f"more than the {sys.maxsize} bytes an array can hold")
             if out is None:
-                out = np.empty(box.shape, dtype=self.dtype)
+                out = fresh_array(box.shape, self.dtype)
             if out.size == 0:
                 return out
             if self._read_ahead is not None and self._read_small(box, out):
