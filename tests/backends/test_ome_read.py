@@ -615,6 +615,27 @@ def _translation_not_numbers(entry: dict) -> None:
     transforms[1:] = [{"type": "translation", "translation": [0, 0, 0, "1", 0]}]
 
 
+def _scale_beyond_floats(entry: dict) -> None:
+    entry["datasets"][0]["coordinateTransformations"][0]["scale"][0] = 10**400  # OverflowError
+
+
+def _coordinates_beyond_floats(entry: dict) -> None:
+    # each factor finite, the last x coordinate (7 * 1e308) not: it read as inf
+    entry["datasets"][0]["coordinateTransformations"][0]["scale"][-1] = 1e308
+
+
+def _one_array_two_levels(entry: dict) -> None:
+    entry["datasets"][1]["path"] = entry["datasets"][0]["path"]  # a level silently dropped
+
+
+def _axis_name_with_a_slash(entry: dict) -> None:
+    entry["axes"][0]["name"] = "a/b"  # xarray's ValueError
+
+
+def _axis_named_as_the_variable(entry: dict) -> None:
+    entry["axes"][0]["name"] = "image"  # the level read as a coordinate, no data variable
+
+
 @pytest.mark.parametrize("zarr_format", [2, 3])
 @pytest.mark.parametrize(
     ("change", "field"),
@@ -624,6 +645,11 @@ def _translation_not_numbers(entry: dict) -> None:
         (_scale_length, "datasets[1].coordinateTransformations[0].scale"),
         (_no_scale, "datasets[0].coordinateTransformations"),
         (_translation_not_numbers, "datasets[0].coordinateTransformations[1].translation"),
+        (_scale_beyond_floats, "datasets[0].coordinateTransformations[0].scale"),
+        (_coordinates_beyond_floats, "datasets[0].coordinateTransformations"),
+        (_one_array_two_levels, "datasets[1].path"),
+        (_axis_name_with_a_slash, "axes[0].name"),
+        (_axis_named_as_the_variable, "axes[0].name"),
     ],
 )
 def test_bad_multiscales_metadata_is_refused(
@@ -738,3 +764,15 @@ def test_acquire_zarr_store_mid_stream(tmp_path: Path) -> None:
     finally:
         stream.close()
     check_image(url, "array")
+
+
+def test_an_image_group_that_is_no_xarray_tree_is_a_metadata_error(tmp_path: Path) -> None:
+    # a thumbnail beside the levels: xarray's alignment ValueError leaked from open_datatree
+    url = str(tmp_path / "thumb.zarr")
+    attrs = json.loads(json.dumps(SPEC_05_OMERO))
+    write_spec_image(url, attrs, 3, {"0": (3, 2, 4, 8, 8), "1": (3, 2, 2, 4, 4)})
+    group = zarr.open_group(url, mode="a")
+    group.create_array("thumb", shape=(2, 3, 3), dtype="u1", dimension_names=["c", "y", "x"])
+    with pytest.raises(MetadataError, match="do not form an xarray tree") as info:
+        xr.open_datatree(url, engine=ENGINE)
+    assert info.value.url == url

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from xzaro.errors import MetadataError, NodeNotFoundError, UnsupportedError
+from xzaro.errors import MetadataError, NodeNotFoundError, UnsupportedError, brief
 from xzaro.hierarchy import NodeIndex
 from xzaro.meta import V2_ATTRS, V3_NODE, GroupMeta, ZaroMeta
 from xzaro.paths import InvalidNameError, check_group_path, join
@@ -260,8 +260,12 @@ def _parse_axes(
         if not isinstance(item, Mapping):
             raise where.error(f"an axis must be an object with a name, got {item!r}", afield)
         name = item.get("name")
-        if not isinstance(name, str) or not name:
-            raise where.error(f"an axis needs a non-empty name, got {name!r}", f"{afield}.name")
+        if not isinstance(name, str) or not name or "/" in name or name == IMAGE_VARIABLE:
+            raise where.error(
+                f"an axis needs a non-empty name without '/', other than the level's variable "
+                f"{IMAGE_VARIABLE!r}, got {brief(name)}",
+                f"{afield}.name",
+            )
         kind = item.get("type")
         unit = item.get("unit", item.get("units"))  # "units": a spelling some examples use
         for key, value in (("type", kind), ("unit", unit)):
@@ -279,10 +283,18 @@ def _numbers(value: Any, n: int, where: _Where, field_: str) -> tuple[float, ...
         raise where.error(f"must list {n} numbers, one per axis, got {value!r}", field_)
     out = []
     for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise where.error(f"must list finite numbers, got {value!r}", field_)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
+            raise where.error(f"must list finite numbers, got {brief(value)}", field_)
         out.append(float(v))
     return tuple(out)
+
+
+def _finite(v: float) -> bool:
+    """Whether ``v`` is a finite number as a float (``10**400`` is not)."""
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def _compose(
@@ -405,7 +417,10 @@ def _read_image(
         dfield = f"{efield}.datasets[{j}]"
         if not isinstance(dataset, Mapping):
             raise where.error(f"a dataset must be an object, got {dataset!r}", dfield)
-        arrays.append(_level_array(index, path, dataset.get("path"), where, f"{dfield}.path"))
+        array = _level_array(index, path, dataset.get("path"), where, f"{dfield}.path")
+        if any(array[1] == other[1] for other in arrays):  # one array, two scales
+            raise where.error(f"two datasets name the array {array[1]!r}", f"{dfield}.path")
+        arrays.append(array)
     axes = _parse_axes(entry, version, arrays[0][2].ndim, where, efield)
     legacy = _before(version, (0, 4))  # no coordinateTransformations before 0.4
     levels = tuple(
@@ -463,6 +478,14 @@ def _read_level(
         composed = _compose(
             overall, n, where, f"{efield}.coordinateTransformations", composed, False
         )
+    scale, translation = composed
+    for axis, k, t, size in zip(names, scale, translation, meta.shape):
+        # finite factors can compose, or reach the last index, beyond what a float holds
+        if not (math.isfinite(k) and math.isfinite(t) and math.isfinite(t + k * max(size - 1, 0))):
+            raise where.error(
+                f"the coordinates of axis {axis!r} ({t} + {k} * index) are not finite numbers",
+                f"{dfield}.coordinateTransformations",
+            )
     return Level(level_path, array_path, replace(meta, dimension_names=names), axes, *composed)
 
 

@@ -587,4 +587,9 @@ class ZaroBackendEntrypoint(BackendEntrypoint):
         :meth:`open_groups_as_dict`."""
         from xarray.core.datatree import DataTree
 
-        return DataTree.from_dict(self.open_groups_as_dict(filename_or_obj, **kwargs))
+        groups = self.open_groups_as_dict(filename_or_obj, **kwargs)
+        try:
+            return DataTree.from_dict(groups)
+        except ValueError as err:  # xarray's: a child not aligned with its parent
+            url = filename_or_obj if isinstance(filename_or_obj, str) else None
+            raise MetadataError(f"the groups do not form an xarray tree: {err}", url=url) from err
