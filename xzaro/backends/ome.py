@@ -412,7 +412,7 @@ def _read_image(
         raise where.error(
             f"datasets must be a non-empty list, got {datasets!r}", f"{efield}.datasets"
         )
-    arrays = []
+    arrays: list[tuple[str, str, ZaroMeta]] = []
     for j, dataset in enumerate(datasets):
         dfield = f"{efield}.datasets[{j}]"
         if not isinstance(dataset, Mapping):
