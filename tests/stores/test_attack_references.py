@@ -815,3 +815,41 @@ def test_dimensions_two_arrays_size_differently_are_a_metadata_error(tmp_path: P
     with pytest.raises(MetadataError, match="dimension 'n' has size") as info:
         xr.open_dataset(path, engine="zaro")
     assert info.value.field == "shape" and info.value.url is not None
+
+
+class _RangeWithoutContentRange(RangeRequestHandler):
+    """Answers a range GET with 206 and no Content-Range; its HEAD says the file is small."""
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "4")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        first, last = self.headers["Range"].removeprefix("bytes=").split("-")
+        body = DATA[int(first) : int(last) + 1]
+        self.send_response(206)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_malformed_range_answer_is_named_not_taken_for_the_end(tmp_path: Path) -> None:
+    # the error said the target was "shorter than the reference says": the HEAD's small size
+    # made the malformed answer look like a range past the end
+    from http.server import ThreadingHTTPServer
+    from threading import Thread
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RangeWithoutContentRange)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/data.bin"
+        doc = {".zgroup": '{"zarr_format": 2}', "x/.zarray": ZARRAY, "x/0": [url, 16, 8]}
+        path = tmp_path / "refs.json"
+        path.write_text(json.dumps({"version": 1, "refs": doc}))
+        with pytest.raises(StoreError, match="no Content-Range") as info:
+            ReferenceStore(str(path)).get("x/0")
+        assert info.value.key == "x/0"
+    finally:
+        server.shutdown()
+        server.server_close()

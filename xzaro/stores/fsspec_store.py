@@ -420,8 +420,10 @@ async def _read_once(backend: _Backend, path: str, start: int | None, end: int |
             return data
         return fitted(data, start, end, (await fs._info(path)).get("size"))
     except Exception as exc:
-        permanent = classify(exc).kind == "permanent"
-        if permanent and start is not None and start > 0 and await _past_end(fs, path, start):
+        # xzaro's own errors (a malformed answer) say what went wrong; only another library's
+        # error may be its way of refusing a range past the end
+        foreign = not isinstance(exc, ZaroError) and classify(exc).kind == "permanent"
+        if foreign and start is not None and start > 0 and await _past_end(fs, path, start):
             return b""
         raise
 
