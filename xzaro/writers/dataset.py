@@ -165,11 +165,19 @@ def _new_group_format(store: Store, group: str, zarr_format: int | None) -> int 
     MetadataError
         Naming ``zarr_format``, when it asks for the other format than the hierarchy's.
     """
-    parts = group.split("/") if group else []
+    if not group:  # the root has no ancestor
+        return zarr_format
+    parts = group.split("/")
+    try:
+        index = NodeIndex(store, consolidated=False)  # one index for every ancestor
+    except NodeNotFoundError:
+        return zarr_format
     for depth in range(len(parts) - 1, -1, -1):
         ancestor = "/".join(parts[:depth])
-        index = existing_index(store, ancestor, None)
-        node = index.get(ancestor) if index is not None else None
+        try:
+            node = index.get(ancestor)
+        except NodeNotFoundError:
+            continue
         if not isinstance(node, GroupMeta):
             continue
         if zarr_format is not None and zarr_format != node.zarr_format:

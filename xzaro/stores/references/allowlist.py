@@ -34,20 +34,11 @@ def chain_links(url: str) -> list[str]:
 
     ``::`` separates links except inside square brackets, where it belongs to an IPv6 host
     (``http://[::1]:8000/k`` is one link)."""
-    links, depth, start, i = [], 0, 0, 0
-    while i < len(url):
-        char = url[i]
-        if char == "[":
-            depth += 1
-        elif char == "]":
-            depth = max(0, depth - 1)
-        elif depth == 0 and url.startswith("::", i):
-            links.append(url[start:i])
-            start = i = i + 2
-            continue
-        i += 1
-    links.append(url[start:])
-    return links
+    return _CHAIN_SEPARATOR.split(url)
+
+
+#: ``::`` not followed by a ``]`` before any ``[``: not inside an IPv6 host's brackets.
+_CHAIN_SEPARATOR = re.compile(r"::(?![^\[]*\])")
 
 
 def url_protocols(url: str) -> list[str]:

@@ -134,9 +134,9 @@ class ReferenceStoreBase:
                 if value is None:
                     try:
                         value = self._loaded.value = self._load()
-                    except MemoryError as exc:
-                        if isinstance(exc, OutOfMemoryError):
-                            raise
+                    except OutOfMemoryError:
+                        raise
+                    except MemoryError:
                         raise OutOfMemoryError(
                             "the references do not fit in memory (a Kerchunk gen entry may "
                             "stand for up to 10 million of them)",
