@@ -212,6 +212,14 @@ class NodeIndex:
         self._cache[path] = node
         return node
 
+    def group_at(self, path: str) -> GroupMeta | None:
+        """The group at ``path``, or ``None`` where there is no node or an array."""
+        try:
+            node = self.get(path)
+        except NodeNotFoundError:
+            return None
+        return node if isinstance(node, GroupMeta) else None
+
     def _doc_names(self) -> list[str]:
         want3 = self.zarr_format in (None, 3)
         want2 = self.zarr_format in (None, 2)

@@ -548,11 +548,8 @@ def ome_nodes(index: NodeIndex, groups: Iterable[str]) -> dict[str, OMENode]:
     """
     drafts: dict[str, _NodeDraft] = {}
     for path in dict.fromkeys(g.strip("/") for g in groups):
-        try:
-            meta = index.get(path)
-        except NodeNotFoundError:
-            continue
-        if not isinstance(meta, GroupMeta):
+        meta = index.group_at(path)
+        if meta is None:
             continue
         for image in read_multiscales(index, path, meta):
             for level, (node, group, var, is_array) in zip(image.levels, level_nodes(image)):

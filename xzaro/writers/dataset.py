@@ -174,11 +174,8 @@ def _new_group_format(store: Store, group: str, zarr_format: int | None) -> int 
         return zarr_format
     for depth in range(len(parts) - 1, -1, -1):
         ancestor = "/".join(parts[:depth])
-        try:
-            node = index.get(ancestor)
-        except NodeNotFoundError:
-            continue
-        if not isinstance(node, GroupMeta):
+        node = index.group_at(ancestor)
+        if node is None:
             continue
         if zarr_format is not None and zarr_format != node.zarr_format:
             raise MetadataError(
