@@ -7,6 +7,7 @@ a chunk of the old data could land after the new one.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -21,19 +22,27 @@ from xzaro.writers.compute import compute_writes
 SLOW_BLOCK_SECONDS = 0.6
 
 
-def _one_block_fails_one_is_slow(x: np.ndarray, block_info: Any = None) -> np.ndarray:
+def _one_block_fails_one_is_slow(
+    x: np.ndarray, started: Path, block_info: Any = None
+) -> np.ndarray:
     if block_info[0]["chunk-location"][0] == 0:
+        # Fail only once the slow block runs (a file, as it may run in another process):
+        # otherwise the scheduler may not have started it when the error comes, and nothing
+        # would be left to settle.
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         raise ValueError("block 0 cannot be computed")
+    started.touch()
     time.sleep(SLOW_BLOCK_SECONDS)
     return x
 
 
-def _dataset() -> xr.Dataset:
+def _dataset(started: Path) -> xr.Dataset:
     values = np.arange(16 * 8, dtype="f8").reshape(16, 8)
     data = xr.DataArray(values, dims=("t", "x")).chunk({"t": 8}).data
-    return xr.Dataset(
-        {"v": (("t", "x"), data.map_blocks(_one_block_fails_one_is_slow, dtype=data.dtype))}
-    )
+    blocks = functools.partial(_one_block_fails_one_is_slow, started=started)
+    return xr.Dataset({"v": (("t", "x"), data.map_blocks(blocks, dtype=data.dtype))})
 
 
 def _files(path: Path) -> list[str]:
@@ -42,7 +51,7 @@ def _files(path: Path) -> list[str]:
 
 def _write_fails_and_settles(path: Path, **kwargs: Any) -> None:
     with pytest.raises(ValueError, match="block 0 cannot be computed"):
-        _dataset().zaro.to_store(path, **kwargs)
+        _dataset(path.parent / "slow-block-started").zaro.to_store(path, **kwargs)
     after_the_error = _files(path)
     time.sleep(2 * SLOW_BLOCK_SECONDS)
     assert _files(path) == after_the_error  # nothing was still being written
