@@ -581,15 +581,20 @@ def test_other_multiscales_attributes_stay_plain_groups(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------- errors
+def _spec_shapes(zarr_format: int) -> dict[str, tuple[int, ...]]:
+    """The level shapes of ``SPEC_04_EXAMPLE`` (Zarr V2) or ``SPEC_05_OMERO`` (V3)."""
+    shapes = {"0": (3, 2, 4, 8, 8), "1": (3, 2, 2, 4, 4), "2": (3, 2, 1, 2, 2)}
+    if zarr_format == 3:
+        shapes.pop("2")
+    return shapes
+
+
 def _broken(tmp_path: Path, zarr_format: int, change: Any) -> tuple[str, str]:
     url = str(tmp_path / f"broken{zarr_format}.zarr")
     attrs = json.loads(json.dumps(SPEC_04_EXAMPLE if zarr_format == 2 else SPEC_05_OMERO))
     entry = (attrs["multiscales"] if zarr_format == 2 else attrs["ome"]["multiscales"])[0]
     change(entry)
-    shapes = {"0": (3, 2, 4, 8, 8), "1": (3, 2, 2, 4, 4), "2": (3, 2, 1, 2, 2)}
-    if zarr_format == 3:
-        shapes.pop("2")
-    write_spec_image(url, attrs, zarr_format, shapes)
+    write_spec_image(url, attrs, zarr_format, _spec_shapes(zarr_format))
     prefix = "multiscales[0]" if zarr_format == 2 else "ome.multiscales[0]"
     return url, prefix
 
@@ -692,6 +697,85 @@ def test_transformation_by_path_is_unsupported(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedError) as info:
         xr.open_dataset(url, engine=ENGINE, group="1")
     assert info.value.field == f"{prefix}.datasets[0].coordinateTransformations[0].path"
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("version", ["latest", 5, ""])
+def test_a_version_that_is_no_major_minor_is_refused(
+    tmp_path: Path, zarr_format: int, version: Any
+) -> None:
+    url = str(tmp_path / "version.zarr")
+    attrs = json.loads(json.dumps(SPEC_04_EXAMPLE if zarr_format == 2 else SPEC_05_OMERO))
+    (attrs["multiscales"][0] if zarr_format == 2 else attrs["ome"])["version"] = version
+    write_spec_image(url, attrs, zarr_format, _spec_shapes(zarr_format))
+    with pytest.raises(MetadataError, match=r"MAJOR\.MINOR") as info:
+        xr.open_datatree(url, engine=ENGINE)
+    assert info.value.field == ("multiscales[0].version" if zarr_format == 2 else "ome.version")
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_newer_version_reads_as_the_newest_known_with_a_warning(
+    tmp_path: Path, zarr_format: int
+) -> None:
+    url = str(tmp_path / "newer.zarr")
+    attrs = json.loads(json.dumps(SPEC_04_EXAMPLE if zarr_format == 2 else SPEC_05_OMERO))
+    (attrs["multiscales"][0] if zarr_format == 2 else attrs["ome"])["version"] = "0.7-dev"
+    write_spec_image(url, attrs, zarr_format, _spec_shapes(zarr_format))
+    with pytest.warns(UserWarning, match=r"OME-NGFF 0.7-dev is newer than 0.5.*read as 0.5"):
+        tree = xr.open_datatree(url, engine=ENGINE, **RAW)
+    assert list(tree.children) == list(_spec_shapes(zarr_format))
+    assert tree["1"]["x"].size == 4
+
+
+def _two_images(url: str, inner_scale: float, inner_paths: list[str]) -> None:
+    """An image at the root whose one level is ``a/0``, and an image at ``a`` with levels
+    ``inner_paths``, scaled ``inner_scale``."""
+    root = zarr.open_group(url, mode="w", zarr_format=2)
+    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+
+    def multiscales(paths: list[str], scale: float) -> dict:
+        datasets = [
+            {"path": p, "coordinateTransformations": [{"type": "scale", "scale": [scale] * 2}]}
+            for p in paths
+        ]
+        return {"multiscales": [{"version": "0.4", "axes": axes, "datasets": datasets}]}
+
+    inner = root.create_group("a")
+    inner.create_array("0", data=np.arange(16, dtype="f4").reshape(4, 4))
+    inner.create_array("1", data=np.arange(4, dtype="f4").reshape(2, 2))
+    root.attrs.update(multiscales(["a/0"], 10.0))
+    inner.attrs.update(multiscales(inner_paths, inner_scale))
+
+
+def test_an_array_two_images_show_differently_is_refused(tmp_path: Path) -> None:
+    """The root image shows ``a/0`` as variable ``0`` of node ``a`` scaled 10; the image at
+    ``a`` as node ``a/0`` scaled 1 (xarray's KeyError before: a variable and a child both named
+    ``0``)."""
+    url = str(tmp_path / "nested.zarr")
+    _two_images(url, 1.0, ["0", "1"])
+    for open_ in (
+        lambda: xr.open_datatree(url, engine=ENGINE),
+        lambda: xr.open_dataset(url, engine=ENGINE, group="a"),
+    ):
+        with pytest.raises(MetadataError, match="'a/0' is a level of the image at ''") as info:
+            open_()
+        assert (info.value.key, info.value.field) == (
+            "a/.zattrs",
+            "multiscales[0].datasets[0].path",
+        )
+
+
+def test_two_entries_of_one_image_may_share_a_level(tmp_path: Path) -> None:
+    """Two ``multiscales`` entries of one image group that both start from array ``0`` (two
+    pyramids of one image) show it alike: it reads once."""
+    url = str(tmp_path / "two_entries.zarr")
+    _two_images(url, 1.0, ["0", "1"])
+    group = zarr.open_group(f"{url}/a", mode="a")
+    entry = group.attrs["multiscales"][0]
+    group.attrs["multiscales"] = [entry, {**entry, "datasets": entry["datasets"][:1]}]
+    tree = xr.open_datatree(f"{url}/a", engine=ENGINE, **RAW)
+    assert list(tree.children) == ["0", "1"]
+    np.testing.assert_array_equal(tree["0"]["image"].values, np.arange(16).reshape(4, 4))
 
 
 def _rows_complete(written: xzaro.ZaroArray, frames: np.ndarray) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from xzaro.backends.ome import level_nodes, metadata_key, read_multiscales
+from xzaro.backends.ome import metadata_key, read_multiscales
+from xzaro.backends.ome_nodes import level_nodes
 from xzaro.errors import MetadataError, NodeNotFoundError
 from xzaro.hierarchy import NodeIndex, open_group
 from xzaro.meta import GroupMeta

@@ -36,13 +36,16 @@ Errors
     length or with values that are not finite numbers, a level without its scale. A
     transformation xzaro does not implement (given by ``path``, or of another type) raises
     :class:`~xzaro.errors.UnsupportedError`. Nothing is read with a coordinate it cannot vouch for.
+    A ``version`` that is no ``MAJOR.MINOR`` string is refused; one newer than
+    :data:`NEWEST_VERSION` is read as that version with a ``UserWarning`` naming it.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,17 +62,15 @@ __all__ = [
     "Level",
     "MultiscaleImage",
     "OMENode",
-    "level_nodes",
     "metadata_key",
-    "ome_node",
-    "ome_nodes",
-    "ome_tree",
     "read_multiscales",
 ]
 
 #: The variable name of a level array that is a node of its own (the OME standard layout).
 IMAGE_VARIABLE = "image"
 #: The axes OME-NGFF 0.1 and 0.2 imply (5-D ``t, c, z, y, x``, or its last dimensions).
+#: The newest OME-NGFF version this module implements.
+NEWEST_VERSION = (0, 5)
 _IMPLIED_AXES = ("t", "c", "z", "y", "x")
 _TRANSFORM_TYPES = ("identity", "scale", "translation")
 
@@ -215,14 +216,30 @@ class _Where:
         return UnsupportedError(message, url=self.url, key=self.key, field=field_)
 
 
+def _check_version(version: Any, where: _Where, field_: str) -> None:
+    """Refuse a version that is no ``MAJOR.MINOR`` string; warn about one newer than
+    :data:`NEWEST_VERSION`, which is read as that version."""
+    if version is None:
+        return
+    parsed = _version_tuple(version)
+    if parsed is None:
+        raise where.error(f"version must be a string 'MAJOR.MINOR', got {version!r}", field_)
+    if parsed > NEWEST_VERSION:
+        newest = ".".join(map(str, NEWEST_VERSION))
+        warnings.warn(
+            f"OME-NGFF {version} is newer than {newest}, the newest version xzaro reads: the "
+            f"image is read as {newest} [url={where.url!r}, key={where.key!r}, field={field_!r}]",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
 def _ome_entries(attrs: Mapping, where: _Where) -> tuple[list, str, str | None]:
     """The ``multiscales`` entries, the field naming them and the version ``ome`` gives."""
     ome = attrs.get("ome")
     if isinstance(ome, Mapping) and "multiscales" in ome:
         entries, prefix = ome["multiscales"], "ome.multiscales"
         version = ome.get("version")
-        if version is not None and not isinstance(version, str):
-            raise where.error(f"version must be a string, got {version!r}", "ome.version")
     elif "multiscales" in attrs:
         entries, prefix, version = attrs["multiscales"], "multiscales", None
         if not isinstance(entries, list) or not any(
@@ -405,8 +422,7 @@ def _read_image(
     if not isinstance(entry, Mapping):
         raise where.error(f"a multiscale must be an object, got {entry!r}", efield)
     version = ome_version if under_ome else entry.get("version")
-    if version is not None and not isinstance(version, str):
-        raise where.error(f"version must be a string, got {version!r}", f"{efield}.version")
+    _check_version(version, where, "ome.version" if under_ome else f"{efield}.version")
     datasets = entry.get("datasets")
     if not isinstance(datasets, list) or not datasets:
         raise where.error(
@@ -487,109 +503,3 @@ def _read_level(
                 f"{dfield}.coordinateTransformations",
             )
     return Level(level_path, array_path, replace(meta, dimension_names=names), axes, *composed)
-
-
-# ---------------------------------------------------------------------------------- nodes
-@dataclass
-class _NodeDraft:
-    path: str
-    group: str
-    is_array: bool = False
-    levels: dict[str, Level] = field(default_factory=dict)
-    sources: dict[str, MultiscaleImage] = field(default_factory=dict)
-    hidden: set[str] = field(default_factory=set)
-
-
-def level_nodes(image: MultiscaleImage) -> list[tuple[str, str, str, bool]]:
-    """``(node path, group read, variable name, is an array node)`` of every level."""
-    parents = [lv.path.rpartition("/")[0] for lv in image.levels]
-    out = []
-    for level, parent in zip(image.levels, parents):
-        group = join(image.group, parent)
-        if not parent or parents.count(parent) > 1:
-            out.append((level.array_path, group, IMAGE_VARIABLE, True))
-        else:
-            out.append((group, group, level.path.rpartition("/")[2], False))
-    return out
-
-
-def _freeze(draft: _NodeDraft, url: str) -> OMENode:
-    coords: dict[str, tuple[np.ndarray, dict[str, str]]] = {}
-    for var, level in draft.levels.items():
-        image = draft.sources[var]
-        for dim, (values, attrs) in level.coordinates().items():
-            if dim not in coords:
-                coords[dim] = (values, attrs)
-            elif not (np.array_equal(coords[dim][0], values) and coords[dim][1] == attrs):
-                raise MetadataError(
-                    f"the levels shown in node {draft.path!r} give axis {dim!r} different "
-                    f"coordinates (the level at {level.path!r} differs from another level there)",
-                    url=url,
-                    key=image.key,
-                    field=f"{image.field}.coordinateTransformations",
-                )
-    return OMENode(
-        draft.path,
-        draft.group,
-        dict(draft.levels),
-        frozenset(draft.hidden),
-        draft.is_array,
-        coords,
-    )
-
-
-def ome_nodes(index: NodeIndex, groups: Iterable[str]) -> dict[str, OMENode]:
-    """The nodes the multiscale images of ``groups`` shape, by path.
-
-    For every group among ``groups`` that is an image group: a node per level (an array node or
-    a level group), and the image group itself and any other group holding level arrays that
-    are nodes of their own (which those groups do not show). A path that is no node, or a
-    group, is skipped. Nodes are listed in the order of the images' levels.
-    """
-    drafts: dict[str, _NodeDraft] = {}
-    for path in dict.fromkeys(g.strip("/") for g in groups):
-        meta = index.group_at(path)
-        if meta is None:
-            continue
-        for image in read_multiscales(index, path, meta):
-            for level, (node, group, var, is_array) in zip(image.levels, level_nodes(image)):
-                draft = drafts.setdefault(node, _NodeDraft(node, group, is_array))
-                draft.is_array = draft.is_array or is_array
-                if var not in draft.levels:
-                    draft.levels[var] = level
-                    draft.sources[var] = image
-                elif draft.levels[var].array_path != level.array_path:
-                    raise MetadataError(
-                        f"two levels are shown as variable {var!r} of node {node!r}",
-                        url=index.store.url,
-                        key=image.key,
-                        field=f"{image.field}.datasets",
-                    )
-                if is_array:
-                    holder = drafts.setdefault(group, _NodeDraft(group, group))
-                    holder.hidden.add(level.array_path.rpartition("/")[2])
-    return {path: _freeze(d, index.store.url) for path, d in drafts.items()}
-
-
-def _ancestors(path: str) -> list[str]:
-    parts = path.split("/") if path else []
-    return ["/".join(parts[:i]) for i in range(len(parts))]
-
-
-def ome_tree(index: NodeIndex, root: str, groups: Iterable[str] = ()) -> dict[str, OMENode]:
-    """The nodes at and below ``root`` that multiscale images shape, by path, in order.
-
-    ``groups`` are the groups below ``root``; the images read are those of ``root``, of its
-    ancestors (a level array or level group opened on its own) and of ``groups``.
-    """
-    root = root.strip("/")
-    prefix = f"{root}/" if root else ""
-    nodes = ome_nodes(index, [*_ancestors(root), root, *groups])
-    return {p: n for p, n in nodes.items() if p == root or p.startswith(prefix)}
-
-
-def ome_node(index: NodeIndex, path: str) -> OMENode | None:
-    """The node at ``path`` as the multiscale images above or at it shape it, or ``None`` when
-    no image does (a plain group)."""
-    path = path.strip("/")
-    return ome_tree(index, path).get(path)

@@ -28,7 +28,8 @@ from xarray.core.variable import Variable
 
 from xzaro.array import ZaroArray
 from xzaro.backends.cf import decode_fill_attribute
-from xzaro.backends.ome import OMENode, ome_node, ome_tree
+from xzaro.backends.ome import OMENode
+from xzaro.backends.ome_nodes import ome_node, ome_tree
 from xzaro.backends.read_unit import (
     ReadUnit,
     SharedBlockSizes,
