@@ -54,6 +54,8 @@ READERS = (
     "zaro obstore",
     "zaro fsspec",
     "zaro ru=shard",
+    "zaro chunks=None",
+    "zaro array",
     "zarr",
     "zarr obstore",
     "zarr-array obstore",
@@ -404,12 +406,12 @@ def set_aws_environment() -> None:
     os.environ.setdefault("AWS_REGION", S3_REGION)
 
 
-def _xarray_values(target: Any, engine: str, **kwargs: Any) -> np.ndarray:
+def _xarray_values(target: Any, engine: str, chunks: Any = {}, **kwargs: Any) -> np.ndarray:  # noqa: B006
     import xarray as xr
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return xr.open_dataset(target, engine=engine, chunks={}, **kwargs).v.values
+        return xr.open_dataset(target, engine=engine, chunks=chunks, **kwargs).v.values
 
 
 def make_reader(reader: str, ep: Endpoint, name: str, zarr_format: int) -> Read:
@@ -422,6 +424,12 @@ def make_reader(reader: str, ep: Endpoint, name: str, zarr_format: int) -> Read:
         return lambda: _xarray_values(url, "zaro", storage_options=fsspec_options)
     if reader == "zaro ru=shard":
         return lambda: _xarray_values(url, "zaro", storage_options=options, read_unit="shard")
+    if reader == "zaro chunks=None":
+        return lambda: _xarray_values(url, "zaro", chunks=None, storage_options=options)
+    if reader == "zaro array":
+        import xzaro
+
+        return lambda: xzaro.open_array(url, "v", storage_options=options)[...]
     if reader == "zaro obstore":
         from xzaro.stores.obstore_store import ObstoreStore
 

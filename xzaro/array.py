@@ -15,6 +15,7 @@ import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from xzaro.read_log import note_missing, summarized_read
 from xzaro.shard_reader import ShardReader
 from xzaro.slabs import STREAM_BYTES, place_streamed, slices_only
 from xzaro.stores import prefetched
-from xzaro.stores.base import Store, SupportsLocalReads, object_reads
+from xzaro.stores.base import Store, SupportsLocalReads, object_deliveries, object_reads
 from xzaro.whole_shards import WholeShards
 
 #: Stored bytes fetched per batch; bounds memory on very large reads.
@@ -91,6 +92,7 @@ class ZaroArray:
         # asked once: a runtime protocol check costs tens of microseconds per read
         self._local_reads = store if isinstance(store, SupportsLocalReads) else None
         self._get_objects = object_reads(store)
+        self._deliver_objects = object_deliveries(store)
         self._init_codecs()
 
     def _init_codecs(self) -> None:
@@ -346,20 +348,23 @@ class ZaroArray:
 
     def _read_chunks(self, box: Box, out: np.ndarray) -> None:
         pipeline = self._pipeline  # the largest stored object's, for the batch size
-        missing = 0
         if self._local_chunks is not None:
-            missing = self._local_chunks.read(box, out, pipeline)
-        else:
-            pieces = list(self.meta.storage_grid.pieces(box))
-            keys = [self._key(p.chunk_index) for p in pieces]
-            step = max(1, BATCH_BYTES // max(1, pipeline.spec.nbytes or 1))
-            for lo in range(0, len(pieces), step):
-                batch = range(lo, min(lo + step, len(pieces)))
-                datas = self._get_objects([keys[i] for i in batch])
-                missing += sum(d is None for d in datas)
-                jobs = [(datas[j - lo], pieces[j], keys[j]) for j in batch]
-                concurrent_map(self._place_stored(out), jobs)
-        note_missing(missing)
+            note_missing(self._local_chunks.read(box, out, pipeline))
+            return
+        pieces = list(self.meta.storage_grid.pieces(box))
+        keys = [self._key(p.chunk_index) for p in pieces]
+        place = self._place_stored(out)
+        missing: list[int] = []
+
+        def take(lo: int, i: int, data: Any) -> None:
+            if data is None:
+                missing.append(lo + i)
+            place((data, pieces[lo + i], keys[lo + i]))
+
+        step = max(1, BATCH_BYTES // max(1, pipeline.spec.nbytes or 1))
+        for lo in range(0, len(pieces), step):
+            self._deliver_objects(keys[lo : lo + step], partial(take, lo))
+        note_missing(len(missing))
 
     def _read_sharded(self, box: Box, out: np.ndarray) -> None:
         by_shard, dests = self._whole.split(box, out, self._shards.shard_of)

@@ -121,6 +121,11 @@ def thread_pool() -> ThreadPoolExecutor:
     return pool
 
 
+def on_pool_thread() -> bool:
+    """Whether the calling thread is one of the shared pool's (or named as one)."""
+    return threading.current_thread().name.startswith(POOL_THREADS)
+
+
 def concurrent_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     """Apply ``fn`` to every item on the shared pool and return the results in order.
 
@@ -128,7 +133,7 @@ def concurrent_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     thread, so nested use can never deadlock the pool.
     """
     seq: Sequence[T] = items if isinstance(items, Sequence) else list(items)
-    if len(seq) <= 1 or threading.current_thread().name.startswith(POOL_THREADS):
+    if len(seq) <= 1 or on_pool_thread():
         return [fn(x) for x in seq]
     # Many small tasks go in batches: a pool hand-off costs more than reading a tiny chunk.
     batches = 4 * default_workers()
@@ -158,6 +163,33 @@ def settled(futures: Sequence[Future[R]]) -> list[R]:
             f.cancel()
         wait(futures)
         raise
+
+
+def handed_to_pool(
+    produce: Callable[[Callable[[int, T], None]], object], fn: Callable[[int, T], None]
+) -> None:
+    """Run ``produce(hand)``, which calls ``hand(i, item)`` from any of its threads as items
+    come, and ``fn(i, item)`` on the shared pool for each: the work on the first item starts
+    as it comes, not once all have. Returns once every ``fn`` has run; on a failure of
+    ``produce`` or of an ``fn``, raises the first once none still runs. On a pool thread
+    ``fn`` runs in ``produce``'s thread instead (the pool never waits for itself)."""
+    if on_pool_thread():
+        produce(fn)
+        return
+    pool = thread_pool()
+    futures: list[Future[None]] = []
+
+    def hand(i: int, item: T) -> None:
+        futures.append(pool.submit(fn, i, item))
+
+    try:
+        produce(hand)
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        wait(futures)
+        raise
+    settled(futures)
 
 
 async def bounded_gather(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:

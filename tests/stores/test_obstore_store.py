@@ -11,6 +11,8 @@ import multiprocessing
 import operator
 import os
 import pickle
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +26,7 @@ import xarray as xr
 from faults import start_fault_proxy
 from servers import free_port
 
-from xzaro.errors import NodeNotFoundError, StoreError
+from xzaro.errors import DecodeError, NodeNotFoundError, StoreError
 from xzaro.stores import FsspecStore, open_store
 from xzaro.stores.network import (
     NetworkOptions,
@@ -226,14 +228,22 @@ def test_chunks_reach_the_decoders_in_obstores_own_buffers(
     expected = np.asarray(z[...])
     store = ObstoreStore(s3["url"], s3["options"])
     handed: list[type] = []
-    real = ObstoreStore.get_many_buffers
+    real, real_each = ObstoreStore.get_many_buffers, ObstoreStore.each_buffer
 
     def spying(self: ObstoreStore, keys: Any) -> list[Any]:
         got = real(self, keys)
         handed.extend(type(d) for d in got if d is not None)
         return got
 
+    def spying_each(self: ObstoreStore, keys: Any, take: Any) -> None:
+        def seen(i: int, data: Any) -> None:
+            handed.extend([type(data)] if data is not None else [])
+            take(i, data)
+
+        real_each(self, keys, seen)
+
     monkeypatch.setattr(ObstoreStore, "get_many_buffers", spying)
+    monkeypatch.setattr(ObstoreStore, "each_buffer", spying_each)
     got = xzaro.open_array(store, path="v")[...]
     assert np.array_equal(got, expected) and (got[24:] == -1).all()
     assert handed and set(handed) == {obstore.Bytes}
@@ -374,6 +384,74 @@ def test_requests_in_flight_are_bounded(http_server_handle: Any, http_root: Any)
         http_server_handle.delay = 0.0
     assert http_server_handle.requests == 24
     assert 1 <= http_server_handle.max_in_flight <= 3
+
+
+def test_each_body_is_handed_over_as_it_comes(
+    http_server_handle: Any, http_root: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one request in flight, each body is taken before the next request is made (the
+    decoding of a read overlaps its transfers, and each body can be freed once decoded)."""
+    from servers import RangeRequestHandler
+
+    url, directory = http_root
+    for i in range(4):
+        (directory / f"k{i}").write_bytes(b"x" * (i + 1))
+    events: list[tuple[str, Any]] = []
+    original = RangeRequestHandler._respond
+
+    def spy(self: Any) -> Any:
+        events.append(("request", self.path.rpartition("/")[2]))
+        return original(self)
+
+    monkeypatch.setattr(RangeRequestHandler, "_respond", spy)
+    store = ObstoreStore(url, network=NetworkOptions(requests_in_flight=1, retries=0))
+    threads: set[str] = set()
+
+    def take(i: int, data: Any) -> None:
+        threads.add(threading.current_thread().name)
+        events.append(("take", (i, None if data is None else bytes(data))))
+
+    store.each_buffer(["k0", "k1", "missing", "k3"], take)
+    assert events == [
+        ("request", "k0"),
+        ("take", (0, b"x")),
+        ("request", "k1"),
+        ("take", (1, b"xx")),
+        ("request", "missing"),
+        ("take", (2, None)),
+        ("request", "k3"),
+        ("take", (3, b"xxxx")),
+    ]
+    assert threads == {t for t in threads if t.startswith("obstore-requests")}
+
+
+def test_each_buffer_raises_the_first_failure_once_all_settled(
+    http_server_handle: Any, http_root: Any
+) -> None:
+    url, directory = http_root
+    for i in range(6):
+        (directory / f"k{i}").write_bytes(b"x")
+    store = ObstoreStore(url, network=NetworkOptions(retries=0))
+    taken: list[int] = []
+
+    def take(i: int, data: Any) -> None:
+        time.sleep(0.05)
+        taken.append(i)
+
+    keys = ["k0", "k1", "__error500__", "k3", "k4", "k5"]
+    with pytest.raises(StoreError, match="500") as info:
+        store.each_buffer(keys, take)
+    assert info.value.key == "__error500__"
+    settled = list(taken)
+    time.sleep(0.2)
+    assert taken == settled  # no take still ran once the error was raised
+
+    def refuse(i: int, data: Any) -> None:
+        if i == 1:
+            raise DecodeError("bad chunk")
+
+    with pytest.raises(DecodeError, match="bad chunk"):
+        store.each_buffer(["k0", "k1", "k3"], refuse)
 
 
 @pytest.mark.timeout(60)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote
 
+from xzaro.concurrency import concurrent_map, handed_to_pool
 from xzaro.errors import StoreError, ZaroError
 
 #: A byte-range request: ``(key, offset, length)``. ``offset >= 0`` asks for ``length`` bytes from
@@ -204,6 +205,12 @@ class SupportsBufferReads(Protocol):
         ``None`` for a missing key), for decoders only: they are not ``bytes``."""
         ...
 
+    def each_buffer(self, keys: Sequence[str], take: Callable[[int, Any], None]) -> None:
+        """Fetch ``keys`` concurrently as :meth:`get_many_buffers` does, calling ``take(i,
+        body)`` (``None`` for a missing key) in the thread that fetched key ``i`` as soon as
+        its body is in; on a failure, the first error once no request or ``take`` still runs."""
+        ...
+
 
 def object_reads(store: Store) -> Callable[[Sequence[str]], builtins.list[Any]]:
     """The store's batched read of whole objects for decoders: in its client's own buffers
@@ -212,6 +219,25 @@ def object_reads(store: Store) -> Callable[[Sequence[str]], builtins.list[Any]]:
     if isinstance(store, SupportsBufferReads):
         return store.get_many_buffers
     return store.get_many
+
+
+def object_deliveries(store: Store) -> Callable[[Sequence[str], Callable[[int, Any], None]], None]:
+    """The store's batched read of whole objects that calls ``take(i, body)`` on the shared
+    pool for each key (``None``: missing): as each body comes in where the store hands them
+    over so (:meth:`SupportsBufferReads.each_buffer`: decoding overlaps the transfers, and each
+    body can be freed once decoded), else once :func:`object_reads` has them all. A single key
+    is read and taken in the calling thread."""
+    reads = object_reads(store)
+    each = store.each_buffer if isinstance(store, SupportsBufferReads) else None
+
+    def deliver(keys: Sequence[str], take: Callable[[int, Any], None]) -> None:
+        if each is not None and len(keys) > 1:
+            handed_to_pool(lambda hand: each(keys, hand), take)
+            return
+        datas = reads(keys)
+        concurrent_map(lambda i: take(i, datas[i]), range(len(datas)))
+
+    return deliver
 
 
 @runtime_checkable

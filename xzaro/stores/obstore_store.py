@@ -318,6 +318,20 @@ class ObstoreStore:
         self.obstore()
         return self._run([self._reader(key, 0, None, copy=False) for key in keys])
 
+    def each_buffer(self, keys: Sequence[str], take: Callable[[int, Any], None]) -> None:
+        """:meth:`get_many_buffers`, each body handed to ``take(i, body)`` in the request's
+        thread as soon as it is in (see :meth:`SupportsBufferReads.each_buffer`)."""
+        keys = list(keys)
+        fallback = self._delegate()
+        if fallback is not None:
+            for i, data in enumerate(fallback.get_many(keys)):
+                take(i, data)
+            return
+        if keys:
+            self.obstore()
+            readers = [self._reader(key, 0, None, copy=False) for key in keys]
+            self._run([partial(_deliver, take, i, r) for i, r in enumerate(readers)])
+
     def _reader(
         self, key: str, offset: int, length: int | None, copy: bool = True
     ) -> Callable[[], Any]:
@@ -499,6 +513,10 @@ class ObstoreStore:
         if lister is None:
             lister = self._lister.value = FsspecStore(self.url, self.storage_options)
         return lister
+
+
+def _deliver(take: Callable[[int, Any], None], i: int, read: Callable[[], Any]) -> None:
+    take(i, read())
 
 
 def from_obstore(obj: Any, *, network: NetworkOptions | None = None) -> ObstoreStore:
