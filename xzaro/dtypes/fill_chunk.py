@@ -70,11 +70,13 @@ def is_fill(chunk: np.ndarray, fill: np.ndarray) -> bool:
     value = fill.view(view)[()]
     if bits.flat[0] != value:
         return False
-    if value == 0:
-        return not bits.any()
     if not bits.flags.c_contiguous:
         return bool(np.all(bits == value))
     flat = bits.reshape(-1)
+    if value == 0:  # zeros at any width: compared eight bytes at a time
+        wide = flat.view(np.uint64) if flat.nbytes % 8 == 0 else flat
+        step = _FILL_STEP * flat.itemsize // wide.itemsize
+        return not any(wide[i : i + step].any() for i in range(0, wide.size, step))
     return all(
         bool(np.all(flat[i : i + _FILL_STEP] == value)) for i in range(0, flat.size, _FILL_STEP)
     )

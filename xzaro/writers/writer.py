@@ -22,7 +22,7 @@ from xzaro.concurrency import concurrent_map
 from xzaro.dtypes import fill_array, is_fill
 from xzaro.errors import AlignmentError, brief
 from xzaro.meta import ZaroMeta
-from xzaro.stores.base import Parts, Store
+from xzaro.stores.base import Parts, Store, SupportsLocalFiles
 
 
 class _Tiles(NamedTuple):
@@ -137,16 +137,24 @@ class Writer:
                 spans.append((k, slice(start, min(start + size, n)), size))
             per_dim.append(spans)
 
+        # Local files are written by the task that encoded them, while other tasks encode:
+        # writes overlap encoding, and each object's memory is freed (and reused warm) at once.
+        # Other stores get the objects in one concurrent batch (their requests in flight).
+        each = isinstance(self.store, SupportsLocalFiles)
+
         def encode(
             spans: tuple[tuple[int, slice, int], ...],
         ) -> tuple[str, bytes | memoryview | Parts | None]:
             index, local, stored = zip(*spans) if spans else ((), (), ())
-            return self.key(index), self.encode_unit(block[local], shape=stored)
+            key, data = self.key(index), self.encode_unit(block[local], shape=stored)
+            if each and data is not None:
+                self.store.set(key, data)
+                return key, b""
+            return key, data
 
-        indices = list(itertools.product(*per_dim))
-        encoded = concurrent_map(encode, indices)
+        encoded = concurrent_map(encode, list(itertools.product(*per_dim)))
         items = [(key, data) for key, data in encoded if data is not None]
-        if items:
+        if items and not each:
             self.store.set_many(items)
         if not self.overwrite:
             return len(items)
