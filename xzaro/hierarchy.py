@@ -77,6 +77,7 @@ class NodeIndex:
         #: on use; ``name`` is the document the node would have on its own (``.zarray``...).
         self.consolidated: dict[str, tuple[Any, dict[str, Any] | None, str, str]] | None = None
         self.source = "per-node"
+        self._children: dict[str, list[str]] | None = None
         self._load_root(consolidated)
 
     # ------------------------------------------------------------------ root and consolidated
@@ -265,16 +266,25 @@ class NodeIndex:
             key=path or "/",
         )
 
+    def _consolidated_children(self, path: str) -> list[str]:
+        """The paths of the consolidated nodes directly below ``path``, sorted; the map of
+        every group's children is built on the first call (a tree of n groups is then walked in
+        O(n), not O(n^2))."""
+        assert self.consolidated is not None
+        if self._children is None:
+            below: dict[str, list[str]] = {}
+            for p in sorted(self.consolidated):
+                if p:
+                    below.setdefault(p.rpartition("/")[0], []).append(p)
+            self._children = below
+        return self._children.get(path, [])
+
     def children(self, path: str = "") -> dict[str, Node]:
         """The direct children of the group at ``path``, by name."""
         path = path.strip("/")
         prefix = f"{path}/" if path else ""
         if self.consolidated is not None:
-            return {
-                p[len(prefix) :]: self.get(p)
-                for p in sorted(self.consolidated)
-                if p.startswith(prefix) and p != path and "/" not in p[len(prefix) :]
-            }
+            return {p[len(prefix) :]: self.get(p) for p in self._consolidated_children(path)}
         if isinstance(self.store, SupportsListDir):
             candidates = [n for n in self.store.list_dir(path) if n not in _NODE_DOCS]
         else:
