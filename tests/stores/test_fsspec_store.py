@@ -115,6 +115,38 @@ def test_http_get_many_is_bounded(http_server_handle: Any, limit: int) -> None:
     assert 2 <= http_server_handle.max_in_flight <= limit
 
 
+def test_http_each_body_is_handed_over_as_it_comes(
+    http_server_handle: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one request in flight, each body is taken before the next request is made (a
+    read decodes each chunk while the others are in transfer, and frees its body at once)."""
+    sub = uuid.uuid4().hex
+    root = http_server_handle.directory / sub
+    root.mkdir()
+    for i in range(3):
+        (root / f"k{i}").write_bytes(b"x" * (i + 1))
+    events: list[tuple[str, Any]] = []
+    original = RangeRequestHandler._respond
+
+    def spy(self: Any) -> Any:
+        events.append(("request", self.path.rpartition("/")[2]))
+        return original(self)
+
+    monkeypatch.setattr(RangeRequestHandler, "_respond", spy)
+    store = FsspecStore(f"{http_server_handle.base_url}/{sub}", max_concurrency=1)
+    store.each_buffer(
+        ["k0", "missing", "k2"],
+        lambda i, data: events.append(("take", (i, None if data is None else bytes(data)))),
+    )
+    assert [e for e in events if e != ("request", "missing")] == [
+        ("request", "k0"),
+        ("take", (0, b"x")),
+        ("take", (1, None)),
+        ("request", "k2"),
+        ("take", (2, b"xxx")),
+    ]
+
+
 def test_chained_url_reads(tmp_path: Path) -> None:
     (tmp_path / "zarr.json").write_bytes(b"{}")
     store = open_store(f"simplecache::file://{tmp_path}")

@@ -28,6 +28,7 @@ from zarr_written import SECRET
 
 from xzaro.errors import StoreError
 from xzaro.stores import FsspecStore, LocalStore, MemoryStore, Store, open_store
+from xzaro.stores.base import object_deliveries
 from xzaro.stores.obstore_store import ObstoreStore
 
 BACKENDS = [
@@ -174,6 +175,26 @@ def test_get_many_mixed(backend: Backend) -> None:
     keys = [f"c/{i}/0" for i in range(20)]
     assert backend.store.get_many(keys) == [present.get(k) for k in keys]
     assert backend.store.get_many([]) == []
+
+
+def test_objects_delivered_one_by_one(backend: Backend) -> None:
+    """``object_deliveries``: every key's body (``None``: missing) reaches ``take`` once, with
+    its index, whether the store hands the bodies over as they come or in one batch."""
+    present = {f"d/{i}": f"object-{i}".encode() * (i + 1) for i in range(0, 12, 3)}
+    for key, value in present.items():
+        backend.put(key, value)
+    keys = [f"d/{i}" for i in range(12)]
+    taken: dict[int, bytes | None] = {}
+
+    def take(i: int, data: Any) -> None:
+        assert i not in taken
+        taken[i] = None if data is None else bytes(data)
+
+    object_deliveries(backend.store)(keys, take)
+    assert taken == {i: present.get(k) for i, k in enumerate(keys)}
+    taken.clear()
+    object_deliveries(backend.store)([], take)
+    assert taken == {}
 
 
 def test_get_ranges(backend: Backend) -> None:

@@ -14,7 +14,9 @@ A capability is a runtime-checkable protocol; a caller that can use one asks wit
   opened once for several positional reads;
 * :class:`SupportsLocalFiles`: every object is a file of this machine, which a writer may
   create in place;
-* :class:`SupportsTransactions`: writes are seen by readers only once committed (Icechunk).
+* :class:`SupportsTransactions`: writes are seen by readers only once committed (Icechunk);
+* :class:`SupportsBufferReads`: whole objects handed to decoders in the client's own buffers,
+  each as soon as its body is in (obstore, fsspec).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote
 
-from xzaro.concurrency import concurrent_map, handed_to_pool
+from xzaro.concurrency import concurrent_map, handed_to_pool, on_pool_thread
 from xzaro.errors import StoreError, ZaroError
 
 #: A byte-range request: ``(key, offset, length)``. ``offset >= 0`` asks for ``length`` bytes from
@@ -197,12 +199,13 @@ class SupportsLocalReads(Protocol):
 
 @runtime_checkable
 class SupportsBufferReads(Protocol):
-    """A store whose client holds each answer's body in a buffer of its own (obstore's
-    ``Bytes``): chunk reads take that buffer as it is instead of a copy in ``bytes``."""
+    """A store that hands whole objects to decoders as its client has them: in the client's
+    own buffers (obstore's ``Bytes``) rather than copies in ``bytes``, and each one as soon as
+    its body is in (:meth:`each_buffer`), so decoding overlaps the other transfers."""
 
     def get_many_buffers(self, keys: Sequence[str]) -> builtins.list[Any]:
         """:meth:`Store.get_many` answered with read-only objects of the buffer protocol (or
-        ``None`` for a missing key), for decoders only: they are not ``bytes``."""
+        ``None`` for a missing key), for decoders only: they need not be ``bytes``."""
         ...
 
     def each_buffer(self, keys: Sequence[str], take: Callable[[int, Any], None]) -> None:
@@ -226,12 +229,14 @@ def object_deliveries(store: Store) -> Callable[[Sequence[str], Callable[[int, A
     pool for each key (``None``: missing): as each body comes in where the store hands them
     over so (:meth:`SupportsBufferReads.each_buffer`: decoding overlaps the transfers, and each
     body can be freed once decoded), else once :func:`object_reads` has them all. A single key
-    is read and taken in the calling thread."""
+    is read and taken in the calling thread, and so is a batch read from a pool thread."""
     reads = object_reads(store)
     each = store.each_buffer if isinstance(store, SupportsBufferReads) else None
 
     def deliver(keys: Sequence[str], take: Callable[[int, Any], None]) -> None:
-        if each is not None and len(keys) > 1:
+        # a pool thread takes the batch whole: handed over as they come, the bodies would be
+        # decoded in the client's own threads (fsspec's event loop), not on the pool
+        if each is not None and len(keys) > 1 and not on_pool_thread():
             handed_to_pool(lambda hand: each(keys, hand), take)
             return
         datas = reads(keys)

@@ -256,6 +256,29 @@ class FsspecStore:
         """Fetch many keys concurrently, in order; ``None`` for each missing key."""
         return self._read_all([(key, 0, None) for key in keys])
 
+    def get_many_buffers(self, keys: Sequence[str]) -> list[bytes | None]:
+        """:meth:`get_many` (fsspec's bodies are ``bytes`` already)."""
+        return self.get_many(keys)
+
+    def each_buffer(self, keys: Sequence[str], take: Callable[[int, Any], None]) -> None:
+        """Fetch ``keys`` concurrently, calling ``take(i, body)`` (``None``: missing) as soon as
+        each body is in: on fsspec's event loop for an async file system (``take`` must hand
+        the body over, not decode it there), on a pool thread otherwise."""
+        requests = [(key, 0, None) for key in keys]
+        backend = self._backend()
+        options = self.network_options()
+        if not backend.is_async:
+            concurrent_map(
+                lambda i: take(i, self._read_sync(backend, options, *requests[i])),
+                range(len(requests)),
+            )
+            return
+
+        async def read(i: int) -> None:
+            take(i, await self._aread(backend, options, *requests[i]))
+
+        self._run_async(backend, "GET", [partial(read, i) for i in range(len(requests))])
+
     def get_ranges(self, requests: Sequence[RangeRequest]) -> list[bytes | None]:
         """Fetch many byte ranges concurrently, in order; ``None`` where the key is missing.
 
