@@ -158,6 +158,18 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
         }
 
 
+def spy_requests(monkeypatch: Any, record: Callable[[RangeRequestHandler], object]) -> None:
+    """Call ``record(handler)`` for every request a :class:`RangeRequestHandler` answers, before
+    it answers (for the rest of a test: ``monkeypatch`` is pytest's fixture)."""
+    original = RangeRequestHandler._respond
+
+    def spy(self: RangeRequestHandler) -> Any:
+        record(self)
+        return original(self)
+
+    monkeypatch.setattr(RangeRequestHandler, "_respond", spy)
+
+
 class StaticRangeServer(ThreadingHTTPServer):
     """A threaded static file server that counts simultaneous requests.
 

@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 import pytest
 from capped import run_capped
-from servers import HOST, RangeRequestHandler, StaticRangeServer, free_port, wait_for_port
+from servers import (
+    HOST,
+    RangeRequestHandler,
+    StaticRangeServer,
+    free_port,
+    spy_requests,
+    wait_for_port,
+)
 from zarr_written import sharded_store
 
 import xzaro
@@ -126,13 +133,7 @@ def test_http_each_body_is_handed_over_as_it_comes(
     for i in range(3):
         (root / f"k{i}").write_bytes(b"x" * (i + 1))
     events: list[tuple[str, Any]] = []
-    original = RangeRequestHandler._respond
-
-    def spy(self: Any) -> Any:
-        events.append(("request", self.path.rpartition("/")[2]))
-        return original(self)
-
-    monkeypatch.setattr(RangeRequestHandler, "_respond", spy)
+    spy_requests(monkeypatch, lambda h: events.append(("request", h.path.rpartition("/")[2])))
     store = FsspecStore(f"{http_server_handle.base_url}/{sub}", max_concurrency=1)
     store.each_buffer(
         ["k0", "missing", "k2"],

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from faults import start_fault_proxy
-from servers import free_port
+from servers import free_port, spy_requests
 
 from xzaro.errors import DecodeError, NodeNotFoundError, StoreError
 from xzaro.stores import FsspecStore, open_store
@@ -354,18 +354,10 @@ def test_http_reads_and_errors(http_root: tuple[str, Path]) -> None:
 def test_http_headers_are_sent(
     http_root: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from servers import RangeRequestHandler
-
     url, directory = http_root
     (directory / "k").write_bytes(b"v")
     seen: list[str | None] = []
-    original = RangeRequestHandler._respond
-
-    def spy(self: Any) -> Any:
-        seen.append(self.headers.get("X-Xzaro"))
-        return original(self)
-
-    monkeypatch.setattr(RangeRequestHandler, "_respond", spy)
+    spy_requests(monkeypatch, lambda handler: seen.append(handler.headers.get("X-Xzaro")))
     store = ObstoreStore(url, {"headers": {"X-Xzaro": "yes"}})
     assert store.get("k") == b"v"
     assert seen == ["yes"]
@@ -391,19 +383,11 @@ def test_each_body_is_handed_over_as_it_comes(
 ) -> None:
     """With one request in flight, each body is taken before the next request is made (the
     decoding of a read overlaps its transfers, and each body can be freed once decoded)."""
-    from servers import RangeRequestHandler
-
     url, directory = http_root
     for i in range(4):
         (directory / f"k{i}").write_bytes(b"x" * (i + 1))
     events: list[tuple[str, Any]] = []
-    original = RangeRequestHandler._respond
-
-    def spy(self: Any) -> Any:
-        events.append(("request", self.path.rpartition("/")[2]))
-        return original(self)
-
-    monkeypatch.setattr(RangeRequestHandler, "_respond", spy)
+    spy_requests(monkeypatch, lambda h: events.append(("request", h.path.rpartition("/")[2])))
     store = ObstoreStore(url, network=NetworkOptions(requests_in_flight=1, retries=0))
     threads: set[str] = set()
 
