@@ -324,8 +324,7 @@ class ObstoreStore:
         keys = list(keys)
         fallback = self._delegate()
         if fallback is not None:
-            for i, data in enumerate(fallback.get_many(keys)):
-                take(i, data)
+            fallback.each_buffer(keys, take)
             return
         if keys:
             self.obstore()
