@@ -13,8 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -29,7 +28,7 @@ from xzaro.errors import DecodeError, OutOfMemoryError, ZaroError
 from xzaro.indexing import Box, ChunkPiece, plan_selection, region_box
 from xzaro.local_chunks import LocalChunks
 from xzaro.log import VerboseFlag
-from xzaro.meta import ZaroMeta
+from xzaro.meta import ChunkInfo, ZaroMeta
 from xzaro.read_ahead import ReadAhead
 from xzaro.read_log import note_missing, summarized_read
 from xzaro.shard_reader import ShardReader
@@ -51,21 +50,6 @@ class _OrthogonalIndexer:
     def __getitem__(self, selection: Any) -> Any:
         plan = plan_selection(selection, self.array.shape, orthogonal=True)
         return plan.finish(self.array.read_box(plan.box))
-
-
-@dataclass(frozen=True)
-class ChunkInfo:
-    """The chunk layout of an array, as ``ZaroArray.chunk_info()`` reports it."""
-
-    shape: tuple[int, ...]
-    chunk_shape: tuple[int, ...]
-    shard_shape: tuple[int, ...] | None
-    chunk_grid_shape: tuple[int, ...]
-    shard_grid_shape: tuple[int, ...] | None
-    nchunks: int
-    chunk_nbytes: int
-    codecs: str
-    chunk_key_encoding: str
 
 
 class ZaroArray:
@@ -388,25 +372,47 @@ class ZaroArray:
         for lo in range(0, max(1, len(whole)), step):
             batch = whole[lo : lo + step]
             keys = [self._key(s) for s in batch]
-            datas: Sequence[Any] = []
+            # with a shard per thread, each is decoded as it comes in and its body let go of
+            take, missed = self._shard_taker(batch, keys, by_shard, dests, jobs, place)
             if batch and self._object_read_ahead is not None:
                 entries = [(self.store.url, k, None) for k in keys]
                 datas = self._object_read_ahead.encoded(batch, entries)
+                concurrent_map(lambda i: take(i, datas[i]), range(len(batch)))  # noqa: B023
             elif batch:
-                datas = self._get_objects(keys)
-            wholes = []  # decoded on the pool, as the inner chunks of the other shards are
-            for shard, key, data in zip(batch, keys, datas):
-                dest = dests.get(shard)
-                if dest is not None:
-                    wholes.append((shard, key, data, dest))
-                    continue
-                shard_jobs = self._shard_jobs(shard, key, data, by_shard[shard])
-                missing += sum(job[0] is None for job in shard_jobs)
-                jobs.extend(shard_jobs)
-            missing += sum(concurrent_map(lambda w: self._place_whole_shard(*w), wholes))
+                self._deliver_objects(keys, take)
             concurrent_map(place, jobs)
+            missing += sum(missed)
             jobs = []
         note_missing(missing)
+
+    def _shard_taker(
+        self,
+        batch: list[tuple[int, ...]],
+        keys: list[str],
+        by_shard: dict[tuple[int, ...], list[ChunkPiece]],
+        dests: dict[tuple[int, ...], np.ndarray],
+        jobs: list[tuple[Any, ChunkPiece, str]],
+        place: Any,
+    ) -> tuple[Callable[[int, Any], None], list[int]]:
+        """``take(i, data)`` for the whole shards ``batch``, and the list it adds each shard's
+        count of missing inner chunks to: it decodes shard ``i`` into its destination, or its
+        pieces where there is a shard for every thread (else adds them to ``jobs``)."""
+        streamed = len(batch) >= default_workers()
+        missed: list[int] = []
+
+        def take(i: int, data: Any) -> None:
+            if (dest := dests.get(batch[i])) is not None:
+                missed.append(self._place_whole_shard(batch[i], keys[i], data, dest))
+                return
+            shard_jobs = self._shard_jobs(batch[i], keys[i], data, by_shard[batch[i]])
+            missed.append(sum(job[0] is None for job in shard_jobs))
+            if not streamed:
+                jobs.extend(shard_jobs)
+                return
+            for job in shard_jobs:
+                place(job)
+
+        return take, missed
 
     def _local_shard_jobs(
         self, shard: tuple[int, ...], pieces: list[ChunkPiece]
@@ -562,18 +568,7 @@ class ZaroArray:
     # ------------------------------------------------------------------ chunk access
     def chunk_info(self) -> ChunkInfo:
         """The array's chunk layout (for a rectilinear grid, the largest chunk and shard)."""
-        grid = self.meta.chunk_grid
-        return ChunkInfo(
-            shape=self.shape,
-            chunk_shape=self.meta.chunk_shape,
-            shard_shape=self.meta.shard_shape,
-            chunk_grid_shape=grid.grid_shape,
-            shard_grid_shape=self.meta.grid_shape if self.meta.shard_shape else None,
-            nchunks=grid.nchunks,
-            chunk_nbytes=math.prod(self.meta.chunk_shape) * self.dtype.itemsize,
-            codecs=self.meta.describe_codecs(),
-            chunk_key_encoding=self.meta.chunk_key_encoding.name,
-        )
+        return self.meta.chunk_info()
 
     def read_chunk(self, index: Sequence[int]) -> np.ndarray:
         """The chunk at grid ``index`` (inner chunk for sharded arrays), trimmed to the array.

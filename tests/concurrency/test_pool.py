@@ -28,23 +28,30 @@ def _produce(items: list[int], delay: float = 0.0) -> Callable[[Callable[[int, i
 
 
 def test_each_item_is_processed_on_the_pool_while_more_come() -> None:
-    done: dict[int, tuple[int, str, float]] = {}
-    produced_until = 0.0
+    done: dict[int, tuple[int, str]] = {}
+    first_done = threading.Event()
+    waited: list[bool] = []
 
     def fn(i: int, item: int) -> None:
-        done[i] = (item, threading.current_thread().name, time.monotonic())
+        done[i] = (item, threading.current_thread().name)
+        if i == 0:
+            first_done.set()
 
-    produce = _produce([10, 11, 12, 13], delay=0.05)
+    def produce(hand: Callable[[int, int], None]) -> None:
+        def run() -> None:
+            hand(0, 10)
+            waited.append(first_done.wait(10))  # the first is done before the rest come
+            for i, item in enumerate([11, 12, 13], start=1):
+                hand(i, item)
 
-    def timed(hand: Callable[[int, int], None]) -> None:
-        nonlocal produced_until
-        produce(hand)
-        produced_until = time.monotonic()
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
 
-    handed_to_pool(timed, fn)
+    handed_to_pool(produce, fn)
+    assert waited == [True]
     assert {i: v[0] for i, v in done.items()} == {0: 10, 1: 11, 2: 12, 3: 13}
-    assert all(name.startswith(POOL_THREADS) for _, name, _ in done.values())
-    assert done[0][2] < produced_until - 0.1  # the first was done while the rest still came
+    assert all(name.startswith(POOL_THREADS) for _, name in done.values())
 
 
 def test_a_failing_item_is_raised_once_none_still_runs() -> None:

@@ -10,7 +10,7 @@ array's filters and compressor as a codec chain), :mod:`~xzaro.meta.fields` (sha
 
 from __future__ import annotations
 
-from xzaro.meta.array import ZaroMeta
+from xzaro.meta.array import ChunkInfo, ZaroMeta
 from xzaro.meta.documents import (
     V2_ARRAY,
     V2_ATTRS,
@@ -30,6 +30,7 @@ __all__ = [
     "V2_DIMENSIONS_ATTR",
     "V2_GROUP",
     "V3_NODE",
+    "ChunkInfo",
     "GroupMeta",
     "ZaroMeta",
     "dumps",

@@ -9,6 +9,7 @@ every array carries its chunk grid (:mod:`xzaro.chunk_grid`): a V2 array's ``chu
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,21 @@ V3_ARRAY_KEYS = frozenset(
 )
 _V3_REQUIRED = ("shape", "data_type", "chunk_grid", "chunk_key_encoding", "fill_value", "codecs")
 _V2_REQUIRED = ("shape", "chunks", "dtype", "compressor", "fill_value", "order")
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    """The chunk layout of an array, as ``ZaroMeta.chunk_info()`` reports it."""
+
+    shape: tuple[int, ...]
+    chunk_shape: tuple[int, ...]
+    shard_shape: tuple[int, ...] | None
+    chunk_grid_shape: tuple[int, ...]
+    shard_grid_shape: tuple[int, ...] | None
+    nchunks: int
+    chunk_nbytes: int
+    codecs: str
+    chunk_key_encoding: str
 
 
 @dataclass(frozen=True)
@@ -191,6 +207,21 @@ class ZaroMeta:
     def chunk_key(self, index: tuple[int, ...]) -> str:
         """The store key, relative to the array, of the stored object at grid ``index``."""
         return self.chunk_key_encoding.chunk_key(index)
+
+    def chunk_info(self) -> ChunkInfo:
+        """The chunk layout (for a rectilinear grid, the largest chunk and shard)."""
+        grid = self.chunk_grid
+        return ChunkInfo(
+            shape=self.shape,
+            chunk_shape=self.chunk_shape,
+            shard_shape=self.shard_shape,
+            chunk_grid_shape=grid.grid_shape,
+            shard_grid_shape=self.grid_shape if self.shard_shape else None,
+            nchunks=grid.nchunks,
+            chunk_nbytes=math.prod(self.chunk_shape) * self.dtype.itemsize,
+            codecs=self.describe_codecs(),
+            chunk_key_encoding=self.chunk_key_encoding.name,
+        )
 
     def describe_codecs(self) -> str:
         """The codec chain as ``bytes -> blosc(lz4) -> crc32c``."""
