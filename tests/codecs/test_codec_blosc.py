@@ -11,7 +11,14 @@ import zarr.codecs
 from helpers import assert_same, values
 from numcodecs import blosc
 
-from xzaro.codecs import BLOSC_MAX_OVERHEAD, BloscCodec, BytesCodec, ChunkSpec, codec_from_v2
+from xzaro.codecs import (
+    BLOSC_MAX_OVERHEAD,
+    BloscCodec,
+    BytesCodec,
+    ChunkSpec,
+    codec_from_json,
+    codec_from_v2,
+)
 from xzaro.codecs import blosc as blosc_module
 from xzaro.codecs.blosc import BLOSC_CNAMES, BLOSC_SHUFFLES, BLOSC_WRITTEN_CNAMES
 from xzaro.errors import DecodeError
@@ -80,14 +87,47 @@ def test_typesize_is_resolved_from_the_data_type(dtype: str) -> None:
     assert BloscCompressionParams("lz4", 5).to_v3_json(np.dtype(dtype)) == codec.to_json()
 
 
-def test_variable_length_chunks_record_no_typesize() -> None:
+def test_variable_length_chunks_record_typesize_one() -> None:
+    """A string array's shuffled frames have their typesize recorded, as the V3 spec requires
+    (zarrs refuses a shuffled blosc codec without one), and are made of single bytes, as
+    numcodecs makes a V2 string array's and zarr-python records a V3 one's."""
     codec = BloscCodec("zstd", 5, "shuffle").evolve_from_spec(ChunkSpec((4,), np.dtype(object)))
-    assert "typesize" not in codec.to_json()["configuration"]
-    assert codec == BloscCodec("zstd", 5, "shuffle")
-    # the frames of string chunks are shuffled in 8-byte elements, as xzaro always wrote them
-    frame = codec.encode_bytes(bytes(range(64)))
-    assert frame[3] == 8
-    assert BloscCodec("zstd", 5, "shuffle").encode_bytes(bytes(range(64)))[3] == 1
+    assert codec.to_json()["configuration"]["typesize"] == 1
+    assert codec.encode_bytes(bytes(range(64)))[3] == 1
+    assert codec.encode_bytes(bytes(range(64))) == bytes(
+        numcodecs.Blosc("zstd", 5, numcodecs.Blosc.SHUFFLE).encode(bytes(range(64)))
+    )
+
+
+@pytest.mark.parametrize("typesize", [256, 400, 2**20])
+def test_typesizes_beyond_a_frame_header_are_read_and_written_as_c_blosc_does(
+    typesize: int,
+) -> None:
+    """zarr-python records a ``<U100`` array's typesize as 400: any positive typesize is read,
+    and frames are made of single bytes where it does not fit their header (as c-blosc
+    does with numcodecs' typesize)."""
+    codec = codec_from_json(
+        {
+            "name": "blosc",
+            "configuration": {
+                "cname": "lz4",
+                "clevel": 5,
+                "shuffle": "shuffle",
+                "typesize": typesize,
+                "blocksize": 0,
+            },
+        }
+    )
+    assert codec.typesize == typesize
+    assert codec.to_json()["configuration"]["typesize"] == typesize
+    data = np.frombuffer(bytes(range(256)) * 8, np.uint8)
+    frame = codec.encode_bytes(data)
+    assert frame[3] == 1
+    assert frame == bytes(blosc.compress(data, b"lz4", 5, 1, 0))
+    out = np.zeros(data.nbytes + BLOSC_MAX_OVERHEAD, np.uint8)
+    n = codec.encode_into(data, out)
+    assert bytes(out[:n]) == frame
+    assert bytes(codec.decode_bytes(frame, data.nbytes)) == data.tobytes()
 
 
 def test_bounded_decode() -> None:

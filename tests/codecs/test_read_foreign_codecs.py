@@ -459,3 +459,28 @@ def test_pickle_through_xarray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert ds["v"].dims == ("i",)
     assert ds["v"].values.tolist() == OBJECTS.tolist()
     assert numcodecs.pickles.ALLOW_UNSAFE_PICKLE_DECODE is False
+
+
+@pytest.mark.parametrize("dtype", ["<U100", "S300", "V300"])
+def test_blosc_typesize_of_a_wide_data_type_reads_as_zarr_python(tmp_path: Path, dtype: str):
+    """zarr-python records Blosc's ``typesize`` as the element size, 400 for ``<U100``: more
+    than a Blosc frame's header holds, yet valid metadata that must read."""
+    path = tmp_path / "wide.zarr"
+    array = zarr.create_array(
+        str(path),
+        shape=(5,),
+        chunks=(2,),
+        dtype=dtype,
+        compressors=[zarr.codecs.BloscCodec()],
+        zarr_format=3,
+    )
+    values = np.array(["x" * 50, "", "yz", "e" * 9, "w"]).astype("<U100")
+    values = (
+        values.astype(dtype)
+        if dtype != "V300"
+        else np.frombuffer(values.tobytes()[: 5 * 300], "V300")
+    )
+    array[...] = values
+    blosc = json.loads((path / "zarr.json").read_text())["codecs"][-1]["configuration"]
+    assert blosc["typesize"] == np.dtype(dtype).itemsize > 255
+    assert_same(xzaro.open_array(str(path))[...], values)

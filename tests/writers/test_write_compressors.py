@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import xarray as xr
 from helpers import assert_same, ts_read, zarr_read
@@ -151,3 +152,45 @@ def test_compressor_metadata(compressor_stores: dict[tuple[str, str], Path]) -> 
     assert [c["name"] for c in cfg["index_codecs"]] == ["bytes", "crc32c"]
     assert cfg["index_location"] == "end"
     assert v3["chunk_grid"]["configuration"]["chunk_shape"] == [4, 6]
+
+
+def _blosc_configs(codecs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for codec in codecs:
+        if codec["name"] == "blosc":
+            found.append(codec["configuration"])
+        found.extend(_blosc_configs(codec.get("configuration", {}).get("codecs", [])))
+    return found
+
+
+@pytest.mark.parametrize("shards", [None, 4], ids=["chunks", "shards"])
+@pytest.mark.parametrize(
+    "compressor", [None, BloscCompressionParams("zstd", 3, "bitshuffle")], ids=["default", "bit"]
+)
+def test_every_shuffled_blosc_codec_records_its_typesize(
+    tmp_path: Path, shards: Any, compressor: Any
+) -> None:
+    """The V3 spec requires ``typesize`` wherever Blosc shuffles (zarrs refuses the codec
+    without it): strings, a wide fixed-size type and numbers, with the default compressor and
+    with a shuffle asked for, all read back by zarr-python."""
+    strings = np.array(["a", "bb", "", "é" * 7, "z" * 40, "q", "", "w"], dtype=object)
+    ds = xr.Dataset(
+        {
+            "text": ("x", strings),
+            "wide": ("x", strings.astype("<U80")),  # 320-byte elements
+            "number": ("x", np.arange(8, dtype="<i2")),
+        }
+    )
+    path = tmp_path / "typed.zarr"
+    kwargs = {} if compressor is None else {"compressor": compressor}
+    ds.zaro.to_store(str(path), zarr_format=3, chunks=2, shards=shards, **kwargs)
+    for name in ds.data_vars:
+        meta = json.loads((path / str(name) / "zarr.json").read_text())
+        configs = _blosc_configs(meta["codecs"])
+        assert configs, name
+        for config in configs:
+            assert config["shuffle"] == "noshuffle" or config.get("typesize", 0) >= 1, (
+                name,
+                config,
+            )
+        assert_same(zarr_read(path, str(name)), ds[name].values)

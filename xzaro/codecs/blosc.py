@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,8 @@ BLOSC_SHUFFLES = ("noshuffle", "shuffle", "bitshuffle")
 _AUTOSHUFFLE = -1
 #: Bytes Blosc may add to a chunk it cannot compress.
 BLOSC_MAX_OVERHEAD = 16
+#: The largest element size a Blosc 1 frame's header holds (one byte).
+MAX_FRAME_TYPESIZE = 255
 
 #: The compressor a Blosc 1 frame was made with: bits 5-7 of its flags byte (header byte 2).
 _BLOSC_FORMATS = {0: "blosclz", 1: "lz4", 2: "snappy", 3: "zlib", 4: "zstd"}
@@ -52,8 +54,9 @@ class BloscCodec(BytesBytesCodec):
     """Blosc 1 frames (lz4, lz4hc, zstd, zlib, blosclz; no/byte/bit shuffle).
 
     ``shuffle`` is a name of :data:`BLOSC_SHUFFLES` (its V2 number is accepted too).
-    ``element_size`` is the element size compressed with when ``typesize`` is not recorded (a
-    variable-length chunk: numpy's object item size); it is no part of the codec's JSON.
+    ``typesize`` is any positive integer, as the spec allows (zarr-python records a ``<U100``
+    array's as 400); c-blosc shuffles elements of over :data:`MAX_FRAME_TYPESIZE` bytes as single
+    bytes, and so do the frames made here.
     """
 
     cname: str = "lz4"
@@ -61,7 +64,6 @@ class BloscCodec(BytesBytesCodec):
     shuffle: str = "shuffle"
     typesize: int | None = None
     blocksize: int = 0
-    element_size: int | None = field(default=None, compare=False, repr=False, kw_only=True)
     name = "blosc"
     v2_id = "blosc"
     encodes_into = True
@@ -79,7 +81,7 @@ class BloscCodec(BytesBytesCodec):
         blocksize = integer_setting("blosc", "blocksize", self.blocksize, 0, 2**31 - 1)
         object.__setattr__(self, "blocksize", blocksize)
         if self.typesize is not None:  # one byte of a frame's header
-            typesize = integer_setting("blosc", "typesize", self.typesize, 1, 255)
+            typesize = integer_setting("blosc", "typesize", self.typesize, 1, 2**31 - 1)
             object.__setattr__(self, "typesize", typesize)
 
     def configuration(self) -> dict[str, Any]:
@@ -112,13 +114,13 @@ class BloscCodec(BytesBytesCodec):
         }
 
     def evolve_from_spec(self, spec: ChunkSpec) -> BloscCodec:
-        """``typesize`` from the chunk's element size when not set; a variable-length chunk
-        records none (V3 metadata of string arrays has no ``typesize``) and is compressed
-        with numpy's object item size."""
+        """``typesize`` from the chunk's element size when not set; 1 for a variable-length
+        chunk (a string array's encoded bytes), which the V3 spec requires recorded wherever
+        the frames are shuffled."""
         if self.typesize is not None:
             return self
         if spec.dtype.hasobject:
-            return replace(self, element_size=spec.dtype.itemsize)
+            return replace(self, typesize=1)
         return replace(self, typesize=max(1, spec.dtype.itemsize))
 
     def label(self) -> str:
@@ -181,7 +183,7 @@ class BloscCodec(BytesBytesCodec):
     def encode_bytes(self, data: Any) -> bytes:
         from numcodecs import blosc
 
-        size = self.typesize or self.element_size or 1
+        size = self._frame_typesize()
         raw = memoryview(data).cast("B")
         if size in (2, 4, 8) and raw.nbytes % size == 0:
             arr = np.frombuffer(raw, dtype=f"u{size}")
@@ -191,6 +193,12 @@ class BloscCodec(BytesBytesCodec):
             arr = np.frombuffer(raw, dtype=np.uint8)
         shuffle = BLOSC_SHUFFLES.index(self.shuffle)
         return bytes(blosc.compress(arr, self.cname.encode(), self.clevel, shuffle, self.blocksize))
+
+    def _frame_typesize(self) -> int:
+        """The element size frames are made with: ``typesize``, or 1 where it is not set or
+        does not fit a frame's header (as c-blosc does)."""
+        size = self.typesize or 1
+        return size if size <= MAX_FRAME_TYPESIZE else 1
 
     def encode_into(self, data: Any, out: np.ndarray) -> int | None:
         """Compress ``data`` into ``out`` (bytes, at least ``len(data) + 16`` of them) and
@@ -210,7 +218,7 @@ class BloscCodec(BytesBytesCodec):
             or out.nbytes < raw.nbytes + BLOSC_MAX_OVERHEAD
         ):
             return None
-        size = self.typesize or self.element_size or 1
+        size = self._frame_typesize()
         if size <= 1 or raw.nbytes % size:
             size = 1  # as encode_bytes: the frame's typesize is the element size it compressed
         source = np.frombuffer(raw, dtype=np.uint8)
